@@ -1,0 +1,3 @@
+"""facexai: do saliency methods point at the part of the face that drives a face model's decision?"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Data stage: synthetic faces in the CelebAMask-HQ layout, the layout reader, mask fusion, splits."""

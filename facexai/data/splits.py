@@ -1,0 +1,36 @@
+"""Train/test splits that keep every identity on one side.
+
+With identities (synthetic set, or CelebA's identity file) the test set is a seeded random
+`test_fraction` of the identities. Without them, CelebA's official partition is used through the
+CelebA-HQ -> CelebA index mapping (its train / val / test parts are identity-disjoint by design).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# Official CelebA partition (list_eval_partition.txt): 0-based original indices.
+CELEBA_TRAIN_END = 162770
+CELEBA_VAL_END = 182637
+
+
+def identity_test_mask(identities: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask over samples: True for samples whose identity falls in the test split."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"split.test_fraction must lie in (0, 1), got {test_fraction}")
+    identities = np.asarray(identities)
+    unique = np.unique(identities)
+    n_test = max(1, math.ceil(test_fraction * unique.size))
+    if n_test >= unique.size:
+        raise ValueError(f"split.test_fraction={test_fraction} leaves no training identity "
+                         f"({unique.size} identities)")
+    order = np.random.default_rng(seed).permutation(unique.size)
+    test_ids = unique[order[:n_test]]
+    return np.isin(identities, test_ids)
+
+
+def celeba_partition_test_mask(celeba_index: np.ndarray) -> np.ndarray:
+    """True for samples in CelebA's official validation or test partition (held out from training)."""
+    return np.asarray(celeba_index) >= CELEBA_TRAIN_END
