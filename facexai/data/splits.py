@@ -34,3 +34,37 @@ def identity_test_mask(identities: np.ndarray, test_fraction: float, seed: int) 
 def celeba_partition_test_mask(celeba_index: np.ndarray) -> np.ndarray:
     """True for samples in CelebA's official validation or test partition (held out from training)."""
     return np.asarray(celeba_index) >= CELEBA_TRAIN_END
+
+
+SPLIT_COLUMNS = ("row", "id", "identity", "split")
+
+
+def make_split(dataset_h5, out_tsv, test_fraction: float, seed: int) -> dict[str, int]:
+    """Write the split table (one line per fused sample) and return the counts per split."""
+    import h5py
+    import pandas as pd
+
+    from ..atomic import atomic_path
+
+    with h5py.File(dataset_h5, "r") as h5:
+        ids = h5["ids"][:]
+        if "identity" in h5:
+            identity = h5["identity"][:]
+            test = identity_test_mask(identity, test_fraction, seed)
+        else:
+            identity = np.full(ids.shape, -1, np.int64)
+            test = celeba_partition_test_mask(h5["celeba_index"][:])
+    table = pd.DataFrame({"row": np.arange(ids.size), "id": ids, "identity": identity,
+                          "split": np.where(test, "test", "train")})
+    with atomic_path(out_tsv) as tmp:
+        table.to_csv(tmp, sep="\t", index=False)
+    return table["split"].value_counts().to_dict()
+
+
+def read_split(path) -> "pd.DataFrame":
+    import pandas as pd
+
+    table = pd.read_csv(path, sep="\t")
+    if list(table.columns) != list(SPLIT_COLUMNS):
+        raise ValueError(f"{path}: not a split table (columns {list(table.columns)})")
+    return table

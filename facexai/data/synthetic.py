@@ -128,7 +128,7 @@ def draw_scene(rng: np.random.Generator, size: int) -> dict:
         "roll": float(rng.uniform(-12, 12)),
         "cx": 0.5 + rng.uniform(-0.04, 0.04),
         "cy": 0.44 + rng.uniform(-0.03, 0.03),
-        "scale": 0.26 * rng.uniform(0.92, 1.08),
+        "scale": 0.28 * rng.uniform(0.92, 1.08),
         "light_angle": float(rng.uniform(0, 2 * math.pi)),
         "light_strength": float(rng.uniform(0.05, 0.3)),
         "brightness": float(rng.uniform(0.82, 1.12)),
@@ -234,7 +234,7 @@ class FaceShapes:
     def lip_line(self, u):
         cu, cv = self.lips_centre()
         un = np.clip((u - cu) / self.p["mouth_w"], -1, 1)
-        curve = 0.07 * (0.45 - un**2) if self.a["Smiling"] else 0.01 * (1 - un**2)
+        curve = 0.1 * (0.45 - un**2) if self.a["Smiling"] else 0.01 * (1 - un**2)
         return cv + curve
 
     def mouth_opening(self, u, v):
@@ -257,7 +257,7 @@ class FaceShapes:
         for side in (-1, 1):
             cu = side * (self.p["face_w"] + 0.03) - 0.6 * self.du
             cv = 0.2 * self.p["ear_size"] + 0.5 * self.dv + 0.03
-            out |= _ellipse(u, v, cu, cv + 0.04, 0.035, 0.06) & ~self.face(u, v)
+            out |= _ellipse(u, v, cu, cv + 0.09, 0.085, 0.13) & ~self.face(u, v)
         return out
 
     def bangs(self, u, v):
@@ -289,8 +289,8 @@ class FaceShapes:
     def necklace(self, u, v):
         if not self.a["Wearing_Necklace"]:
             return np.zeros(np.shape(u), bool)
-        chain = (np.abs(v - self.necklace_curve(u)) <= 0.025) & (np.abs(u) <= 0.3)
-        pendant = _ellipse(u, v, 0.0, 1.18, 0.045, 0.05)
+        chain = (np.abs(v - self.necklace_curve(u)) <= 0.035) & (np.abs(u) <= 0.3)
+        pendant = _ellipse(u, v, 0.0, 1.2, 0.07, 0.08)
         return (chain | pendant) & ~self.face(u, v)
 
     def neck(self, u, v):
@@ -389,16 +389,16 @@ def render_face(identity: dict, scene: dict, attributes: np.ndarray, size: int,
 
     def nose(sel):
         inside, half_width, t = shapes.nose_span(v[sel])
-        drawn = half_width * (1.0 if shapes.a["Big_Nose"] else 0.55)
+        drawn = half_width * (1.0 if shapes.a["Big_Nose"] else 0.5)
         off = np.abs(u[sel] - 1.1 * shapes.du)
         edge = np.exp(-(((off - drawn) / 0.018) ** 2))
-        depth = 0.35 if shapes.a["Big_Nose"] else 0.2
+        depth = 0.45 if shapes.a["Big_Nose"] else 0.15
         out = skin_at(sel) * (1 - depth * edge * t)[:, None]
         # nostrils near the bottom of the drawn nose
-        nostril_w = 0.05 if shapes.a["Big_Nose"] else 0.028
-        bottom = np.abs(t - 0.9) < 0.08
+        nostril_w = 0.07 if shapes.a["Big_Nose"] else 0.025
+        bottom = np.abs(t - 0.88) < (0.1 if shapes.a["Big_Nose"] else 0.06)
         nostril = bottom & (np.abs(off - 0.6 * drawn) < nostril_w)
-        out[nostril] *= 0.45
+        out[nostril] *= 0.35
         return out
 
     paint("nose", nose)
@@ -468,8 +468,17 @@ def render_face(identity: dict, scene: dict, attributes: np.ndarray, size: int,
 
     lip = np.array(identity["lip"])
     paint("mouth", mouth)
-    paint("u_lip", lambda sel: np.tile(lip * 0.9, (sel.sum(), 1)) * (1 + 0.03 * blotch[sel])[:, None])
-    paint("l_lip", lambda sel: np.tile(lip, (sel.sum(), 1)) * (1 + 0.03 * blotch[sel])[:, None])
+    def lips(shade):
+        def colour(sel):
+            out = np.tile(lip * shade, (sel.sum(), 1)) * (1 + 0.03 * blotch[sel])[:, None]
+            crease = np.abs(v[sel] - shapes.lip_line(u[sel])) < 0.015  # the line between the lips
+            out[crease] *= 0.35
+            return out
+
+        return colour
+
+    paint("u_lip", lips(0.9))
+    paint("l_lip", lips(1.0))
     paint("hair", lambda sel: hair * (0.8 + 0.2 * strands[sel] + 0.05 * blotch[sel])[:, None])
 
     def hat(sel):

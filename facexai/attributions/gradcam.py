@@ -1,0 +1,24 @@
+"""Grad-CAM (Selvaraju et al. 2017) through captum's LayerGradCam.
+
+map = ReLU(sum_k alpha_k A^k), alpha_k = mean over positions of d y_c / d A^k, on the model's
+`cam_layer` (the last block with spatial extent), upsampled bilinearly to the input size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from captum.attr import LayerAttribution, LayerGradCam
+
+from .base import AttributionMethod
+
+
+class GradCAM(AttributionMethod):
+    name = "gradcam"
+    defaults = {"relu": True}
+
+    def attribute(self, model, images, targets, sample_ids, seed):
+        cam = LayerGradCam(model, model.cam_layer)
+        coarse = cam.attribute(images, target=targets, relu_attributions=bool(self.params["relu"]))
+        maps = LayerAttribution.interpolate(coarse, tuple(images.shape[-2:]), interpolate_mode="bilinear")
+        return maps[:, 0].detach().float().cpu().numpy()

@@ -1,0 +1,31 @@
+"""Random baseline: i.i.d. uniform maps, seeded per sample id (independent of batching).
+
+A localisation metric that cannot tell a real method from this one measures nothing. With
+`cells` > 0 the noise is drawn on a cells x cells grid and upsampled, for a blobby baseline.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .base import AttributionMethod
+
+
+class RandomBaseline(AttributionMethod):
+    name = "random"
+    defaults = {"cells": 0}
+
+    def attribute(self, model, images, targets, sample_ids, seed):
+        n, _, h, w = images.shape
+        cells = int(self.params["cells"])
+        out = np.empty((n, h, w), np.float32)
+        for k, (sample_id, target) in enumerate(zip(sample_ids, targets.tolist())):
+            rng = np.random.default_rng([seed, int(sample_id), int(target)])
+            if cells > 0:
+                grid = torch.from_numpy(rng.random((1, 1, cells, cells), dtype=np.float32))
+                out[k] = F.interpolate(grid, (h, w), mode="bilinear", align_corners=False)[0, 0].numpy()
+            else:
+                out[k] = rng.random((h, w), dtype=np.float32)
+        return out

@@ -1,0 +1,112 @@
+"""Explain one shard of the test split with one method and write the attribution HDF5 atomically.
+
+Which decisions are explained: every test sample (the first `max_samples` by id, split into
+`n_shards` contiguous shards) times every configured attribute the model predicts; with
+`only_positive`, only where the ground truth is positive (an absent hat has no region to find).
+
+Attribution file (SPEC.md, HDF5):
+    maps        float16 (R, H, W)  at the model resolution
+    row         int64 (R,)         row of the sample in the fused dataset
+    ids         int64 (R,)         sample ids
+    target      int64 (R,)         index of the explained output of the model
+    attribute   bytes (R,)         the explained attribute's name
+    score       float32 (R,)       the model's probability for that attribute
+Attributes: method, params (JSON), model, seed, facexai_version.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import h5py
+import numpy as np
+import pandas as pd
+import torch
+
+from .. import __version__
+from ..atomic import atomic_path
+from ..data.samples import read_rows, to_model_input
+from ..data.splits import read_split
+from ..device import resolve_device
+from ..labels import ATTRIBUTE_INDEX
+from ..models.train import load_model, seed_everything
+from .base import get_method
+
+log = logging.getLogger(__name__)
+
+
+def shard_rows(split: pd.DataFrame, shard: int, n_shards: int, max_samples: int | None) -> np.ndarray:
+    """Dataset rows of the test samples in shard `shard` of `n_shards` (contiguous, by sample id)."""
+    if not 0 <= shard < n_shards:
+        raise ValueError(f"shard {shard} outside 0..{n_shards - 1}")
+    test = split[split["split"] == "test"].sort_values("id")
+    if max_samples:
+        test = test.iloc[:max_samples]
+    return np.array_split(test["row"].to_numpy(), n_shards)[shard]
+
+
+def explanation_table(attributes: np.ndarray, rows: np.ndarray, ids: np.ndarray, model_attributes: list[str],
+                      explain: list[str], only_positive: bool) -> pd.DataFrame:
+    """One line per decision to explain: dataset row, sample id, model output index, attribute."""
+    missing = [a for a in explain if a not in model_attributes]
+    if missing:
+        raise ValueError(f"explain.attributes: {missing} not predicted by the model "
+                         f"(model attributes: {model_attributes})")
+    records = []
+    for k, (row, sample_id) in enumerate(zip(rows, ids)):
+        for name in explain:
+            if only_positive and attributes[k, ATTRIBUTE_INDEX[name]] <= 0:
+                continue
+            records.append((int(row), int(sample_id), model_attributes.index(name), name))
+    return pd.DataFrame(records, columns=["row", "id", "target", "attribute"])
+
+
+def explain_shard(dataset_h5, split_tsv, model_dir, out_h5, *, model_name: str, method: str, params: dict,
+                  shard: int, n_shards: int, explain: list[str], only_positive: bool = True,
+                  max_samples: int | None = None, batch_size: int = 32, seed: int = 0,
+                  device: str = "auto", threads: int = 1, progress: bool = True) -> int:
+    from tqdm import tqdm
+
+    torch.set_num_threads(max(1, threads))
+    seed_everything(seed)
+    dev = resolve_device(device)
+    model, meta = load_model(model_dir, dev)
+    explainer = get_method(method, params)
+    rows = shard_rows(read_split(split_tsv), shard, n_shards, max_samples)
+    with h5py.File(dataset_h5, "r") as h5:
+        size = int(h5.attrs["image_size"])
+        table = explanation_table(read_rows(h5, "attributes", rows), rows, read_rows(h5, "ids", rows),
+                                  meta["attributes"], explain, only_positive)
+        images = read_rows(h5, "images", table["row"].to_numpy())
+    n = len(table)
+    maps = np.zeros((n, size, size), np.float16)
+    scores = np.zeros(n, np.float32)
+    targets = table["target"].to_numpy()
+    for start in tqdm(range(0, n, batch_size), disable=not progress, desc=f"{method} shard {shard}",
+                      mininterval=2):
+        stop = min(start + batch_size, n)
+        x = to_model_input(images[start:stop], dev)
+        t = torch.from_numpy(targets[start:stop]).to(dev)
+        with torch.no_grad():
+            scores[start:stop] = torch.sigmoid(model(x)).gather(1, t[:, None])[:, 0].cpu().numpy()
+        batch_maps = explainer.attribute(model, x, t, table["id"].to_numpy()[start:stop], seed)
+        if not np.isfinite(batch_maps).all():
+            log.warning("%s produced non-finite values in rows %d..%d", method, start, stop)
+        stored = batch_maps.astype(np.float16)
+        if np.isinf(stored).sum() > np.isinf(batch_maps).sum():
+            raise OverflowError(f"{method}: attribution values exceed float16's range (max |a| = "
+                                f"{np.nanmax(np.abs(batch_maps)):.3g}); rescale in the method")
+        maps[start:stop] = stored
+    with atomic_path(out_h5) as tmp, h5py.File(tmp, "w") as out:
+        out.create_dataset("maps", data=maps, chunks=(1, size, size) if n else None,
+                           compression="gzip" if n else None)
+        out["row"] = table["row"].to_numpy(np.int64)
+        out["ids"] = table["id"].to_numpy(np.int64)
+        out["target"] = targets.astype(np.int64)
+        out["attribute"] = table["attribute"].to_numpy().astype("S")
+        out["score"] = scores
+        out.attrs.update({"method": method, "params": json.dumps(explainer.params, sort_keys=True),
+                          "model": model_name, "seed": seed, "facexai_version": __version__})
+    log.info("%s on %s shard %d: %d maps", method, model_name, shard, n)
+    return n

@@ -1,0 +1,82 @@
+"""Localisation metrics: how much of a map's mass lies in the expected region.
+
+All functions are batched: maps (N, H, W) float, regions (N, H, W) bool, at the label resolution.
+Undefined cases return NaN, never a silent 0 or 1; `degenerate_reason` says why.
+
+    a+    = max(a, 0)            ("positive", default) or |a| ("absolute")
+    RP    = sum_R a+ / sum_Omega a+           undefined when sum_Omega a+ = 0
+    chance= |R| / |Omega|                     the RP of a uniform map
+    lift  = RP / chance                       undefined when R is empty; 1 = no better than uniform
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+MASS_MODES = ("positive", "absolute")
+
+
+def positive_part(maps: np.ndarray, mode: str = "positive") -> np.ndarray:
+    maps = np.asarray(maps, np.float64)
+    if mode == "positive":
+        return np.maximum(maps, 0.0)
+    if mode == "absolute":
+        return np.abs(maps)
+    raise ValueError(f"metrics.mass: expected one of {MASS_MODES}, got {mode!r}")
+
+
+def resize_maps(maps: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear resize (N, h, w) -> (N, size, size) (half-pixel centres, as image resizing does)."""
+    maps = np.asarray(maps, np.float32)
+    if maps.shape[-2:] == (size, size):
+        return maps
+    t = torch.from_numpy(np.ascontiguousarray(maps))[:, None]
+    return F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)[:, 0].numpy()
+
+
+def _check(maps, regions):
+    maps, regions = np.asarray(maps), np.asarray(regions, bool)
+    if maps.ndim != 3 or maps.shape != regions.shape:
+        raise ValueError(f"maps {maps.shape} and regions {regions.shape} must both be (N, H, W)")
+    return maps, regions
+
+
+def regional_precision(maps: np.ndarray, regions: np.ndarray, mode: str = "positive") -> np.ndarray:
+    """RP per sample (N,), NaN where the map has no mass (or is not finite)."""
+    maps, regions = _check(maps, regions)
+    mass = positive_part(maps, mode)
+    total = mass.sum(axis=(1, 2))
+    inside = np.where(regions, mass, 0.0).sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rp = inside / total
+    rp[~(total > 0) | ~np.isfinite(total)] = np.nan
+    return rp
+
+
+def chance_level(regions: np.ndarray) -> np.ndarray:
+    """|R| / |Omega| per sample (N,)."""
+    regions = np.asarray(regions, bool)
+    return regions.reshape(len(regions), -1).mean(axis=1)
+
+
+def lift(rp: np.ndarray, chance: np.ndarray) -> np.ndarray:
+    """RP / chance, NaN where the region is empty or RP is undefined."""
+    rp, chance = np.asarray(rp, np.float64), np.asarray(chance, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = rp / chance
+    out[~(chance > 0)] = np.nan
+    return out
+
+
+def degenerate_reason(maps: np.ndarray, regions: np.ndarray, mode: str = "positive") -> np.ndarray:
+    """Per sample: '' when the metrics are defined, else 'empty_region', 'nonfinite_map' or 'zero_map'."""
+    maps, regions = _check(maps, regions)
+    out = np.full(len(maps), "", dtype=object)
+    mass = positive_part(maps, mode)
+    finite = np.isfinite(mass).all(axis=(1, 2))
+    out[finite & ~(mass.sum(axis=(1, 2)) > 0)] = "zero_map"
+    out[~finite] = "nonfinite_map"
+    out[~regions.any(axis=(1, 2))] = "empty_region"
+    return out

@@ -1,0 +1,1 @@
+"""Models stage: backbones, training, loading."""

@@ -1,0 +1,23 @@
+rule attribute:
+    input:
+        data=rules.merge_fused.output.h5,
+        split=rules.split.output[0],
+        weights=f"{R}/models/{{model}}/weights.pt",
+        meta=f"{R}/models/{{model}}/model.json",
+    output:
+        f"{R}/attributions/{{model}}/{{method}}/{{shard}}.h5",
+    params:
+        method=lambda wc: config["methods"][wc.method],  # a change here reruns only this method
+        explain=config["explain"],
+        seed=config["seed"],
+        device=config["device"],
+    log:
+        f"{R}/logs/attribute/{{model}}/{{method}}/{{shard}}.log",
+    benchmark:
+        f"{R}/benchmarks/attribute/{{model}}/{{method}}/{{shard}}.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        gpu=gpu_request(),
+    script:
+        "../scripts/attribute.py"

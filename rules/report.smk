@@ -1,0 +1,49 @@
+rule aggregate:
+    input:
+        tables=expand(
+            f"{R}/metrics/{{model}}/{{method}}/{{shard}}.csv",
+            model=MODELS,
+            method=METHODS,
+            shard=EXPLAIN_SHARDS,
+        ),
+        model_metrics=expand(f"{R}/models/{{model}}/test_metrics.tsv", model=MODELS),
+    output:
+        by_attribute=report(
+            f"{R}/tables/localisation_by_attribute.csv",
+            caption="../report/localisation.rst",
+            category="Metrics",
+        ),
+        by_region=report(
+            f"{R}/tables/localisation_by_region.csv",
+            caption="../report/localisation.rst",
+            category="Metrics",
+        ),
+    params:
+        models=MODELS,
+        resamples=config["aggregate"]["bootstrap_resamples"],
+        seed=config["seed"],
+    log:
+        f"{R}/logs/aggregate.log",
+    script:
+        "../scripts/aggregate.py"
+
+
+rule overlay_figure:
+    input:
+        data=rules.merge_fused.output.h5,
+        attributions=expand(
+            f"{R}/attributions/{{{{model}}}}/{{method}}/0.h5", method=METHODS
+        ),
+    output:
+        report(
+            f"{R}/figures/overlay_{{model}}.png",
+            caption="../report/overlay.rst",
+            category="Figures",
+        ),
+    params:
+        methods=METHODS,
+        n_samples=config["figures"]["overlay_samples"],
+    log:
+        f"{R}/logs/figures/overlay_{{model}}.log",
+    script:
+        "../scripts/overlay_figure.py"
