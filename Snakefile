@@ -1,12 +1,15 @@
+from pathlib import Path
+
 from snakemake.utils import min_version, validate
 
 min_version("8.0")
 
 
-configfile: "config/config.yaml"
+# the embedded default; --configfile / --config override it key by key
+configfile: Path(workflow.basedir) / "config/config.yaml"
 
 
-validate(config, "config/schema/config.schema.yaml")
+validate(config, Path(workflow.basedir) / "config/schema/config.schema.yaml")
 
 
 include: "rules/common.smk"

@@ -604,7 +604,8 @@ def generate(cfg: SyntheticConfig, root: str | os.PathLike, progress: bool = Tru
                 i, attr, tint, p = _write_sample(job)
                 attributes[i], tints[i], pose[i] = attr, tint, p
         _write_annotations(tmp, cfg, plan, attributes, pose)
-        meta = {"generator": "facexai.data.synthetic", "config": dataclasses.asdict(cfg),
+        settings = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "workers"}  # no effect on output
+        meta = {"generator": "facexai.data.synthetic", "config": settings,
                 "signal_attributes": SIGNAL_ATTRIBUTES,
                 "shortcut_tint": tints.astype(int).tolist(),
                 "test_split": plan["test"].astype(int).tolist()}

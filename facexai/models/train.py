@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import pickle
 from pathlib import Path
 
 import h5py
@@ -159,6 +160,6 @@ def load_model(model_dir: str | os.PathLike, device="cpu") -> tuple[nn.Module, d
     try:
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
         model.load_state_dict(state)
-    except (RuntimeError, OSError, ValueError) as exc:
-        raise ValueError(f"{weights_path}: cannot load weights ({exc})") from exc
+    except (RuntimeError, OSError, ValueError, pickle.UnpicklingError, EOFError) as exc:
+        raise ValueError(f"{weights_path}: cannot load weights ({str(exc).splitlines()[0]})") from exc
     return model.to(device).eval(), meta

@@ -1,0 +1,40 @@
+import os
+
+import numpy as np
+import pytest
+
+from facexai.labels import CLASS_NAMES
+
+from facexai.data.synthetic import SyntheticConfig, generate
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def small_config(**overrides) -> SyntheticConfig:
+    base = dict(n_images=24, n_identities=6, image_size=64, mask_size=32, seed=3, odd_mask_fraction=0.2)
+    base.update(overrides)
+    return SyntheticConfig(**base)
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory):
+    """A small generated set; tests must not modify it (copy it first)."""
+    root = tmp_path_factory.mktemp("synthetic") / "CelebAMask-HQ"
+    generate(small_config(), root, progress=False)
+    return root
+
+
+def independent_refusion(root, sample_id, size):
+    """Re-fuse from the PNGs with different code: skimage reader, explicit loop over class indices."""
+    from skimage.io import imread
+
+    labels = np.zeros((size, size), np.uint8)
+    folder = root / "CelebAMask-HQ-mask-anno" / str(sample_id // 2000)
+    for index in range(1, len(CLASS_NAMES)):
+        path = folder / f"{sample_id:05d}_{CLASS_NAMES[index]}.png"
+        if path.exists():
+            mask = imread(path)
+            if mask.ndim == 3:
+                mask = mask[..., :3].max(axis=2)
+            labels[mask > 0] = index
+    return labels

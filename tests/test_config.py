@@ -1,0 +1,68 @@
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from facexai.config import check_config
+from facexai.errors import ConfigError
+from facexai.labels import DEFAULT_ATTRIBUTE_REGIONS, DEFAULT_REGIONS
+
+from conftest import REPO
+
+
+def load_default():
+    with open(f"{REPO}/config/config.yaml") as fh:
+        return yaml.safe_load(fh)
+
+
+def test_config_tables_equal_the_package_defaults():
+    config = load_default()
+    assert {k: tuple(v) for k, v in config["regions"].items()} == DEFAULT_REGIONS
+    assert config["attribute_regions"] == DEFAULT_ATTRIBUTE_REGIONS
+
+
+def dry_run(tmp_path, *args):
+    return subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "-s", f"{REPO}/Snakefile",
+                           "-d", str(tmp_path), *args], capture_output=True, text=True, timeout=300)
+
+
+def test_default_config_builds_a_dag(tmp_path):
+    result = dry_run(tmp_path)
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "generate_synthetic" in result.stdout and "overlay_figure" in result.stdout
+
+
+@pytest.mark.parametrize("override, key", [
+    ("seeed=1", "seeed"),
+    ("threads=two", "threads"),
+    ("device=gpu", "device"),
+])
+def test_bad_top_level_key_is_named(tmp_path, override, key):
+    result = dry_run(tmp_path, "--config", override)
+    assert result.returncode != 0
+    assert key in result.stdout + result.stderr
+
+
+def test_misspelt_nested_key_is_named(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("models:\n  resnet:\n    arch: resnet_small\n    attributes: [Eyeglasses, Smiling,"
+                      " Big_Nose, Wearing_Hat, Bangs]\n    epoch: 3\n    lr: 0.01\n")
+    result = dry_run(tmp_path, "--configfile", str(config))
+    assert result.returncode != 0
+    assert "epoch" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c["regions"].update(mouth=["mouth", "lips"]), "regions.mouth: unknown class 'lips'"),
+    (lambda c: c["attribute_regions"].update(Smiling="lips"), "attribute_regions.Smiling: region 'lips'"),
+    (lambda c: c["explain"].update(attributes=["Male"]), "explain.attributes: ['Male'] not predicted"),
+    (lambda c: c["dataset"].update(source="celebamask_hq"), "dataset_root: must be set"),
+    (lambda c: c["models"]["resnet"].update(attributes=["Smilling"]), "models.resnet.attributes"),
+])
+def test_cross_key_errors_name_the_key(edit, message):
+    config = load_default()
+    edit(config)
+    with pytest.raises(ConfigError) as info:
+        check_config(config)
+    assert message in str(info.value)

@@ -1,0 +1,75 @@
+import numpy as np
+import pytest
+
+from facexai.metrics.localisation import (chance_level, degenerate_reason, lift, positive_part,
+                                          regional_precision, resize_maps)
+
+
+def test_hand_computed_case():
+    # 2x2 map, region = left column; positive mass 3 + 1 inside, 0 + 4 outside (the -2 is clipped)
+    maps = np.array([[[3.0, -2.0], [1.0, 4.0]]])
+    region = np.array([[[True, False], [True, False]]])
+    rp = regional_precision(maps, region)
+    assert rp[0] == pytest.approx(4 / 8)
+    assert chance_level(region)[0] == pytest.approx(0.5)
+    assert lift(rp, chance_level(region))[0] == pytest.approx(1.0)
+    # absolute mass counts the -2: (3 + 1) / (3 + 2 + 1 + 4)
+    assert regional_precision(maps, region, "absolute")[0] == pytest.approx(0.4)
+
+
+def test_map_equal_to_region_gives_one_and_complement_zero():
+    rng = np.random.default_rng(0)
+    regions = rng.random((5, 16, 16)) < 0.3
+    assert np.allclose(regional_precision(regions.astype(float), regions), 1.0)
+    assert np.allclose(regional_precision((~regions).astype(float), regions), 0.0)
+    chance = chance_level(regions)
+    assert np.allclose(lift(regional_precision(regions.astype(float), regions), chance), 1 / chance)
+
+
+def test_uniform_map_gives_chance_and_lift_one():
+    rng = np.random.default_rng(1)
+    regions = rng.random((4, 10, 12)) < rng.random((4, 1, 1))
+    rp = regional_precision(np.full(regions.shape, 0.3), regions)
+    assert np.allclose(rp, regions.mean(axis=(1, 2)))
+    assert np.allclose(lift(rp, chance_level(regions)), 1.0)
+
+
+def test_batch_order_does_not_matter():
+    rng = np.random.default_rng(2)
+    maps, regions = rng.normal(size=(6, 8, 8)), rng.random((6, 8, 8)) < 0.4
+    perm = rng.permutation(6)
+    assert np.allclose(regional_precision(maps, regions)[perm], regional_precision(maps[perm], regions[perm]))
+
+
+def test_degenerate_cases_are_nan_and_named():
+    maps = np.stack([np.zeros((4, 4)), -np.ones((4, 4)), np.ones((4, 4)), np.ones((4, 4))])
+    maps[3, 0, 0] = np.nan
+    regions = np.ones((4, 4, 4), bool)
+    regions[2] = False
+    rp = regional_precision(maps, regions)
+    ch = chance_level(regions)
+    assert np.isnan(rp[0]) and np.isnan(rp[1]) and np.isnan(rp[3])  # no positive mass / not finite
+    assert rp[2] == 0.0 and np.isnan(lift(rp, ch)[2])                # empty region: RP 0, lift undefined
+    assert list(degenerate_reason(maps, regions)) == ["zero_map", "zero_map", "empty_region", "nonfinite_map"]
+
+
+def test_positive_part_modes():
+    a = np.array([-1.0, 2.0])
+    assert list(positive_part(a)) == [0.0, 2.0]
+    assert list(positive_part(a, "absolute")) == [1.0, 2.0]
+    with pytest.raises(ValueError, match="metrics.mass"):
+        positive_part(a, "squared")
+
+
+def test_resize_keeps_constant_maps_and_mass_location():
+    maps = np.zeros((1, 4, 4), np.float32)
+    maps[0, :, :2] = 1.0
+    big = resize_maps(maps, 16)
+    assert big.shape == (1, 16, 16)
+    assert np.allclose(big[0, :, :6], 1.0) and np.allclose(big[0, :, 10:], 0.0)
+    assert np.allclose(resize_maps(np.full((2, 3, 3), 0.7), 9), 0.7)
+
+
+def test_shape_mismatch_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"must both be \(N, H, W\)"):
+        regional_precision(np.zeros((2, 4, 4)), np.zeros((2, 8, 8), bool))

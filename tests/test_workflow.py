@@ -1,0 +1,137 @@
+"""End to end: the whole DAG at tiny size, its outputs checked, then a rerun that has nothing to do."""
+
+import shutil
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from facexai.data.synthetic import SyntheticConfig, generate
+from facexai.labels import ATTRIBUTE_INDEX
+
+from conftest import REPO, independent_refusion
+
+pytestmark = pytest.mark.slow
+
+
+def snakemake(workdir, *args, timeout=900):
+    """Run the workflow in `workdir` with the tiny config (a later --configfile overrides it key by key)."""
+    extra = list(args)
+    configs = [f"{REPO}/tests/tiny.yaml"]
+    while "--configfile" in extra:
+        k = extra.index("--configfile")
+        configs.append(extra.pop(k + 1))
+        extra.pop(k)
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "-s", f"{REPO}/Snakefile", "-d", str(workdir),
+           "--configfile", *configs, *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("run")
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return workdir
+
+
+def test_fused_dataset_equals_an_independent_refusion(tiny_run):
+    root = tiny_run / "results/synthetic/CelebAMask-HQ"
+    with h5py.File(tiny_run / "results/data/dataset.h5") as h5:
+        ids = h5["ids"][:]
+        assert list(ids) == list(range(80))
+        labels = h5["labels"][:]
+        assert h5["images"].shape == (80, 32, 32, 3)
+        for k, sample_id in enumerate(ids):
+            assert np.array_equal(labels[k], independent_refusion(root, sample_id, 32))
+    assert (tiny_run / "results/data/bad_samples.tsv").read_text().strip() == "id\tfile\tproblem"
+
+
+def test_split_keeps_identities_apart(tiny_run):
+    split = pd.read_csv(tiny_run / "results/data/split.tsv", sep="\t")
+    train = set(split.loc[split.split == "train", "identity"])
+    test = set(split.loc[split.split == "test", "identity"])
+    assert train and test and not train & test
+
+
+def test_attributions_and_metrics_cover_the_test_split(tiny_run):
+    split = pd.read_csv(tiny_run / "results/data/split.tsv", sep="\t")
+    test_ids = set(split.loc[split.split == "test"].sort_values("id")["id"].iloc[:16])
+    with h5py.File(tiny_run / "results/data/dataset.h5") as h5:
+        attributes = h5["attributes"][:]
+    explained = set()
+    for method in ("gradcam", "random"):
+        rows = []
+        for shard in (0, 1):
+            with h5py.File(tiny_run / f"results/attributions/resnet/{method}/{shard}.h5") as f:
+                assert f["maps"].dtype == np.float16 and f["maps"].shape[1:] == (32, 32)
+                assert f.attrs["method"] == method
+                for sample_id, name in zip(f["ids"][:], f["attribute"][:]):
+                    assert sample_id in test_ids
+                    assert attributes[sample_id, ATTRIBUTE_INDEX[name.decode()]] == 1  # only_positive
+                    explained.add((method, int(sample_id), name.decode()))
+            table = pd.read_csv(tiny_run / f"results/metrics/resnet/{method}/{shard}.csv")
+            rows.append(table)
+        table = pd.concat(rows)
+        valid = table["rp"].dropna()
+        assert ((valid >= 0) & (valid <= 1)).all()
+        assert set(table["region"]) <= {"eyes", "hat", "hair"}
+        assert len(table) == sum(1 for e in explained if e[0] == method)
+    gradcam = {e[1:] for e in explained if e[0] == "gradcam"}
+    assert gradcam == {e[1:] for e in explained if e[0] == "random"} and gradcam
+
+
+def test_aggregate_tables(tiny_run):
+    by_attribute = pd.read_csv(tiny_run / "results/tables/localisation_by_attribute.csv")
+    assert set(by_attribute["method"]) == {"gradcam", "random"}
+    assert set(by_attribute["attribute"]) <= {"Eyeglasses", "Wearing_Hat", "Bangs"}
+    assert {"rp_mean", "rp_ci_low", "rp_ci_high", "lift_mean", "n_degenerate", "model_flagged"} <= set(
+        by_attribute.columns)
+    per_sample = pd.concat(pd.read_csv(p) for p in (tiny_run / "results/metrics").rglob("*.csv"))
+    for (method, attribute), group in per_sample.groupby(["method", "attribute"]):
+        row = by_attribute[(by_attribute.method == method) & (by_attribute.attribute == attribute)].iloc[0]
+        assert row["n"] == len(group)
+        assert row["n_degenerate"] == group["degenerate"].notna().sum()
+        valid = group["rp"].dropna()
+        assert row["rp_n_valid"] == len(valid)
+        if len(valid):
+            assert row["rp_mean"] == pytest.approx(valid.mean())
+        else:  # all degenerate: reported as undefined, never as 0 or 1
+            assert np.isnan(row["rp_mean"])
+
+
+def test_overlay_figure_and_logs(tiny_run):
+    with Image.open(tiny_run / "results/figures/overlay_resnet.png") as im:
+        width, height = im.size
+        pixels = np.asarray(im.convert("L"))
+    assert width >= 400 and height >= 200  # 4 columns, up to 3 rows
+    assert pixels.std() > 10  # not blank
+    assert "resnet_small" in (tiny_run / "results/logs/train/resnet.log").read_text()
+    assert (tiny_run / "results/benchmarks/train/resnet.tsv").is_file()
+
+
+def test_second_run_has_nothing_to_do(tiny_run):
+    result = snakemake(tiny_run, "-n")
+    assert result.returncode == 0
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_bad_real_dataset_fails_naming_the_file(tmp_path):
+    root = tmp_path / "CelebAMask-HQ"
+    generate(SyntheticConfig(n_images=12, n_identities=4, image_size=64, mask_size=32), root, progress=False)
+    broken = root / "CelebA-HQ-img" / "7.jpg"
+    broken.write_bytes(broken.read_bytes()[:200])
+    real = tmp_path / "real.yaml"
+    real.write_text(f"dataset_root: {root}\ndataset:\n  source: celebamask_hq\n  image_size: 32\n"
+                    "  mask_size: 32\n  shard_size: 40\n")
+    result = snakemake(tmp_path, "--configfile", str(real))
+    assert result.returncode != 0
+    log = (tmp_path / "results/logs/fuse/0.log").read_text()
+    assert f"sample 7: {broken}: unreadable or truncated image" in log
+    assert not (tmp_path / "results/data/shards/fused_0.h5").exists()
+    shards = tmp_path / "results/data/shards"
+    assert not shards.exists() or not any(p.name.startswith(".fused_0") for p in shards.iterdir())
