@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import h5py
 import matplotlib
+import matplotlib.patches
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -66,3 +67,28 @@ def overlay_figure(dataset_h5, attribution_h5s: dict[str, str], out_png, n_sampl
         fig.savefig(tmp, dpi=dpi, format="png")
     plt.close(fig)
     return len(common)
+
+
+def contact_sheet(root, sample_ids, out_png, mask_size: int, columns: int = 4, dpi: int = 80) -> None:
+    """Images of a CelebAMask-HQ-layout folder beside their fused label maps (for docs and eyeballing)."""
+    from .data.celebamask import image_path, read_image, scan_mask_files
+    from .data.fusion import fuse_masks
+
+    files, _ = scan_mask_files(root, sample_ids)
+    rows = -(-len(sample_ids) // columns)
+    fig, axes = plt.subplots(rows, 2 * columns, figsize=(2 * 2 * columns, 2.1 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for k, sample_id in enumerate(sample_ids):
+        r, c = divmod(k, columns)
+        axes[r, 2 * c].imshow(read_image(image_path(root, sample_id), 256))
+        axes[r, 2 * c].set_title(f"{sample_id}.jpg", fontsize=8)
+        axes[r, 2 * c + 1].imshow(fuse_masks(files[int(sample_id)], mask_size), cmap=LABEL_CMAP,
+                                  vmin=-0.5, vmax=len(CLASS_NAMES) - 0.5, interpolation="nearest")
+        axes[r, 2 * c + 1].set_title("fused labels", fontsize=8)
+    handles = [matplotlib.patches.Patch(color=LABEL_CMAP(i), label=f"{i} {n}") for i, n in enumerate(CLASS_NAMES)]
+    fig.legend(handles=handles, loc="lower center", ncol=10, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    plt.close(fig)
