@@ -26,7 +26,17 @@ def check_config(config: dict) -> None:
     shortcut = config["synthetic"].get("shortcut", {}).get("attribute")
     if shortcut is not None and shortcut not in ATTRIBUTE_INDEX:
         raise ConfigError(f"synthetic.shortcut.attribute: unknown attribute {shortcut!r}")
-    for name, model in config["models"].items():
+    names = [m["name"] for m in config["models"]]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"models: names must be unique, got {names}")
+    for own in config["models"]:
+        name = own["name"]
+        model = {**config["model_defaults"], **own}
+        if model.get("dataset") == "shortcut":
+            if dataset["source"] != "synthetic":
+                raise ConfigError(f"models.{name}.dataset: the shortcut dataset exists only for the synthetic set")
+            if shortcut is None:
+                raise ConfigError(f"models.{name}.dataset: shortcut needs synthetic.shortcut.attribute")
         unknown = [a for a in model["attributes"] if a not in ATTRIBUTE_INDEX]
         if unknown:
             raise ConfigError(f"models.{name}.attributes: unknown attribute(s) {unknown}")

@@ -92,3 +92,22 @@ def contact_sheet(root, sample_ids, out_png, mask_size: int, columns: int = 4, d
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
     plt.close(fig)
+
+
+def training_curves_figure(curves_tsv, out_png, title: str = "", dpi: int = 100) -> None:
+    """Train and test loss per epoch."""
+    import pandas as pd
+
+    curves = pd.read_csv(curves_tsv, sep="\t")
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    for column, style in (("train_loss", "-o"), ("test_loss", "--s")):
+        if column in curves:
+            ax.plot(curves["epoch"], curves[column], style, label=column.replace("_", " "), markersize=3)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title(title, fontsize=9)
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    plt.close(fig)

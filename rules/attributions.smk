@@ -1,7 +1,7 @@
 rule attribute:
     input:
-        data=rules.merge_fused.output.h5,
-        split=rules.split.output[0],
+        data=dataset_h5,
+        split=split_tsv,
         weights=f"{R}/models/{{model}}/weights.pt",
         meta=f"{R}/models/{{model}}/model.json",
     output:

@@ -3,37 +3,77 @@ from pathlib import Path
 
 from facexai.config import check_config, digest
 from facexai.data.celebamask import annotation_files, IDENTITY_FILE
+from facexai.data.synthetic import PAIRS_FILE
 
 check_config(config)
 
 R = config["results_dir"]
-SYNTHETIC_ROOT = f"{R}/synthetic/CelebAMask-HQ"
-MODELS = list(config["models"])
+MODELS = [m["name"] for m in config["models"]]
 METHODS = list(config["methods"])
 EXPLAIN_SHARDS = list(range(config["explain"]["shards"]))
+
+
+def model_config(name):
+    """A model's settings: its own keys over model_defaults."""
+    own = next(m for m in config["models"] if m["name"] == name)
+    return {k: v for k, v in {**config["model_defaults"], **own}.items() if k != "name"}
+
+
+# models given as a weights file (TorchScript, or a state dict of one of our architectures) are
+# imported, not trained
+USER_MODELS = [m for m in MODELS if model_config(m).get("weights")]
+TRAINED_MODELS = [m for m in MODELS if m not in USER_MODELS]
+
+# "main" is the dataset itself; "shortcut" is the synthetic set regenerated with the spurious cue
+# (synthetic.shortcut), made only when a model trains on it (the biased twin).
+DATASETS = sorted({"main"} | {model_config(m).get("dataset", "main") for m in MODELS})
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    model="|".join(MODELS),
+    method="|".join(METHODS),
+    shard=r"\d+",
+
+
+def model_dataset(model):
+    return model_config(model).get("dataset", "main")
 
 
 def is_synthetic():
     return config["dataset"]["source"] == "synthetic"
 
 
-def dataset_root():
-    return SYNTHETIC_ROOT if is_synthetic() else config["dataset_root"]
+def synthetic_root(dataset):
+    return f"{R}/synthetic/{dataset}/CelebAMask-HQ"
 
 
-def identity_file():
+def dataset_root(dataset):
+    return synthetic_root(dataset) if is_synthetic() else config["dataset_root"]
+
+
+def dataset_h5(wildcards):
+    """The fused dataset a model trains on and is explained on."""
+    return f"{R}/data/{model_dataset(wildcards.model)}/dataset.h5"
+
+
+def split_tsv(wildcards):
+    return f"{R}/data/{model_dataset(wildcards.model)}/split.tsv"
+
+
+def identity_file(dataset="main"):
     """The identity file to read, or None (then the split follows CelebA's official partition)."""
     if config["dataset"]["identity_file"]:
         return config["dataset"]["identity_file"]
     if is_synthetic():
-        return f"{SYNTHETIC_ROOT}/{IDENTITY_FILE}"
+        return f"{synthetic_root(dataset)}/{IDENTITY_FILE}"
     default = Path(config["dataset_root"]) / IDENTITY_FILE
     return str(default) if default.is_file() else None
 
 
 def n_samples():
     if is_synthetic():
-        return config["synthetic"]["n_images"]
+        return config["synthetic"]["n_images"] + config["synthetic"]["region_pairs"]
     path = annotation_files(config["dataset_root"])["attributes"]
     try:
         return int(path.read_text().split("\n", 1)[0])
@@ -44,18 +84,27 @@ def n_samples():
 FUSE_SHARDS = list(range(math.ceil(n_samples() / config["dataset"]["shard_size"])))
 
 
-def dataset_inputs(wildcards=None):
+def dataset_inputs(wildcards):
     """What fusion reads: the generated folder, or the real dataset's annotation files."""
     if is_synthetic():
-        return {"root": SYNTHETIC_ROOT}
+        return {"root": synthetic_root(wildcards.dataset)}
     inputs = {k: str(v) for k, v in annotation_files(config["dataset_root"]).items()}
     if identity_file():
         inputs["identity"] = identity_file()
     return inputs
 
 
-def dataset_digest():
-    return digest(config["dataset"], config["synthetic"] if is_synthetic() else config["dataset_root"])
+def synthetic_params(dataset):
+    """Generator settings; only the shortcut dataset carries the spurious cue."""
+    settings = dict(config["synthetic"])
+    if dataset != "shortcut":
+        settings["shortcut"] = {"attribute": None, "strength": settings["shortcut"]["strength"]}
+    return settings
+
+
+def dataset_digest(dataset):
+    source = synthetic_params(dataset) if is_synthetic() else config["dataset_root"]
+    return digest(config["dataset"], source)
 
 
 def gpu_request():
@@ -67,5 +116,8 @@ def final_outputs():
     return [
         f"{R}/tables/localisation_by_attribute.csv",
         f"{R}/tables/localisation_by_region.csv",
+        f"{R}/tables/model_accuracy.csv",
         *expand(f"{R}/figures/overlay_{{model}}.png", model=MODELS),
+        *expand(f"{R}/figures/training_curves_{{model}}.png", model=TRAINED_MODELS),
+        *([f"{R}/verification/embedder/eer.json"] if identity_file() else []),
     ]

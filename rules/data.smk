@@ -1,14 +1,14 @@
 rule generate_synthetic:
     output:
-        directory(SYNTHETIC_ROOT),
+        directory(f"{R}/synthetic/{{dataset}}/CelebAMask-HQ"),
     params:
-        synthetic=config["synthetic"],
+        synthetic=lambda wc: synthetic_params(wc.dataset),
         split=config["split"],
         seed=config["seed"],
     log:
-        f"{R}/logs/generate_synthetic.log",
+        f"{R}/logs/generate_synthetic/{{dataset}}.log",
     benchmark:
-        f"{R}/benchmarks/generate_synthetic.tsv"
+        f"{R}/benchmarks/generate_synthetic/{{dataset}}.tsv"
     threads: config["threads"]
     resources:
         mem_mb=2000,
@@ -20,17 +20,17 @@ rule fuse_shard:
     input:
         unpack(dataset_inputs),
     output:
-        h5=f"{R}/data/shards/fused_{{shard}}.h5",
-        bad=f"{R}/data/shards/bad_{{shard}}.tsv",
+        h5=f"{R}/data/{{dataset}}/shards/fused_{{shard}}.h5",
+        bad=f"{R}/data/{{dataset}}/shards/bad_{{shard}}.tsv",
     params:
-        root=dataset_root(),
-        identity_file=identity_file(),
+        root=lambda wc: dataset_root(wc.dataset),
+        identity_file=lambda wc: identity_file(wc.dataset),
         dataset=config["dataset"],
-        digest=dataset_digest(),
+        digest=lambda wc: dataset_digest(wc.dataset),
     log:
-        f"{R}/logs/fuse/{{shard}}.log",
+        f"{R}/logs/fuse/{{dataset}}/{{shard}}.log",
     benchmark:
-        f"{R}/benchmarks/fuse/{{shard}}.tsv"
+        f"{R}/benchmarks/fuse/{{dataset}}/{{shard}}.tsv"
     threads: config["threads"]
     resources:
         mem_mb=2000,
@@ -40,17 +40,17 @@ rule fuse_shard:
 
 rule merge_fused:
     input:
-        h5=expand(f"{R}/data/shards/fused_{{shard}}.h5", shard=FUSE_SHARDS),
-        bad=expand(f"{R}/data/shards/bad_{{shard}}.tsv", shard=FUSE_SHARDS),
+        h5=expand(f"{R}/data/{{{{dataset}}}}/shards/fused_{{shard}}.h5", shard=FUSE_SHARDS),
+        bad=expand(f"{R}/data/{{{{dataset}}}}/shards/bad_{{shard}}.tsv", shard=FUSE_SHARDS),
     output:
-        h5=f"{R}/data/dataset.h5",
-        bad=f"{R}/data/bad_samples.tsv",
+        h5=f"{R}/data/{{dataset}}/dataset.h5",
+        bad=f"{R}/data/{{dataset}}/bad_samples.tsv",
     params:
-        digest=dataset_digest(),
+        digest=lambda wc: dataset_digest(wc.dataset),
     log:
-        f"{R}/logs/merge_fused.log",
+        f"{R}/logs/merge_fused/{{dataset}}.log",
     benchmark:
-        f"{R}/benchmarks/merge_fused.tsv"
+        f"{R}/benchmarks/merge_fused/{{dataset}}.tsv"
     resources:
         mem_mb=1000,
     script:
@@ -59,12 +59,12 @@ rule merge_fused:
 
 rule split:
     input:
-        rules.merge_fused.output.h5,
+        f"{R}/data/{{dataset}}/dataset.h5",
     output:
-        f"{R}/data/split.tsv",
+        f"{R}/data/{{dataset}}/split.tsv",
     params:
         split=config["split"],
     log:
-        f"{R}/logs/split.log",
+        f"{R}/logs/split/{{dataset}}.log",
     script:
         "../scripts/split.py"

@@ -1,7 +1,7 @@
 rule localisation:
     input:
         attributions=f"{R}/attributions/{{model}}/{{method}}/{{shard}}.h5",
-        data=rules.merge_fused.output.h5,
+        data=dataset_h5,
     output:
         f"{R}/metrics/{{model}}/{{method}}/{{shard}}.csv",
     params:

@@ -1,14 +1,16 @@
 rule train_attribute_model:
+    wildcard_constraints:
+        model="|".join(TRAINED_MODELS) or "^$",
     input:
-        data=rules.merge_fused.output.h5,
-        split=rules.split.output[0],
+        data=dataset_h5,
+        split=split_tsv,
     output:
         weights=f"{R}/models/{{model}}/weights.pt",
         meta=f"{R}/models/{{model}}/model.json",
         metrics=f"{R}/models/{{model}}/test_metrics.tsv",
         curves=f"{R}/models/{{model}}/curves.tsv",
     params:
-        model=lambda wc: config["models"][wc.model],
+        model=lambda wc: model_config(wc.model),
         seed=config["seed"],
         device=config["device"],
     log:
@@ -21,3 +23,131 @@ rule train_attribute_model:
         gpu=gpu_request(),
     script:
         "../scripts/train_attribute_model.py"
+
+
+rule import_user_model:
+    wildcard_constraints:
+        model="|".join(USER_MODELS) or "^$",
+    input:
+        user_weights=lambda wc: model_config(wc.model)["weights"],
+        data=dataset_h5,
+        split=split_tsv,
+    output:
+        weights=f"{R}/models/{{model}}/weights.pt",
+        meta=f"{R}/models/{{model}}/model.json",
+        metrics=f"{R}/models/{{model}}/test_metrics.tsv",
+    params:
+        model=lambda wc: model_config(wc.model),
+        image_size=config["dataset"]["image_size"],
+        device=config["device"],
+    log:
+        f"{R}/logs/import/{{model}}.log",
+    resources:
+        mem_mb=2000,
+    script:
+        "../scripts/import_user_model.py"
+
+
+rule evaluate_attribute_model:
+    input:
+        weights=f"{R}/models/{{model}}/weights.pt",
+        meta=f"{R}/models/{{model}}/model.json",
+        data=f"{R}/data/{{dataset}}/dataset.h5",
+        split=f"{R}/data/{{dataset}}/split.tsv",
+    output:
+        f"{R}/models/{{model}}/eval_{{dataset}}.tsv",
+    params:
+        synthetic_meta=lambda wc: f"{synthetic_root(wc.dataset)}/synthetic-meta.json" if is_synthetic() else None,
+        device=config["device"],
+    log:
+        f"{R}/logs/evaluate/{{model}}_{{dataset}}.log",
+    threads: config["threads"]
+    resources:
+        mem_mb=2000,
+    script:
+        "../scripts/evaluate_attribute_model.py"
+
+
+rule model_accuracy:
+    input:
+        expand(f"{R}/models/{{model}}/eval_{{dataset}}.tsv", model=MODELS, dataset=DATASETS),
+    output:
+        report(f"{R}/tables/model_accuracy.csv", caption="../report/model_accuracy.rst", category="Models"),
+    log:
+        f"{R}/logs/model_accuracy.log",
+    script:
+        "../scripts/concat_tables.py"
+
+
+rule training_curves:
+    input:
+        f"{R}/models/{{model}}/curves.tsv",
+    output:
+        report(f"{R}/figures/training_curves_{{model}}.png", caption="../report/curves.rst", category="Models"),
+    log:
+        f"{R}/logs/figures/training_curves_{{model}}.log",
+    script:
+        "../scripts/training_curves.py"
+
+
+rule build_pairs:
+    input:
+        split=f"{R}/data/main/split.tsv",
+        data=f"{R}/data/main/dataset.h5",
+    output:
+        f"{R}/verification/pairs.tsv",
+    params:
+        pairs=config["verification"]["pairs"],
+        seed=config["seed"],
+        region_pairs=f"{synthetic_root('main')}/{PAIRS_FILE}" if is_synthetic() else None,
+    log:
+        f"{R}/logs/verification/build_pairs.log",
+    script:
+        "../scripts/build_pairs.py"
+
+
+rule train_embedder:
+    input:
+        data=f"{R}/data/main/dataset.h5",
+        split=f"{R}/data/main/split.tsv",
+    output:
+        weights=f"{R}/verification/embedder/weights.pt",
+        meta=f"{R}/verification/embedder/model.json",
+        curves=f"{R}/verification/embedder/curves.tsv",
+    params:
+        embedder=config["verification"]["embedder"],
+        seed=config["seed"],
+        device=config["device"],
+    log:
+        f"{R}/logs/verification/train_embedder.log",
+    benchmark:
+        f"{R}/benchmarks/verification/train_embedder.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        gpu=gpu_request(),
+    script:
+        "../scripts/train_embedder.py"
+
+
+rule evaluate_verification:
+    input:
+        weights=rules.train_embedder.output.weights,
+        data=f"{R}/data/main/dataset.h5",
+        pairs=rules.build_pairs.output[0],
+    output:
+        scores=f"{R}/verification/embedder/scores.tsv",
+        summary=report(
+            f"{R}/verification/embedder/eer.json",
+            caption="../report/verification.rst",
+            category="Models",
+        ),
+    params:
+        device=config["device"],
+    log:
+        f"{R}/logs/verification/evaluate.log",
+    threads: config["threads"]
+    resources:
+        mem_mb=2000,
+    script:
+        "../scripts/evaluate_verification.py"

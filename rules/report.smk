@@ -30,7 +30,7 @@ rule aggregate:
 
 rule overlay_figure:
     input:
-        data=rules.merge_fused.output.h5,
+        data=dataset_h5,
         attributions=expand(
             f"{R}/attributions/{{{{model}}}}/{{method}}/0.h5", method=METHODS
         ),

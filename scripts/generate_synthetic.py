@@ -9,5 +9,6 @@ with log_to(snakemake.log[0]):
         odd_mask_fraction=syn["odd_mask_fraction"], seed=snakemake.params.seed,
         test_fraction=snakemake.params.split["test_fraction"], split_seed=snakemake.params.split["seed"],
         shortcut_attribute=syn["shortcut"]["attribute"], shortcut_strength=syn["shortcut"]["strength"],
+        region_pairs=syn["region_pairs"],
         workers=snakemake.threads)
     generate(cfg, snakemake.output[0])

@@ -46,8 +46,7 @@ def test_bad_top_level_key_is_named(tmp_path, override, key):
 
 def test_misspelt_nested_key_is_named(tmp_path):
     config = tmp_path / "bad.yaml"
-    config.write_text("models:\n  resnet:\n    arch: resnet_small\n    attributes: [Eyeglasses, Smiling,"
-                      " Big_Nose, Wearing_Hat, Bangs]\n    epoch: 3\n    lr: 0.01\n")
+    config.write_text("models:\n  - name: resnet\n    arch: resnet_small\n    epoch: 3\n")
     result = dry_run(tmp_path, "--configfile", str(config))
     assert result.returncode != 0
     assert "epoch" in result.stdout + result.stderr
@@ -58,7 +57,9 @@ def test_misspelt_nested_key_is_named(tmp_path):
     (lambda c: c["attribute_regions"].update(Smiling="lips"), "attribute_regions.Smiling: region 'lips'"),
     (lambda c: c["explain"].update(attributes=["Male"]), "explain.attributes: ['Male'] not predicted"),
     (lambda c: c["dataset"].update(source="celebamask_hq"), "dataset_root: must be set"),
-    (lambda c: c["models"]["resnet"].update(attributes=["Smilling"]), "models.resnet.attributes"),
+    (lambda c: c["models"][0].update(attributes=["Smilling"]), "models.resnet.attributes"),
+    (lambda c: c["models"].append({"name": "resnet"}), "models: names must be unique"),
+    (lambda c: c["synthetic"]["shortcut"].update(attribute=None), "models.resnet_biased.dataset: shortcut needs"),
 ])
 def test_cross_key_errors_name_the_key(edit, message):
     config = load_default()

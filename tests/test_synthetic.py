@@ -28,7 +28,7 @@ def test_layout_matches_celebamask_hq(synthetic_root):
     assert sorted(p.name for p in synthetic_root.iterdir()) == sorted([
         "CelebA-HQ-img", "CelebAMask-HQ-mask-anno", "CelebAMask-HQ-attribute-anno.txt",
         "CelebAMask-HQ-pose-anno.txt", "CelebA-HQ-to-CelebA-mapping.txt", "identity_CelebA.txt",
-        "synthetic-meta.json"])
+        "synthetic-meta.json", "synthetic-pairs.txt"])
     lines = (synthetic_root / "CelebAMask-HQ-attribute-anno.txt").read_text().splitlines()
     assert lines[0] == str(cfg.n_images)
     assert lines[1].split() == list(ATTRIBUTE_NAMES)
@@ -168,3 +168,30 @@ def test_masks_of_ids_from_2000_go_to_folder_1(tmp_path):
     ids1 = {int(p.name[:5]) for p in folder1.iterdir()}
     assert max(ids0) == 1999 and ids1 == {2000, 2001, 2002}
     assert (folder1 / "02001_skin.png").is_file()
+
+
+def test_region_pairs_differ_only_in_their_region(tmp_path):
+    cfg = small_config(n_images=30, n_identities=6, region_pairs=10, image_size=64, mask_size=32)
+    root = syn.generate(cfg, tmp_path / "p", progress=False)
+    lines = (root / syn.PAIRS_FILE).read_text().splitlines()
+    assert lines[0] == "id_a id_b region attribute" and len(lines) == 11
+    ann = read_annotations(root, root / "identity_CelebA.txt")
+    assert len(ann.ids) == 40 and len(list((root / "CelebA-HQ-img").iterdir())) == 40
+    meta = json.loads((root / "synthetic-meta.json").read_text())
+    plan = syn._plan(cfg)
+    for line in lines[1:]:
+        a, b, region, attribute = line.split()
+        a, b = int(a), int(b)
+        assert b >= 30 and ann.identity[a] == ann.identity[b] and meta["test_split"][a] == meta["test_split"][b] == 1
+        k = ATTRIBUTE_INDEX[attribute]
+        assert ann.attributes[a, k] == -ann.attributes[b, k]
+        assert (np.delete(ann.attributes[a], k) == np.delete(ann.attributes[b], k)).all()
+        assert np.allclose(ann.pose[a], ann.pose[b])
+        renders = []
+        for i in (a, b):
+            identity, scene, attrs, tint = syn._sample(cfg, plan, i)
+            renders.append(syn.render_face(identity, scene, attrs, 64, shortcut_tint=tint))
+        diff = np.abs(renders[0][0] - renders[1][0]).max(axis=2) > 0
+        on = renders[0][1] if ann.attributes[a, k] > 0 else renders[1][1]
+        classes = [CLASS_INDEX[c] for c in DEFAULT_REGIONS[region]]
+        assert diff.any() and not (diff & ~np.isin(on, classes)).any()

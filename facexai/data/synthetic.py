@@ -58,6 +58,12 @@ SIGNAL_ATTRIBUTES: dict[str, float] = {
 
 CELEBA_SIZE = 202599
 
+# Verification pairs that differ in exactly one region: the base photo and a copy with one of
+# these attributes flipped (same person, pose, lighting and noise). Region names: DEFAULT_REGIONS.
+PAIR_ATTRIBUTES: dict[str, str] = {"Eyeglasses": "eyes", "Big_Nose": "nose", "Smiling": "mouth",
+                                   "Wearing_Hat": "hat", "Bangs": "hair"}
+PAIRS_FILE = "synthetic-pairs.txt"
+
 
 @dataclasses.dataclass(frozen=True)
 class SyntheticConfig:
@@ -72,7 +78,13 @@ class SyntheticConfig:
     split_seed: int = 0
     shortcut_attribute: str | None = None
     shortcut_strength: float = 0.95
+    region_pairs: int = 0
     workers: int = 1
+
+    @property
+    def total(self) -> int:
+        """Samples written: the regular images, then one partner image per region pair."""
+        return self.n_images + self.region_pairs
 
     def __post_init__(self):
         if self.n_images < 1 or self.n_identities < 2 or self.n_identities > self.n_images:
@@ -81,6 +93,8 @@ class SyntheticConfig:
             raise ValueError("synthetic: image_size >= 32 and mask_size >= 16 required")
         if self.shortcut_attribute is not None and self.shortcut_attribute not in ATTRIBUTE_INDEX:
             raise ValueError(f"synthetic.shortcut.attribute: unknown attribute {self.shortcut_attribute!r}")
+        if self.region_pairs < 0:
+            raise ValueError("synthetic.region_pairs must be >= 0")
         if not 0.5 <= self.shortcut_strength <= 1.0:
             raise ValueError("synthetic.shortcut.strength must lie in [0.5, 1]")
 
@@ -529,14 +543,28 @@ def _plan(cfg: SyntheticConfig) -> dict:
                             rng.integers(0, cfg.n_identities, cfg.n_images - cfg.n_identities)])
     owner = owner[rng.permutation(cfg.n_images)]
     celeba_identity = rng.choice(np.arange(1, 10178), cfg.n_identities, replace=False)
-    orig_idx = np.sort(rng.choice(CELEBA_SIZE, cfg.n_images, replace=False))
-    orig_idx = orig_idx[rng.permutation(cfg.n_images)]
+    orig_idx = np.sort(rng.choice(CELEBA_SIZE, cfg.total, replace=False))
+    orig_idx = orig_idx[rng.permutation(cfg.total)]
     test = identity_test_mask(celeba_identity[owner], cfg.test_fraction, cfg.split_seed)
+    # region pairs: partners of test photos (verification is evaluated on unseen identities)
+    pair_rng = np.random.default_rng([cfg.seed, 4])
+    candidates = np.flatnonzero(test)
+    pair_base = pair_rng.choice(candidates, cfg.region_pairs, replace=cfg.region_pairs > candidates.size)
+    names = list(PAIR_ATTRIBUTES)
+    pair_attribute = [names[k % len(names)] for k in range(cfg.region_pairs)]
+    owner = np.concatenate([owner, owner[pair_base]])
+    test = np.concatenate([test, np.ones(cfg.region_pairs, bool)])
     return {"identities": identities, "owner": owner, "celeba_identity": celeba_identity,
-            "orig_idx": orig_idx, "test": test}
+            "orig_idx": orig_idx, "test": test, "pair_base": pair_base, "pair_attribute": pair_attribute}
 
 
 def _sample(cfg: SyntheticConfig, plan: dict, i: int) -> tuple[dict, dict, np.ndarray, bool]:
+    if i >= cfg.n_images:  # a region-pair partner: its base photo with one attribute flipped
+        k = i - cfg.n_images
+        identity, scene, attributes, tint = _sample(cfg, plan, int(plan["pair_base"][k]))
+        attributes = attributes.copy()
+        attributes[ATTRIBUTE_INDEX[plan["pair_attribute"][k]]] *= -1
+        return identity, scene, attributes, tint
     rng = np.random.default_rng([cfg.seed, 2, i])
     identity = plan["identities"][plan["owner"][i]]
     scene = draw_scene(rng, cfg.image_size)
@@ -587,16 +615,16 @@ def generate(cfg: SyntheticConfig, root: str | os.PathLike, progress: bool = Tru
     plan = _plan(cfg)
     with atomic_path(root) as tmp:
         (tmp / "CelebA-HQ-img").mkdir(parents=True)
-        for folder in range((cfg.n_images - 1) // 2000 + 1):
+        for folder in range((cfg.total - 1) // 2000 + 1):
             (tmp / "CelebAMask-HQ-mask-anno" / str(folder)).mkdir(parents=True)
-        attributes = np.zeros((cfg.n_images, len(ATTRIBUTE_NAMES)), np.int8)
-        pose = np.zeros((cfg.n_images, 3))
-        tints = np.zeros(cfg.n_images, bool)
-        jobs = [(cfg, plan, i, tmp) for i in range(cfg.n_images)]
+        attributes = np.zeros((cfg.total, len(ATTRIBUTE_NAMES)), np.int8)
+        pose = np.zeros((cfg.total, 3))
+        tints = np.zeros(cfg.total, bool)
+        jobs = [(cfg, plan, i, tmp) for i in range(cfg.total)]
         if cfg.workers > 1:
             with ProcessPoolExecutor(cfg.workers) as pool:
                 results = pool.map(_write_sample, jobs, chunksize=16)
-                for i, attr, tint, p in tqdm(results, total=cfg.n_images, disable=not progress,
+                for i, attr, tint, p in tqdm(results, total=cfg.total, disable=not progress,
                                              desc="synthetic faces", mininterval=2):
                     attributes[i], tints[i], pose[i] = attr, tint, p
         else:
@@ -615,7 +643,7 @@ def generate(cfg: SyntheticConfig, root: str | os.PathLike, progress: bool = Tru
 
 def _write_annotations(root: Path, cfg: SyntheticConfig, plan: dict, attributes: np.ndarray,
                        pose: np.ndarray) -> None:
-    n = cfg.n_images
+    n = cfg.total
     lines = [str(n), " ".join(ATTRIBUTE_NAMES)]
     lines += [f"{i}.jpg  " + " ".join(str(int(x)) for x in attributes[i]) for i in range(n)]
     (root / "CelebAMask-HQ-attribute-anno.txt").write_text("\n".join(lines) + "\n")
@@ -625,6 +653,10 @@ def _write_annotations(root: Path, cfg: SyntheticConfig, plan: dict, attributes:
     lines = ["idx orig_idx orig_file"]
     lines += [f"{i} {plan['orig_idx'][i]} {plan['orig_idx'][i] + 1:06d}.jpg" for i in range(n)]
     (root / "CelebA-HQ-to-CelebA-mapping.txt").write_text("\n".join(lines) + "\n")
+    lines = ["id_a id_b region attribute"]
+    lines += [f"{plan['pair_base'][k]} {cfg.n_images + k} {PAIR_ATTRIBUTES[a]} {a}"
+              for k, a in enumerate(plan["pair_attribute"])]
+    (root / PAIRS_FILE).write_text("\n".join(lines) + "\n")
     identity = plan["celeba_identity"][plan["owner"]]
     order = np.argsort(plan["orig_idx"])  # CelebA's identity file is sorted by file name
     lines = [f"{plan['orig_idx'][i] + 1:06d}.jpg {identity[i]}" for i in order]

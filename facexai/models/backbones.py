@@ -54,7 +54,79 @@ class SmallResNet(nn.Module):
         return self.head(torch.flatten(self.pool(self.features(x)), 1))
 
 
-ARCHITECTURES = {"resnet_small": SmallResNet}
+class SmallVGG(nn.Module):
+    """A VGG-style classifier: stacks of 3x3 conv + BN + ReLU, max-pool between stages, GAP, linear.
+
+    Widths w, 2w, 4w, 4w with two convs per stage (VGG-16's pattern, four stages instead of five).
+    """
+
+    def __init__(self, n_outputs: int, width: int = 32):
+        super().__init__()
+        w = width
+        layers, cin = [], 3
+        for stage, cout in enumerate((w, 2 * w, 4 * w, 4 * w)):
+            for _ in range(2):
+                layers += [nn.Conv2d(cin, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+                cin = cout
+            if stage < 3:
+                layers.append(nn.MaxPool2d(2))
+        self.body = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(cin, n_outputs)
+
+    @property
+    def cam_layer(self) -> nn.Module:
+        return self.body  # output of the last conv stage (H/8 x W/8)
+
+    def forward(self, x):
+        return self.head(torch.flatten(self.pool(self.body(x)), 1))
+
+
+class DenseLayer(nn.Module):
+    """BN-ReLU-1x1 conv (bottleneck 4k) then BN-ReLU-3x3 conv (k new channels), concatenated to the input."""
+
+    def __init__(self, cin: int, growth: int):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.BatchNorm2d(cin), nn.ReLU(), nn.Conv2d(cin, 4 * growth, 1, bias=False),
+            nn.BatchNorm2d(4 * growth), nn.ReLU(), nn.Conv2d(4 * growth, growth, 3, 1, 1, bias=False))
+
+    def forward(self, x):
+        return torch.cat([x, self.net(x)], dim=1)
+
+
+class SmallDenseNet(nn.Module):
+    """A DenseNet-style classifier: stem, three dense blocks (4 layers, growth w/2) with transitions
+    (BN-ReLU-1x1 conv halving channels, 2x2 average pool), final BN-ReLU, GAP, linear."""
+
+    def __init__(self, n_outputs: int, width: int = 32, layers_per_block: int = 4):
+        super().__init__()
+        growth = max(4, width // 2)
+        c = width
+        # a full-resolution stem: small parts (eyes, earrings) must survive to the first dense block
+        blocks: list[nn.Module] = [nn.Conv2d(3, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(),
+                                   nn.Conv2d(c, c, 3, 2, 1, bias=False)]
+        for b in range(3):
+            for _ in range(layers_per_block):
+                blocks.append(DenseLayer(c, growth))
+                c += growth
+            if b < 2:
+                blocks += [nn.BatchNorm2d(c), nn.ReLU(), nn.Conv2d(c, c // 2, 1, bias=False), nn.AvgPool2d(2)]
+                c //= 2
+        blocks += [nn.BatchNorm2d(c), nn.ReLU()]
+        self.body = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(c, n_outputs)
+
+    @property
+    def cam_layer(self) -> nn.Module:
+        return self.body  # last dense block after its BN-ReLU (H/8 x W/8)
+
+    def forward(self, x):
+        return self.head(torch.flatten(self.pool(self.body(x)), 1))
+
+
+ARCHITECTURES = {"resnet_small": SmallResNet, "vgg_small": SmallVGG, "densenet_small": SmallDenseNet}
 
 
 def build_model(arch: str, n_outputs: int, **kwargs) -> nn.Module:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pickle
 from pathlib import Path
 
 import h5py
@@ -41,6 +40,19 @@ def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
         return float("nan")
     ranks = rankdata(scores)
     return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def attribute_metrics(proba: np.ndarray, targets: np.ndarray, attributes: list[str],
+                      min_auroc: float) -> pd.DataFrame:
+    """Per attribute: n, prevalence, accuracy at p = 0.5, AUROC, and flagged = not (AUROC >= min_auroc)."""
+    rows = []
+    for k, name in enumerate(attributes):
+        positive = targets[:, k] > 0.5
+        score = auroc(proba[:, k], positive)
+        rows.append({"attribute": name, "n_test": len(positive), "prevalence": float(positive.mean()),
+                     "accuracy": float(((proba[:, k] > 0.5) == positive).mean()), "auroc": score,
+                     "flagged": bool(not score >= min_auroc)})
+    return pd.DataFrame(rows)
 
 
 def seed_everything(seed: int) -> None:
@@ -122,14 +134,7 @@ def train_attribute_classifier(dataset_h5, split_tsv, out_dir, *, arch: str, att
         log.info("epoch %d: train loss %.4f, test loss %.4f", epoch + 1, curves[-1]["train_loss"], test_loss)
 
     proba = predict_proba(model, test_x, dev)
-    rows = []
-    for k, name in enumerate(attributes):
-        positive = test_y[:, k] > 0.5
-        score = auroc(proba[:, k], positive)
-        rows.append({"attribute": name, "n_test": len(positive), "prevalence": float(positive.mean()),
-                     "accuracy": float(((proba[:, k] > 0.5) == positive).mean()), "auroc": score,
-                     "flagged": bool(not score >= min_auroc)})
-    metrics = pd.DataFrame(rows)
+    metrics = attribute_metrics(proba, test_y, attributes, min_auroc)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = {"kind": "attribute_classifier", "arch": arch, "width": width, "attributes": list(attributes),
@@ -142,24 +147,21 @@ def train_attribute_classifier(dataset_h5, split_tsv, out_dir, *, arch: str, att
         tmp.write_text(json.dumps(meta, indent=2))
     with atomic_path(out_dir / WEIGHTS) as tmp:
         torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp)
-    for row in rows:
-        log.info("%-20s acc %.3f auroc %.3f%s", row["attribute"], row["accuracy"], row["auroc"],
-                 "  FLAGGED" if row["flagged"] else "")
+    for row in metrics.itertuples():
+        log.info("%-20s acc %.3f auroc %.3f%s", row.attribute, row.accuracy, row.auroc,
+                 "  FLAGGED" if row.flagged else "")
     return metrics
 
 
 def load_model(model_dir: str | os.PathLike, device="cpu") -> tuple[nn.Module, dict]:
-    """Load a trained model without unpickling arbitrary objects (weights_only)."""
+    """Load a model directory (ours or an imported user model) without unpickling arbitrary objects."""
+    from .user import load_weights
+
     model_dir = Path(model_dir)
-    meta_path, weights_path = model_dir / META, model_dir / WEIGHTS
-    for path in (meta_path, weights_path):
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: model file not found")
+    meta_path = model_dir / META
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"{meta_path}: model file not found")
     meta = json.loads(meta_path.read_text())
-    model = build_model(meta["arch"], len(meta["attributes"]), width=meta.get("width", 32))
-    try:
-        state = torch.load(weights_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state)
-    except (RuntimeError, OSError, ValueError, pickle.UnpicklingError, EOFError) as exc:
-        raise ValueError(f"{weights_path}: cannot load weights ({str(exc).splitlines()[0]})") from exc
+    model = load_weights(model_dir / WEIGHTS, meta.get("format", "state_dict"), meta.get("arch"),
+                         len(meta["attributes"]), meta.get("width", 32), meta.get("cam_layer"))
     return model.to(device).eval(), meta

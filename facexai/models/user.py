@@ -1,0 +1,113 @@
+"""User models: a TorchScript file, or a state dict plus one of our architecture names.
+
+Loading never unpickles arbitrary objects: state dicts go through torch.load(weights_only=True),
+TorchScript archives through torch.jit.load (code and tensors, no pickled Python objects).
+For Grad-CAM a TorchScript model names its target layer by dotted path (`cam_layer`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..atomic import atomic_path
+from .backbones import ARCHITECTURES, build_model
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("state_dict", "torchscript")
+
+
+def _submodule(model: nn.Module, dotted: str, path) -> nn.Module:
+    module = model
+    for part in dotted.split("."):
+        if not hasattr(module, part):
+            raise ValueError(f"{path}: the model has no layer {dotted!r} (cam_layer)")
+        module = getattr(module, part)
+    return module
+
+
+class _WithCamLayer(nn.Module):
+    """Wraps a model whose Grad-CAM layer is given by name."""
+
+    def __init__(self, inner: nn.Module, cam_layer: nn.Module):
+        super().__init__()
+        self.inner = inner
+        self._cam_layer = cam_layer
+
+    @property
+    def cam_layer(self) -> nn.Module:
+        return self._cam_layer
+
+    def forward(self, x):
+        return self.inner(x)
+
+
+def load_weights(path: str | os.PathLike, fmt: str, arch: str | None, n_outputs: int, width: int = 32,
+                 cam_layer: str | None = None) -> nn.Module:
+    """A ready model from a weights file; every failure names the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: model file not found")
+    if fmt == "state_dict":
+        if arch not in ARCHITECTURES:
+            raise ValueError(f"{path}: a state dict needs an architecture name, one of {sorted(ARCHITECTURES)}; "
+                             f"got {arch!r}")
+        model = build_model(arch, n_outputs, width=width)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except (RuntimeError, OSError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+            raise ValueError(f"{path}: cannot load weights ({str(exc).splitlines()[0]})") from exc
+        if not isinstance(state, dict):
+            raise ValueError(f"{path}: expected a state dict, found {type(state).__name__}")
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ValueError(f"{path}: weights do not fit {arch} with {n_outputs} outputs, width {width} "
+                             f"({str(exc).splitlines()[0]} ...)") from exc
+    elif fmt == "torchscript":
+        try:
+            model = torch.jit.load(str(path), map_location="cpu")
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise ValueError(f"{path}: not a TorchScript archive ({str(exc).splitlines()[0]})") from exc
+    else:
+        raise ValueError(f"{path}: unknown model format {fmt!r}; use one of {FORMATS}")
+    if cam_layer:
+        model = _WithCamLayer(model, _submodule(model, cam_layer, path))
+    return model.eval()
+
+
+def import_user_model(weights, out_dir, *, fmt: str, attributes: list[str], image_size: int,
+                      arch: str | None = None, width: int = 32, cam_layer: str | None = None) -> dict:
+    """Check a user model (loads, maps (1, 3, S, S) to one output per attribute) and copy it into
+    our model folder layout (weights.pt + model.json)."""
+    weights = Path(weights)
+    model = load_weights(weights, fmt, arch, len(attributes), width, cam_layer)
+    with torch.no_grad():
+        try:
+            out = model(torch.zeros(2, 3, image_size, image_size))
+        except Exception as exc:  # any failure of a foreign model's forward pass
+            raise ValueError(f"{weights}: forward pass on (2, 3, {image_size}, {image_size}) failed ({exc})") from exc
+    if tuple(out.shape) != (2, len(attributes)):
+        raise ValueError(f"{weights}: the model outputs {tuple(out.shape[1:])} per image, expected "
+                         f"({len(attributes)},) (one logit per configured attribute)")
+    if not np.isfinite(out.numpy()).all():
+        raise ValueError(f"{weights}: the model outputs non-finite values")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta = {"kind": "attribute_classifier", "format": fmt, "arch": arch, "width": width,
+            "attributes": list(attributes), "image_size": image_size, "cam_layer": cam_layer,
+            "source": str(weights)}
+    with atomic_path(out_dir / "weights.pt") as tmp:
+        shutil.copyfile(weights, tmp)
+    with atomic_path(out_dir / "model.json") as tmp:
+        tmp.write_text(json.dumps(meta, indent=2))
+    return meta

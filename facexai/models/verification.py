@@ -1,0 +1,215 @@
+"""Face verification: an embedder trained on the training identities, pair lists, EER.
+
+Embedder: a backbone from `backbones` whose head outputs a `dim`-d embedding (the penultimate layer
+of the identity classifier used in training); trained with a cosine-softmax margin loss (CosFace,
+Wang et al. 2018): logits = s * (cos(theta_j) - m * [j = y]) over the training identities.
+Verification score of a pair = cosine similarity of the two embeddings.
+
+Pairs (test split only, identities unseen in training): genuine (same identity, two photos),
+impostor (two identities), and, where the dataset provides them (the synthetic set's
+synthetic-pairs.txt), region pairs: one photo and its copy with one region changed.
+
+EER: the error rate where the false-accept rate FAR(t) = P(impostor >= t) equals the false-reject
+rate FRR(t) = P(genuine < t); reported with its threshold t.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..atomic import atomic_path
+from ..data.samples import read_rows, to_model_input
+from ..data.splits import read_split
+from ..device import resolve_device
+from .backbones import build_model
+from .train import seed_everything
+
+log = logging.getLogger(__name__)
+
+PAIR_COLUMNS = ("kind", "row_a", "row_b", "id_a", "id_b", "region")
+
+
+def equal_error_rate(genuine: np.ndarray, impostor: np.ndarray) -> tuple[float, float]:
+    """(EER, threshold). Scans every observed score as a threshold (accept when score >= t) and
+    returns the mean of FAR and FRR where they are closest."""
+    genuine, impostor = np.asarray(genuine, float), np.asarray(impostor, float)
+    if genuine.size == 0 or impostor.size == 0:
+        raise ValueError("equal_error_rate needs genuine and impostor scores")
+    thresholds = np.unique(np.concatenate([genuine, impostor, [np.inf]]))
+    g, i = np.sort(genuine), np.sort(impostor)
+    frr = np.searchsorted(g, thresholds, side="left") / g.size          # genuine below t
+    far = 1 - np.searchsorted(i, thresholds, side="left") / i.size      # impostor at or above t
+    k = int(np.argmin(np.abs(far - frr)))
+    return float((far[k] + frr[k]) / 2), float(thresholds[k])
+
+
+def build_pairs(split_tsv, out_tsv, *, n_genuine: int, n_impostor: int, seed: int,
+                region_pairs_file: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Sample genuine and impostor pairs among test samples; add region pairs when given."""
+    split = read_split(split_tsv)
+    test = split[split["split"] == "test"].reset_index(drop=True)
+    if (test["identity"] < 0).all():
+        raise ValueError(f"{split_tsv}: no identities: verification pairs need an identity file")
+    rng = np.random.default_rng(seed)
+    by_identity = {k: g.index.to_numpy() for k, g in test.groupby("identity") if len(g) >= 2}
+    multi = sorted(by_identity)
+    records = set()
+    if not multi:
+        raise ValueError("no test identity has two photos: cannot build genuine pairs")
+    tries = 0
+    while len({r for r in records if r[0] == "genuine"}) < n_genuine and tries < 50 * n_genuine:
+        tries += 1
+        members = by_identity[multi[rng.integers(len(multi))]]
+        a, b = sorted(rng.choice(members, 2, replace=False))
+        records.add(("genuine", int(a), int(b)))
+    tries = 0
+    while len({r for r in records if r[0] == "impostor"}) < n_impostor and tries < 50 * n_impostor:
+        tries += 1
+        a, b = sorted(rng.choice(len(test), 2, replace=False))
+        if test.at[a, "identity"] != test.at[b, "identity"]:
+            records.add(("impostor", int(a), int(b)))
+    rows = [(kind, test.at[a, "row"], test.at[b, "row"], test.at[a, "id"], test.at[b, "id"], "")
+            for kind, a, b in sorted(records)]
+    if region_pairs_file is not None and Path(region_pairs_file).is_file():
+        row_of = dict(zip(split["id"], split["row"]))
+        for line in Path(region_pairs_file).read_text().splitlines()[1:]:
+            id_a, id_b, region, _ = line.split()
+            if int(id_a) in row_of and int(id_b) in row_of:
+                rows.append(("region", row_of[int(id_a)], row_of[int(id_b)], int(id_a), int(id_b), region))
+    table = pd.DataFrame(rows, columns=list(PAIR_COLUMNS))
+    with atomic_path(out_tsv) as tmp:
+        table.to_csv(tmp, sep="\t", index=False)
+    log.info("pairs: %s", table["kind"].value_counts().to_dict())
+    return table
+
+
+class CosineMarginHead(nn.Module):
+    """CosFace logits s * (cos - m [j = y]) over normalised weights and embeddings."""
+
+    def __init__(self, dim: int, n_classes: int, scale: float, margin: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(n_classes, dim) * 0.01)
+        self.scale, self.margin = scale, margin
+
+    def forward(self, embedding, labels):
+        cos = F.linear(F.normalize(embedding), F.normalize(self.weight))
+        return self.scale * (cos - self.margin * F.one_hot(labels, cos.shape[1]))
+
+
+def train_embedder(dataset_h5, split_tsv, out_dir, *, arch: str, width: int, dim: int, epochs: int,
+                   batch_size: int, lr: float, margin: float, scale: float, seed: int,
+                   device: str = "auto", threads: int = 1, progress: bool = True) -> dict:
+    from tqdm import tqdm
+
+    torch.set_num_threads(max(1, threads))
+    seed_everything(seed)
+    dev = resolve_device(device)
+    split = read_split(split_tsv)
+    train = split[split["split"] == "train"]
+    if (train["identity"] < 0).any():
+        raise ValueError(f"{split_tsv}: training an embedder needs identities (an identity file)")
+    rows = train["row"].to_numpy()
+    labels = np.unique(train["identity"].to_numpy(), return_inverse=True)[1]
+    with h5py.File(dataset_h5, "r") as h5:
+        images = read_rows(h5, "images", rows)
+    model = build_model(arch, dim, width=width).to(dev)
+    head = CosineMarginHead(dim, int(labels.max()) + 1, scale, margin).to(dev)
+    params = list(model.parameters()) + list(head.parameters())
+    optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+    steps = epochs * max(1, -(-len(rows) // batch_size))
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps)
+    generator = torch.Generator().manual_seed(seed)
+    curves = []
+    for epoch in range(epochs):
+        model.train()
+        order = torch.randperm(len(rows), generator=generator).numpy()
+        total, correct = 0.0, 0
+        for start in tqdm(range(0, len(order), batch_size), disable=not progress,
+                          desc=f"embedder epoch {epoch + 1}/{epochs}", mininterval=2):
+            idx = order[start:start + batch_size]
+            y = torch.from_numpy(labels[idx]).to(dev)
+            logits = head(model(to_model_input(images[idx], dev)), y)
+            loss = F.cross_entropy(logits, y)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total += loss.item() * len(idx)
+            correct += int((logits.argmax(1) == y).sum())
+        curves.append({"epoch": epoch + 1, "train_loss": total / len(rows), "train_accuracy": correct / len(rows)})
+        log.info("embedder epoch %d: loss %.4f, identity accuracy %.3f", epoch + 1, curves[-1]["train_loss"],
+                 curves[-1]["train_accuracy"])
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta = {"kind": "embedder", "arch": arch, "width": width, "dim": dim, "image_size": int(images.shape[1]),
+            "n_train_identities": int(labels.max()) + 1, "seed": seed}
+    with atomic_path(out_dir / "curves.tsv") as tmp:
+        pd.DataFrame(curves).to_csv(tmp, sep="\t", index=False)
+    with atomic_path(out_dir / "model.json") as tmp:
+        tmp.write_text(json.dumps(meta, indent=2))
+    with atomic_path(out_dir / "weights.pt") as tmp:
+        torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp)
+    return meta
+
+
+def load_embedder(model_dir, device="cpu") -> tuple[nn.Module, dict]:
+    model_dir = Path(model_dir)
+    for name in ("model.json", "weights.pt"):
+        if not (model_dir / name).is_file():
+            raise FileNotFoundError(f"{model_dir / name}: model file not found")
+    meta = json.loads((model_dir / "model.json").read_text())
+    model = build_model(meta["arch"], meta["dim"], width=meta["width"])
+    try:
+        model.load_state_dict(torch.load(model_dir / "weights.pt", map_location="cpu", weights_only=True))
+    except Exception as exc:  # torch raises several types for corrupt files
+        raise ValueError(f"{model_dir / 'weights.pt'}: cannot load weights ({str(exc).splitlines()[0]})") from exc
+    return model.to(device).eval(), meta
+
+
+def embed(model: nn.Module, images: np.ndarray, device, batch_size: int = 256) -> np.ndarray:
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            out.append(F.normalize(model(to_model_input(images[start:start + batch_size], device))).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def evaluate_pairs(model_dir, dataset_h5, pairs_tsv, out_scores, out_json, *, device: str = "auto") -> dict:
+    """Cosine similarity per pair; EER and threshold on genuine vs impostor; region-pair statistics."""
+    dev = resolve_device(device)
+    model, _ = load_embedder(model_dir, dev)
+    pairs = pd.read_csv(pairs_tsv, sep="\t", keep_default_na=False)
+    rows = np.unique(np.concatenate([pairs["row_a"], pairs["row_b"]]))
+    with h5py.File(dataset_h5, "r") as h5:
+        emb = embed(model, read_rows(h5, "images", rows), dev)
+    index = {r: k for k, r in enumerate(rows)}
+    a = emb[[index[r] for r in pairs["row_a"]]]
+    b = emb[[index[r] for r in pairs["row_b"]]]
+    pairs["similarity"] = (a * b).sum(axis=1)
+    genuine = pairs.loc[pairs["kind"] == "genuine", "similarity"].to_numpy()
+    impostor = pairs.loc[pairs["kind"] == "impostor", "similarity"].to_numpy()
+    eer, threshold = equal_error_rate(genuine, impostor)
+    summary = {"eer": eer, "threshold": threshold, "n_genuine": int(genuine.size), "n_impostor": int(impostor.size),
+               "genuine_mean": float(genuine.mean()), "impostor_mean": float(impostor.mean())}
+    region = pairs[pairs["kind"] == "region"]
+    if len(region):
+        summary["region_pairs"] = {
+            r: {"n": int(len(g)), "similarity_mean": float(g["similarity"].mean()),
+                "accepted_at_threshold": float((g["similarity"] >= threshold).mean())}
+            for r, g in region.groupby("region")}
+    with atomic_path(out_scores) as tmp:
+        pairs.to_csv(tmp, sep="\t", index=False)
+    with atomic_path(out_json) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2))
+    log.info("verification: %s", summary)
+    return summary

@@ -1,0 +1,65 @@
+import pytest
+import torch
+
+from facexai.models.backbones import build_model
+from facexai.models.train import load_model
+from facexai.models.user import import_user_model, load_weights
+
+ATTRS = ["Eyeglasses", "Smiling", "Bangs"]
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    return build_model("vgg_small", len(ATTRS), width=4).eval()
+
+
+def test_state_dict_round_trip(model, tmp_path):
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    import_user_model(tmp_path / "w.pt", tmp_path / "m", fmt="state_dict", attributes=ATTRS, image_size=32,
+                      arch="vgg_small", width=4)
+    loaded, meta = load_model(tmp_path / "m")
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.allclose(loaded(x), model(x)) and meta["attributes"] == ATTRS
+    assert loaded.cam_layer is not None
+
+
+def test_torchscript_with_named_cam_layer(model, tmp_path):
+    scripted = torch.jit.trace(model, torch.zeros(1, 3, 32, 32))
+    scripted.save(str(tmp_path / "m.ts"))
+    import_user_model(tmp_path / "m.ts", tmp_path / "m", fmt="torchscript", attributes=ATTRS, image_size=32,
+                      cam_layer="body")
+    loaded, _ = load_model(tmp_path / "m")
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.allclose(loaded(x), model(x), atol=1e-6)
+    with pytest.raises(ValueError, match=r"m.ts: the model has no layer 'layer9'"):
+        load_weights(tmp_path / "m.ts", "torchscript", None, 3, cam_layer="layer9")
+
+
+def test_errors_name_the_file(model, tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.pt: model file not found"):
+        load_weights(tmp_path / "nope.pt", "state_dict", "vgg_small", 3)
+    (tmp_path / "junk.pt").write_bytes(b"\x00garbage")
+    with pytest.raises(ValueError, match="junk.pt: cannot load weights"):
+        load_weights(tmp_path / "junk.pt", "state_dict", "vgg_small", 3)
+    with pytest.raises(ValueError, match="junk.pt: not a TorchScript archive"):
+        load_weights(tmp_path / "junk.pt", "torchscript", None, 3)
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    with pytest.raises(ValueError, match=r"w.pt: weights do not fit vgg_small with 3 outputs, width 8"):
+        load_weights(tmp_path / "w.pt", "state_dict", "vgg_small", 3, width=8)
+    scripted = torch.jit.trace(model, torch.zeros(1, 3, 32, 32))
+    scripted.save(str(tmp_path / "s.ts"))
+    with pytest.raises(ValueError, match=r"s.ts: the model outputs \(3,\) per image, expected \(2,\)"):
+        import_user_model(tmp_path / "s.ts", tmp_path / "m", fmt="torchscript", attributes=ATTRS[:2], image_size=32)
+
+
+class Payload:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_arbitrary_pickles_are_refused(tmp_path, capsys):
+    torch.save({"layer": Payload()}, tmp_path / "evil.pt")
+    with pytest.raises(ValueError, match="evil.pt: cannot load weights"):
+        load_weights(tmp_path / "evil.pt", "state_dict", "vgg_small", 3)
+    assert "this must never run" not in capsys.readouterr().out
