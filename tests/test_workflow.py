@@ -1,5 +1,6 @@
 """End to end: the whole DAG at tiny size, its outputs checked, then a rerun that has nothing to do."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -40,28 +41,28 @@ def tiny_run(tmp_path_factory):
 
 
 def test_fused_dataset_equals_an_independent_refusion(tiny_run):
-    root = tiny_run / "results/synthetic/CelebAMask-HQ"
-    with h5py.File(tiny_run / "results/data/dataset.h5") as h5:
+    root = tiny_run / "results/synthetic/main/CelebAMask-HQ"
+    with h5py.File(tiny_run / "results/data/main/dataset.h5") as h5:
         ids = h5["ids"][:]
-        assert list(ids) == list(range(80))
+        assert list(ids) == list(range(86))  # 80 photos + 6 region-pair partners
         labels = h5["labels"][:]
-        assert h5["images"].shape == (80, 32, 32, 3)
+        assert h5["images"].shape == (86, 32, 32, 3)
         for k, sample_id in enumerate(ids):
             assert np.array_equal(labels[k], independent_refusion(root, sample_id, 32))
-    assert (tiny_run / "results/data/bad_samples.tsv").read_text().strip() == "id\tfile\tproblem"
+    assert (tiny_run / "results/data/main/bad_samples.tsv").read_text().strip() == "id\tfile\tproblem"
 
 
 def test_split_keeps_identities_apart(tiny_run):
-    split = pd.read_csv(tiny_run / "results/data/split.tsv", sep="\t")
+    split = pd.read_csv(tiny_run / "results/data/main/split.tsv", sep="\t")
     train = set(split.loc[split.split == "train", "identity"])
     test = set(split.loc[split.split == "test", "identity"])
     assert train and test and not train & test
 
 
 def test_attributions_and_metrics_cover_the_test_split(tiny_run):
-    split = pd.read_csv(tiny_run / "results/data/split.tsv", sep="\t")
+    split = pd.read_csv(tiny_run / "results/data/main/split.tsv", sep="\t")
     test_ids = set(split.loc[split.split == "test"].sort_values("id")["id"].iloc[:16])
-    with h5py.File(tiny_run / "results/data/dataset.h5") as h5:
+    with h5py.File(tiny_run / "results/data/main/dataset.h5") as h5:
         attributes = h5["attributes"][:]
     explained = set()
     for method in ("gradcam", "random"):
@@ -92,8 +93,9 @@ def test_aggregate_tables(tiny_run):
     assert {"rp_mean", "rp_ci_low", "rp_ci_high", "lift_mean", "n_degenerate", "model_flagged"} <= set(
         by_attribute.columns)
     per_sample = pd.concat(pd.read_csv(p) for p in (tiny_run / "results/metrics").rglob("*.csv"))
-    for (method, attribute), group in per_sample.groupby(["method", "attribute"]):
-        row = by_attribute[(by_attribute.method == method) & (by_attribute.attribute == attribute)].iloc[0]
+    for (model, method, attribute), group in per_sample.groupby(["model", "method", "attribute"]):
+        row = by_attribute[(by_attribute.model == model) & (by_attribute.method == method)
+                           & (by_attribute.attribute == attribute)].iloc[0]
         assert row["n"] == len(group)
         assert row["n_degenerate"] == group["degenerate"].notna().sum()
         valid = group["rp"].dropna()
@@ -127,11 +129,34 @@ def test_bad_real_dataset_fails_naming_the_file(tmp_path):
     broken.write_bytes(broken.read_bytes()[:200])
     real = tmp_path / "real.yaml"
     real.write_text(f"dataset_root: {root}\ndataset:\n  source: celebamask_hq\n  image_size: 32\n"
-                    "  mask_size: 32\n  shard_size: 40\n")
+                    "  mask_size: 32\n  shard_size: 40\nmodels:\n  - {name: resnet}\n")
     result = snakemake(tmp_path, "--configfile", str(real))
     assert result.returncode != 0
-    log = (tmp_path / "results/logs/fuse/0.log").read_text()
+    log = (tmp_path / "results/logs/fuse/main/0.log").read_text()
     assert f"sample 7: {broken}: unreadable or truncated image" in log
-    assert not (tmp_path / "results/data/shards/fused_0.h5").exists()
-    shards = tmp_path / "results/data/shards"
+    assert not (tmp_path / "results/data/main/shards/fused_0.h5").exists()
+    shards = tmp_path / "results/data/main/shards"
     assert not shards.exists() or not any(p.name.startswith(".fused_0") for p in shards.iterdir())
+
+
+def test_models_biased_twin_and_verification_outputs(tiny_run):
+    accuracy = pd.read_csv(tiny_run / "results/tables/model_accuracy.csv")
+    assert set(zip(accuracy["model"], accuracy["dataset"])) == {
+        ("resnet", "main"), ("resnet", "shortcut"), ("biased", "main"), ("biased", "shortcut")}
+    cue = accuracy.dropna(subset=["cue_agrees_accuracy"])
+    assert set(cue["dataset"]) == {"shortcut"} and set(cue["attribute"]) == {"Smiling"}
+    assert (cue["cue_agrees_n"] + cue["cue_conflicts_n"] == cue["n_test"]).all()
+    for model in ("resnet", "biased"):
+        assert (tiny_run / f"results/figures/training_curves_{model}.png").stat().st_size > 1000
+    # the shortcut dataset differs from the main one only by the background tint
+    with h5py.File(tiny_run / "results/data/main/dataset.h5") as a, \
+            h5py.File(tiny_run / "results/data/shortcut/dataset.h5") as b:
+        assert np.array_equal(a["labels"][:], b["labels"][:])
+        assert np.array_equal(a["attributes"][:], b["attributes"][:])
+        background = a["labels"][:, ::1, ::1] == 0
+        assert not np.array_equal(a["images"][:], b["images"][:]) and background.any()
+    pairs = pd.read_csv(tiny_run / "results/verification/pairs.tsv", sep="\t", keep_default_na=False)
+    assert set(pairs["kind"]) == {"genuine", "impostor", "region"}
+    summary = json.loads((tiny_run / "results/verification/embedder/eer.json").read_text())
+    assert 0.0 <= summary["eer"] <= 1.0 and summary["n_genuine"] == (pairs["kind"] == "genuine").sum()
+    assert set(summary["region_pairs"]) <= {"eyes", "nose", "mouth", "hat", "hair"}
