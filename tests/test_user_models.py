@@ -24,16 +24,19 @@ def test_state_dict_round_trip(model, tmp_path):
     assert loaded.cam_layer is not None
 
 
-def test_torchscript_with_named_cam_layer(model, tmp_path):
+def test_torchscript_round_trip_and_gradcam_refusal(model, tmp_path):
+    import numpy as np
+
+    from facexai.attributions import get_method
+
     scripted = torch.jit.trace(model, torch.zeros(1, 3, 32, 32))
     scripted.save(str(tmp_path / "m.ts"))
-    import_user_model(tmp_path / "m.ts", tmp_path / "m", fmt="torchscript", attributes=ATTRS, image_size=32,
-                      cam_layer="body")
+    import_user_model(tmp_path / "m.ts", tmp_path / "m", fmt="torchscript", attributes=ATTRS, image_size=32)
     loaded, _ = load_model(tmp_path / "m")
     x = torch.randn(2, 3, 32, 32)
     assert torch.allclose(loaded(x), model(x), atol=1e-6)
-    with pytest.raises(ValueError, match=r"m.ts: the model has no layer 'layer9'"):
-        load_weights(tmp_path / "m.ts", "torchscript", None, 3, cam_layer="layer9")
+    with pytest.raises(ValueError, match="gradcam: the model has no hookable cam_layer"):
+        get_method("gradcam").attribute(loaded, x, torch.tensor([0, 1]), np.arange(2), seed=0)
 
 
 def test_errors_name_the_file(model, tmp_path):

@@ -1,7 +1,6 @@
 """End to end: the whole DAG at tiny size, its outputs checked, then a rerun that has nothing to do."""
 
 import json
-import shutil
 import subprocess
 import sys
 

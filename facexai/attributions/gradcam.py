@@ -6,7 +6,6 @@ map = ReLU(sum_k alpha_k A^k), alpha_k = mean over positions of d y_c / d A^k, o
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from captum.attr import LayerAttribution, LayerGradCam
 
@@ -18,7 +17,11 @@ class GradCAM(AttributionMethod):
     defaults = {"relu": True}
 
     def attribute(self, model, images, targets, sample_ids, seed):
-        cam = LayerGradCam(model, model.cam_layer)
+        layer = getattr(model, "cam_layer", None)
+        if layer is None or isinstance(model, torch.jit.ScriptModule):
+            raise ValueError("gradcam: the model has no hookable cam_layer (TorchScript forbids hooks); "
+                             "import it as a state dict with its architecture to use Grad-CAM")
+        cam = LayerGradCam(model, layer)
         coarse = cam.attribute(images, target=targets, relu_attributions=bool(self.params["relu"]))
         maps = LayerAttribution.interpolate(coarse, tuple(images.shape[-2:]), interpolate_mode="bilinear")
         return maps[:, 0].detach().float().cpu().numpy()

@@ -89,7 +89,7 @@ def read_attribute_file(path: str | os.PathLike) -> tuple[np.ndarray, list[str],
         raise BadInputError(path, f"line 2 must name {len(ATTRIBUTE_NAMES)} attributes, found {len(names)}")
     if list(names) != list(ATTRIBUTE_NAMES):
         unknown = [n for n in names if n not in ATTRIBUTE_NAMES]
-        raise BadInputError(path, f"line 2: attribute names differ from CelebA's"
+        raise BadInputError(path, "line 2: attribute names differ from CelebA's"
                                   + (f" (unknown: {unknown})" if unknown else " (order)"))
     rows = lines[2:]
     if len(rows) != count:

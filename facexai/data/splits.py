@@ -61,7 +61,8 @@ def make_split(dataset_h5, out_tsv, test_fraction: float, seed: int) -> dict[str
     return table["split"].value_counts().to_dict()
 
 
-def read_split(path) -> "pd.DataFrame":
+def read_split(path):
+    """The split table written by make_split (a pandas DataFrame)."""
     import pandas as pd
 
     table = pd.read_csv(path, sep="\t")

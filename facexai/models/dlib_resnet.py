@@ -184,7 +184,8 @@ def _layer(s: _Stream) -> Layer:
     if version in ("fc_2", "fc_3"):
         n_out, n_in = s.int(), s.int()
         params = s.tensor().ravel()
-        weights, biases = s.alias(), s.alias()
+        s.alias()  # the weights' shape: (n_in, n_out), as read below
+        s.alias()  # the biases' shape
         bias_mode = s.int()
         for _ in range(4):
             s.float()

@@ -163,5 +163,5 @@ def load_model(model_dir: str | os.PathLike, device="cpu") -> tuple[nn.Module, d
         raise FileNotFoundError(f"{meta_path}: model file not found")
     meta = json.loads(meta_path.read_text())
     model = load_weights(model_dir / WEIGHTS, meta.get("format", "state_dict"), meta.get("arch"),
-                         len(meta["attributes"]), meta.get("width", 32), meta.get("cam_layer"))
+                         len(meta["attributes"]), meta.get("width", 32))
     return model.to(device).eval(), meta

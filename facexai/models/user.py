@@ -2,7 +2,8 @@
 
 Loading never unpickles arbitrary objects: state dicts go through torch.load(weights_only=True),
 TorchScript archives through torch.jit.load (code and tensors, no pickled Python objects).
-For Grad-CAM a TorchScript model names its target layer by dotted path (`cam_layer`).
+Grad-CAM needs a forward hook on a layer, which TorchScript forbids: import a model as a state
+dict of one of our architectures to explain it with Grad-CAM; the other methods work on both.
 """
 
 from __future__ import annotations
@@ -26,33 +27,8 @@ log = logging.getLogger(__name__)
 FORMATS = ("state_dict", "torchscript")
 
 
-def _submodule(model: nn.Module, dotted: str, path) -> nn.Module:
-    module = model
-    for part in dotted.split("."):
-        if not hasattr(module, part):
-            raise ValueError(f"{path}: the model has no layer {dotted!r} (cam_layer)")
-        module = getattr(module, part)
-    return module
-
-
-class _WithCamLayer(nn.Module):
-    """Wraps a model whose Grad-CAM layer is given by name."""
-
-    def __init__(self, inner: nn.Module, cam_layer: nn.Module):
-        super().__init__()
-        self.inner = inner
-        self._cam_layer = cam_layer
-
-    @property
-    def cam_layer(self) -> nn.Module:
-        return self._cam_layer
-
-    def forward(self, x):
-        return self.inner(x)
-
-
-def load_weights(path: str | os.PathLike, fmt: str, arch: str | None, n_outputs: int, width: int = 32,
-                 cam_layer: str | None = None) -> nn.Module:
+def load_weights(path: str | os.PathLike, fmt: str, arch: str | None, n_outputs: int,
+                 width: int = 32) -> nn.Module:
     """A ready model from a weights file; every failure names the file."""
     path = Path(path)
     if not path.is_file():
@@ -80,17 +56,15 @@ def load_weights(path: str | os.PathLike, fmt: str, arch: str | None, n_outputs:
             raise ValueError(f"{path}: not a TorchScript archive ({str(exc).splitlines()[0]})") from exc
     else:
         raise ValueError(f"{path}: unknown model format {fmt!r}; use one of {FORMATS}")
-    if cam_layer:
-        model = _WithCamLayer(model, _submodule(model, cam_layer, path))
     return model.eval()
 
 
 def import_user_model(weights, out_dir, *, fmt: str, attributes: list[str], image_size: int,
-                      arch: str | None = None, width: int = 32, cam_layer: str | None = None) -> dict:
+                      arch: str | None = None, width: int = 32) -> dict:
     """Check a user model (loads, maps (1, 3, S, S) to one output per attribute) and copy it into
     our model folder layout (weights.pt + model.json)."""
     weights = Path(weights)
-    model = load_weights(weights, fmt, arch, len(attributes), width, cam_layer)
+    model = load_weights(weights, fmt, arch, len(attributes), width)
     with torch.no_grad():
         try:
             out = model(torch.zeros(2, 3, image_size, image_size))
@@ -104,7 +78,7 @@ def import_user_model(weights, out_dir, *, fmt: str, attributes: list[str], imag
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = {"kind": "attribute_classifier", "format": fmt, "arch": arch, "width": width,
-            "attributes": list(attributes), "image_size": image_size, "cam_layer": cam_layer,
+            "attributes": list(attributes), "image_size": image_size,
             "source": str(weights)}
     with atomic_path(out_dir / "weights.pt") as tmp:
         shutil.copyfile(weights, tmp)
