@@ -2,15 +2,33 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from captum.attr import IntegratedGradients
+from torch import nn
 
-from facexai.attributions import get_method
+from facexai.attributions import METHODS, ClassTask, PairTask, get_method
+from facexai.attributions.rise import BLACK, rise_masks
 from facexai.models.backbones import build_model
+
+FAST = {"rise": {"n_masks": 64}, "corrrise": {"n_masks": 64}, "lime": {"num_samples": 40},
+        "shap": {"nsamples": 16}, "integrated_gradients": {"n_steps": 8}}
 
 
 @pytest.fixture
 def model():
     torch.manual_seed(0)
     return build_model("resnet_small", 3, width=4).eval()
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+@pytest.mark.parametrize("kind", ["class", "pair"])
+def test_every_method_gives_finite_maps_for_both_target_kinds(model, name, kind):
+    x = torch.randn(3, 3, 24, 24)
+    if kind == "class":
+        task = ClassTask(model, torch.tensor([0, 1, 2]))
+    else:
+        task = PairTask(model, model(torch.randn(3, 3, 24, 24)).detach())
+    maps = get_method(name, FAST.get(name))(task, x, np.array([1, 2, 3]), seed=0)
+    assert maps.shape == (3, 24, 24) and maps.dtype == np.float32 and np.isfinite(maps).all()
 
 
 def manual_gradcam(model, x, targets):
@@ -20,35 +38,139 @@ def manual_gradcam(model, x, targets):
     out = model(x)
     handle.remove()
     A = feats["A"]
-    score = out.gather(1, targets[:, None]).sum()
-    (grad,) = torch.autograd.grad(score, A)
-    weights = grad.mean(dim=(2, 3), keepdim=True)
-    cam = F.relu((weights * A).sum(dim=1, keepdim=True))
+    (grad,) = torch.autograd.grad(out.gather(1, targets[:, None]).sum(), A)
+    cam = F.relu((grad.mean(dim=(2, 3), keepdim=True) * A).sum(dim=1, keepdim=True))
     return F.interpolate(cam, size=x.shape[-2:], mode="bilinear", align_corners=False)[:, 0].detach().numpy()
 
 
 def test_gradcam_equals_the_written_out_formula(model):
-    x = torch.randn(4, 3, 32, 32)
-    targets = torch.tensor([0, 1, 2, 1])
-    maps = get_method("gradcam").attribute(model, x, targets, np.arange(4), seed=0)
-    assert maps.shape == (4, 32, 32) and np.isfinite(maps).all()
-    assert np.allclose(maps, manual_gradcam(model, x, targets), atol=1e-6)
-    assert (maps >= 0).all()
+    x, targets = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 1])
+    maps = get_method("gradcam")(ClassTask(model, targets), x, np.arange(4), seed=0)
+    assert np.allclose(maps, manual_gradcam(model, x, targets), atol=1e-6) and (maps >= 0).all()
 
 
-def test_random_baseline_is_seeded_per_sample_not_per_batch(model):
-    x = torch.randn(4, 3, 16, 16)
-    t = torch.zeros(4, dtype=torch.long)
-    ids = np.array([10, 11, 12, 13])
-    method = get_method("random")
-    whole = method.attribute(model, x, t, ids, seed=5)
-    halves = np.concatenate([method.attribute(model, x[:2], t[:2], ids[:2], seed=5),
-                             method.attribute(model, x[2:], t[2:], ids[2:], seed=5)])
-    assert np.array_equal(whole, halves)
-    assert not np.array_equal(whole, method.attribute(model, x, t, ids, seed=6))
-    assert not np.array_equal(whole[0], whole[1])
-    coarse = get_method("random", {"cells": 4}).attribute(model, x, t, ids, seed=5)
-    assert coarse.shape == (4, 16, 16) and np.isfinite(coarse).all()
+def test_gradcampp_reduces_to_its_formula_on_a_linear_head():
+    """A model whose score is linear in the cam activations: g is constant per channel, so
+    alpha = 1 / (2 + sum(A) g) and the map can be computed by hand."""
+    class Linear(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cam_layer = nn.Identity()
+
+        def forward(self, x):
+            a = self.cam_layer(x)
+            return (a.mean(dim=(2, 3)) * torch.tensor([1.0, -2.0, 0.5])).sum(1, keepdim=True)
+
+    x = torch.rand(1, 3, 4, 4)
+    maps = get_method("gradcampp")(ClassTask(Linear(), torch.tensor([0])), x, np.arange(1), seed=0)
+    g = torch.tensor([1.0, -2.0, 0.5]) / 16
+    A = x[0]
+    alpha = g**2 / (2 * g**2 + A.sum(dim=(1, 2)) * g**3)
+    w = alpha * F.relu(g) * 16
+    expected = F.relu((w[:, None, None] * A).sum(0))
+    assert np.allclose(maps[0], expected.numpy(), atol=1e-6)
+
+
+def test_integrated_gradients_equal_captums_reference(model):
+    x, targets = torch.randn(2, 3, 16, 16), torch.tensor([2, 0])
+    ours = get_method("integrated_gradients", {"n_steps": 16, "baseline": "grey"})(
+        ClassTask(model, targets), x, np.arange(2), seed=0)
+    reference = IntegratedGradients(model).attribute(x, baselines=torch.zeros_like(x), target=targets, n_steps=16,
+                                                     method="gausslegendre").sum(dim=1).detach().numpy()
+    assert np.allclose(ours, reference, atol=1e-5)
+
+
+class RegionModel(nn.Module):
+    """Score = sum over a square region of the first channel's brightness above black: it uses that
+    region and nothing else."""
+
+    def __init__(self, region):
+        super().__init__()
+        self.region = region
+        self.cam_layer = nn.Identity()
+
+    def forward(self, x):
+        r = self.region
+        inside = (x[:, 0] - BLACK)[:, r[0]:r[1], r[2]:r[3]]
+        return (inside.mean(dim=(1, 2)) - 1.0).view(-1, 1)
+
+
+REGION = (8, 20, 4, 14)
+
+
+def region_mask(shape=(32, 32)):
+    m = np.zeros(shape, bool)
+    m[REGION[0]:REGION[1], REGION[2]:REGION[3]] = True
+    return m
+
+
+def grown(mask, margin):
+    from scipy.ndimage import binary_dilation
+
+    return binary_dilation(mask, iterations=margin) if margin else mask
+
+
+# Perturbation methods see the image through their footprint (a RISE cell, an occlusion window):
+# their maps are the true map blurred by it, so the region is grown by that footprint before the
+# mass is counted; Integrated Gradients is exact at the pixel.
+@pytest.mark.parametrize("name, params, margin", [
+    ("rise", {"n_masks": 12000, "cells": 16, "batch_size": 2000}, 2),  # its noise falls as 1/sqrt(masks)
+    ("integrated_gradients", {"n_steps": 16}, 0),
+    ("occlusion", {"window": 4, "stride": 2}, 3),
+])
+def test_methods_find_the_region_a_model_uses(name, params, margin):
+    torch.manual_seed(1)
+    x = torch.rand(2, 3, 32, 32) * 2.0 + BLACK + 0.5  # every pixel brighter than black
+    maps = get_method(name, params)(ClassTask(RegionModel(REGION), torch.zeros(2, dtype=torch.long)), x,
+                                    np.array([0, 1]), seed=0)
+    positive = np.maximum(maps, 0)
+    share = positive[:, grown(region_mask(), margin)].sum(axis=1) / positive.sum(axis=(1, 2))
+    assert (share >= 0.9).all(), share
+    # and the density inside the region itself is far above the density outside
+    inside = positive[:, region_mask()].mean(axis=1)
+    outside = positive[:, ~grown(region_mask(), margin)].mean(axis=1)
+    assert (inside > 20 * outside).all()
+
+
+def test_corrrise_dissimilarity_lies_where_a_pair_differs():
+    """Embedding = (mass kept in region R, mass kept elsewhere); the partner's embedding is (0, 1):
+    it differs from the image only in R. Keeping R's pixels lowers the similarity, keeping the rest
+    raises it."""
+    class TwoPart(nn.Module):
+        def forward(self, x):
+            kept = x[:, 0] - BLACK
+            r = torch.from_numpy(region_mask()).to(x.dtype)
+            return torch.stack([(kept * r).mean(dim=(1, 2)), (kept * (1 - r)).mean(dim=(1, 2))], dim=1)
+
+    x = torch.full((1, 3, 32, 32), BLACK + 2.0)
+    task = PairTask(TwoPart(), torch.tensor([[0.0, 1.0]]))
+    corr = get_method("corrrise", {"n_masks": 2000, "cells": 16})(task, x, np.array([0]), seed=0)[0]
+    dissimilarity, similarity = np.maximum(-corr, 0), np.maximum(corr, 0)
+    assert dissimilarity[grown(region_mask(), 2)].sum() / dissimilarity.sum() >= 0.9
+    assert similarity[~region_mask()].sum() / similarity.sum() >= 0.9
+    outside = corr[~grown(region_mask(), 2)]
+    assert corr[region_mask()].mean() < -0.2 and outside.mean() > 0 and (outside > 0).mean() > 0.9
+
+
+def test_rise_masks_are_smooth_shifted_and_seeded():
+    a = rise_masks(50, 4, 0.5, (20, 20), seed=3)
+    assert a.shape == (50, 1, 20, 20) and float(a.min()) >= 0 and float(a.max()) <= 1
+    assert torch.equal(a, rise_masks(50, 4, 0.5, (20, 20), seed=3))
+    assert not torch.equal(a, rise_masks(50, 4, 0.5, (20, 20), seed=4))
+    assert 0.4 < float(a.mean()) < 0.6
+    assert ((a > 0.01) & (a < 0.99)).float().mean() > 0.2  # bilinear, not blocky
+
+
+@pytest.mark.parametrize("name", ["lime", "shap", "rise", "random"])
+def test_seeded_methods_reproduce_and_ignore_batching(model, name):
+    x = torch.randn(3, 3, 24, 24)
+    task = ClassTask(model, torch.tensor([0, 1, 2]))
+    ids = np.array([7, 8, 9])
+    method = get_method(name, FAST.get(name))
+    whole = method(task, x, ids, seed=5)
+    assert np.array_equal(whole, method(task, x, ids, seed=5))
+    part = method(ClassTask(model, torch.tensor([1, 2])), x[1:], ids[1:], seed=5)
+    assert np.allclose(whole[1:], part, atol=1e-5)
 
 
 def test_unknown_method_or_parameter_is_named():

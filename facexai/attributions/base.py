@@ -1,25 +1,86 @@
 """One interface for every attribution method.
 
-A method is built from its config parameters and called on a model, a batch of model-ready
-images (N, 3, H, W) and integer targets (N,) (the output index explained); it returns maps
-(N, H, W) float32 at the model resolution. `sample_ids` lets methods that draw random numbers
-seed them per sample, so a map does not depend on how samples were batched or sharded.
+What is explained is a `Task`: for each row of a batch of model-ready images (N, 3, H, W), one
+scalar score. Two kinds:
+
+* `ClassTask`: an output of a classifier (attribute index per row); the score is the logit, or
+  the probability sigmoid(logit) for methods that compare scores across perturbations;
+* `PairTask`: a verification pair; the score is the cosine similarity between the embedding of
+  the image and the (fixed) embedding of its partner image.
+
+`Task.forward(x, *extra)` returns scores (N, 1), with `extra` the per-row tensors (targets or
+partner embeddings), so captum can call it as `forward_func` with `additional_forward_args`
+(it repeats them for expanded batches) and target 0. Our own methods call `task.score(x, rows)`
+with `rows` the batch row each image of `x` belongs to.
+
+A method is built from its config parameters and returns maps (N, H, W) float32 at the input
+resolution; `sample_ids` lets methods that draw random numbers seed them per sample, so a map
+does not depend on how samples were batched or sharded.
 """
 
 from __future__ import annotations
 
 import abc
+import copy
+import dataclasses
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 METHODS: dict[str, type["AttributionMethod"]] = {}
 
 
+@dataclasses.dataclass
+class Task:
+    model: nn.Module
+    extra: tuple[torch.Tensor, ...]
+    probability: bool = False
+
+    def forward(self, x: torch.Tensor, *extra: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def score(self, x: torch.Tensor, rows) -> torch.Tensor:
+        """Scores (len(x),) of images x, image k belonging to batch row rows[k]."""
+        rows = torch.as_tensor(rows, device=x.device, dtype=torch.long)
+        return self.forward(x, *(e[rows] for e in self.extra))[:, 0]
+
+    def with_probability(self, flag: bool = True) -> "Task":
+        other = copy.copy(self)
+        other.probability = flag
+        return other
+
+    def __len__(self) -> int:
+        return len(self.extra[0])
+
+
+class ClassTask(Task):
+    """Explain output `targets[i]` of a (multi-label) classifier for row i."""
+
+    def __init__(self, model: nn.Module, targets: torch.Tensor, probability: bool = False):
+        super().__init__(model, (torch.as_tensor(targets, dtype=torch.long),), probability)
+
+    def forward(self, x, targets):
+        logits = self.model(x).gather(1, targets.to(x.device).view(-1, 1))
+        return torch.sigmoid(logits) if self.probability else logits
+
+
+class PairTask(Task):
+    """Explain the cosine similarity between each image's embedding and its partner's."""
+
+    def __init__(self, model: nn.Module, partner_embeddings: torch.Tensor, probability: bool = False):
+        super().__init__(model, (F.normalize(partner_embeddings.detach(), dim=1),), probability)
+
+    def forward(self, x, partners):
+        return F.cosine_similarity(self.model(x), partners.to(x.device), dim=1).view(-1, 1)
+
+
 class AttributionMethod(abc.ABC):
     name: str = ""
     defaults: dict = {}
+    # perturbation methods compare scores across masked copies: probabilities, not logits
+    uses_probability: bool = False
 
     def __init__(self, **params):
         unknown = set(params) - set(self.defaults)
@@ -33,10 +94,21 @@ class AttributionMethod(abc.ABC):
         if cls.name:
             METHODS[cls.name] = cls
 
+    def __call__(self, task: Task, images: torch.Tensor, sample_ids: np.ndarray, seed: int) -> np.ndarray:
+        task = task.with_probability(self.uses_probability) if isinstance(task, ClassTask) else task
+        maps = self.attribute(task, images, np.asarray(sample_ids), seed)
+        if maps.shape != (images.shape[0],) + tuple(images.shape[-2:]):
+            raise RuntimeError(f"{self.name}: returned maps of shape {maps.shape} for images {tuple(images.shape)}")
+        return maps.astype(np.float32)
+
     @abc.abstractmethod
-    def attribute(self, model: nn.Module, images: torch.Tensor, targets: torch.Tensor,
-                  sample_ids: np.ndarray, seed: int) -> np.ndarray:
-        """Maps (N, H, W) float32 for the given targets."""
+    def attribute(self, task: Task, images: torch.Tensor, sample_ids: np.ndarray, seed: int) -> np.ndarray:
+        """Maps (N, H, W) for the task's scores."""
+
+
+def channel_sum(attributions: torch.Tensor) -> np.ndarray:
+    """Pixel map from per-channel input attributions (N, C, H, W): the sum over channels (signed)."""
+    return attributions.detach().sum(dim=1).float().cpu().numpy()
 
 
 def get_method(name: str, params: dict | None = None) -> AttributionMethod:

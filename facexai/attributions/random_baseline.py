@@ -17,12 +17,14 @@ class RandomBaseline(AttributionMethod):
     name = "random"
     defaults = {"cells": 0}
 
-    def attribute(self, model, images, targets, sample_ids, seed):
+    def attribute(self, task, images, sample_ids, seed):
         n, _, h, w = images.shape
         cells = int(self.params["cells"])
         out = np.empty((n, h, w), np.float32)
-        for k, (sample_id, target) in enumerate(zip(sample_ids, targets.tolist())):
-            rng = np.random.default_rng([seed, int(sample_id), int(target)])
+        # seeded by sample and row content (target index, or the partner embedding's first value)
+        keys = [int(t) if t.numel() == 1 else int(abs(float(t.view(-1)[0])) * 1e6) for t in task.extra[0]]
+        for k, (sample_id, key) in enumerate(zip(sample_ids, keys)):
+            rng = np.random.default_rng([seed, int(sample_id), key])
             if cells > 0:
                 grid = torch.from_numpy(rng.random((1, 1, cells, cells), dtype=np.float32))
                 out[k] = F.interpolate(grid, (h, w), mode="bilinear", align_corners=False)[0, 0].numpy()

@@ -31,7 +31,7 @@ from ..data.splits import read_split
 from ..device import resolve_device
 from ..labels import ATTRIBUTE_INDEX
 from ..models.train import load_model, seed_everything
-from .base import get_method
+from .base import ClassTask, get_method
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def explain_shard(dataset_h5, split_tsv, model_dir, out_h5, *, model_name: str, 
         t = torch.from_numpy(targets[start:stop]).to(dev)
         with torch.no_grad():
             scores[start:stop] = torch.sigmoid(model(x)).gather(1, t[:, None])[:, 0].cpu().numpy()
-        batch_maps = explainer.attribute(model, x, t, table["id"].to_numpy()[start:stop], seed)
+        batch_maps = explainer(ClassTask(model, t), x, table["id"].to_numpy()[start:stop], seed)
         if not np.isfinite(batch_maps).all():
             log.warning("%s produced non-finite values in rows %d..%d", method, start, stop)
         stored = batch_maps.astype(np.float16)
