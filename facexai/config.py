@@ -29,6 +29,8 @@ def check_config(config: dict) -> None:
     names = [m["name"] for m in config["models"]]
     if len(set(names)) != len(names):
         raise ConfigError(f"models: names must be unique, got {names}")
+    if "verification" in names:
+        raise ConfigError("models: 'verification' is reserved (results/attributions/verification/ holds pair maps)")
     for own in config["models"]:
         name = own["name"]
         model = {**config["model_defaults"], **own}
@@ -43,6 +45,12 @@ def check_config(config: dict) -> None:
         missing = [a for a in config["explain"]["attributes"] if a not in model["attributes"]]
         if missing:
             raise ConfigError(f"explain.attributes: {missing} not predicted by models.{name}")
+    for key, names in (("explain.methods", config["explain"]["methods"]),
+                       ("verification.explain.methods", config["verification"]["explain"]["methods"])):
+        missing = [m for m in names if m not in config["methods"]]
+        if missing:
+            raise ConfigError(f"{key}: {missing} have no parameters under `methods` "
+                              f"(defined: {sorted(config['methods'])})")
     for attribute in config["explain"]["attributes"]:
         if attribute not in config["attribute_regions"]:
             raise ConfigError(f"explain.attributes: {attribute!r} has no entry in attribute_regions")

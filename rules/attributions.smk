@@ -21,3 +21,27 @@ rule attribute:
         gpu=gpu_request(),
     script:
         "../scripts/attribute.py"
+
+
+rule attribute_pairs:
+    input:
+        data=f"{R}/data/main/dataset.h5",
+        pairs=f"{R}/verification/pairs.tsv",
+        weights=f"{R}/verification/embedder/weights.pt",
+    output:
+        f"{R}/attributions/verification/{{method}}/{{shard}}.h5",
+    params:
+        method=lambda wc: config["methods"][wc.method],  # a change here reruns only this method
+        explain=config["verification"]["explain"],
+        seed=config["seed"],
+        device=config["device"],
+    log:
+        f"{R}/logs/attribute/verification/{{method}}/{{shard}}.log",
+    benchmark:
+        f"{R}/benchmarks/attribute/verification/{{method}}/{{shard}}.tsv"
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        gpu=gpu_request(),
+    script:
+        "../scripts/attribute_pairs.py"

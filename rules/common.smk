@@ -9,7 +9,9 @@ check_config(config)
 
 R = config["results_dir"]
 MODELS = [m["name"] for m in config["models"]]
-METHODS = list(config["methods"])
+METHODS = list(config["explain"]["methods"])
+PAIR_METHODS = list(config["verification"]["explain"]["methods"])
+PAIR_SHARDS = list(range(config["verification"]["explain"]["shards"]))
 EXPLAIN_SHARDS = list(range(config["explain"]["shards"]))
 
 
@@ -32,7 +34,7 @@ DATASETS = sorted({"main"} | {model_config(m).get("dataset", "main") for m in MO
 wildcard_constraints:
     dataset="|".join(DATASETS),
     model="|".join(MODELS),
-    method="|".join(METHODS),
+    method="|".join(sorted(set(METHODS) | set(PAIR_METHODS))),
     shard=r"\d+",
 
 
@@ -120,4 +122,6 @@ def final_outputs():
         *expand(f"{R}/figures/overlay_{{model}}.png", model=MODELS),
         *expand(f"{R}/figures/training_curves_{{model}}.png", model=TRAINED_MODELS),
         *([f"{R}/verification/embedder/eer.json"] if identity_file() else []),
+        *(expand(f"{R}/attributions/verification/{{method}}/{{shard}}.h5", method=PAIR_METHODS, shard=PAIR_SHARDS)
+          if identity_file() else []),
     ]

@@ -46,6 +46,11 @@ class Task:
         rows = torch.as_tensor(rows, device=x.device, dtype=torch.long)
         return self.forward(x, *(e[rows] for e in self.extra))[:, 0]
 
+    def score_matrix(self, x: torch.Tensor, rows) -> torch.Tensor:
+        """Scores (len(x), len(rows)): every image of x against every listed row's target, with one
+        forward pass (rows of one sample share their masked copies)."""
+        return torch.stack([self.score(x, [r] * len(x)) for r in rows], dim=1)
+
     def with_probability(self, flag: bool = True) -> "Task":
         other = copy.copy(self)
         other.probability = flag
@@ -65,6 +70,10 @@ class ClassTask(Task):
         logits = self.model(x).gather(1, targets.to(x.device).view(-1, 1))
         return torch.sigmoid(logits) if self.probability else logits
 
+    def score_matrix(self, x, rows):
+        logits = self.model(x)[:, self.extra[0][list(rows)].to(x.device)]
+        return torch.sigmoid(logits) if self.probability else logits
+
 
 class PairTask(Task):
     """Explain the cosine similarity between each image's embedding and its partner's."""
@@ -74,6 +83,9 @@ class PairTask(Task):
 
     def forward(self, x, partners):
         return F.cosine_similarity(self.model(x), partners.to(x.device), dim=1).view(-1, 1)
+
+    def score_matrix(self, x, rows):
+        return F.normalize(self.model(x), dim=1) @ self.extra[0][list(rows)].to(x.device).T
 
 
 class AttributionMethod(abc.ABC):

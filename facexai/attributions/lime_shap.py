@@ -77,7 +77,7 @@ class _RowScore(nn.Module):
 
 class SHAP(AttributionMethod):
     name = "shap"
-    defaults = {"nsamples": 64}
+    defaults = {"nsamples": 64, "batch_size": 0}  # batch_size 0: all of an image's samples in one call
 
     def attribute(self, task, images, sample_ids, seed):
         import shap
@@ -87,7 +87,8 @@ class SHAP(AttributionMethod):
             x = images[i:i + 1]
             background = torch.cat([baseline_images(x, "black"), baseline_images(x, "grey"),
                                     baseline_images(x, "blur")])
-            explainer = shap.GradientExplainer(_RowScore(task, i), background)
+            batch = int(self.params["batch_size"]) or int(self.params["nsamples"])
+            explainer = shap.GradientExplainer(_RowScore(task, i), background, batch_size=batch)
             rseed = int(np.random.default_rng([seed, int(sample_id)]).integers(2**31))
             with torch.enable_grad():
                 values = explainer.shap_values(x, nsamples=int(self.params["nsamples"]), rseed=rseed)

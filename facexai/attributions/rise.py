@@ -58,17 +58,22 @@ class _MaskedScores:
                                      float(self.params["p"]), size, self.seed).to(device)
         return self._masks
 
-    def __call__(self, task, images) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, task, images, sample_ids) -> tuple[torch.Tensor, torch.Tensor]:
         masks = self.masks(tuple(images.shape[-2:]), images.device)
         n, k = images.shape[0], masks.shape[0]
         batch = int(self.params["batch_size"])
         scores = torch.empty(n, k, device=images.device)
+        # rows of one sample (several attributes, or several partners) share the masked copies
+        groups: dict[int, list[int]] = {}
+        for i, sample_id in enumerate(sample_ids):
+            groups.setdefault(int(sample_id), []).append(i)
         with torch.no_grad():
-            for i in range(n):
+            for rows in groups.values():
+                image = images[rows[0]:rows[0] + 1]
                 for start in range(0, k, batch):
                     m = masks[start:start + batch]
-                    masked = m * images[i:i + 1] + (1 - m) * BLACK
-                    scores[i, start:start + len(m)] = task.score(masked, [i] * len(m))
+                    masked = m * image + (1 - m) * BLACK
+                    scores[rows, start:start + len(m)] = task.score_matrix(masked, rows).T
         return masks, scores
 
 
@@ -78,7 +83,7 @@ class RISE(AttributionMethod):
     uses_probability = True
 
     def attribute(self, task, images, sample_ids, seed):
-        masks, scores = _MaskedScores(self.params, seed)(task, images)
+        masks, scores = _MaskedScores(self.params, seed)(task, images, sample_ids)
         if self.params["center"]:
             scores = scores - scores.mean(dim=1, keepdim=True)
         flat = masks.view(masks.shape[0], -1)
@@ -92,7 +97,7 @@ class CorrRISE(AttributionMethod):
     uses_probability = True
 
     def attribute(self, task, images, sample_ids, seed):
-        masks, scores = _MaskedScores(self.params, seed)(task, images)
+        masks, scores = _MaskedScores(self.params, seed)(task, images, sample_ids)
         flat = masks.view(masks.shape[0], -1).cpu().numpy()
         mask_ranks = rankdata(flat, axis=0)
         mask_ranks -= mask_ranks.mean(axis=0)

@@ -91,13 +91,7 @@ def explain_shard(dataset_h5, split_tsv, model_dir, out_h5, *, model_name: str, 
         with torch.no_grad():
             scores[start:stop] = torch.sigmoid(model(x)).gather(1, t[:, None])[:, 0].cpu().numpy()
         batch_maps = explainer(ClassTask(model, t), x, table["id"].to_numpy()[start:stop], seed)
-        if not np.isfinite(batch_maps).all():
-            log.warning("%s produced non-finite values in rows %d..%d", method, start, stop)
-        stored = batch_maps.astype(np.float16)
-        if np.isinf(stored).sum() > np.isinf(batch_maps).sum():
-            raise OverflowError(f"{method}: attribution values exceed float16's range (max |a| = "
-                                f"{np.nanmax(np.abs(batch_maps)):.3g}); rescale in the method")
-        maps[start:stop] = stored
+        maps[start:stop] = _to_float16(batch_maps, method)
     with atomic_path(out_h5) as tmp, h5py.File(tmp, "w") as out:
         out.create_dataset("maps", data=maps, chunks=(1, size, size) if n else None,
                            compression="gzip" if n else None)
@@ -110,3 +104,78 @@ def explain_shard(dataset_h5, split_tsv, model_dir, out_h5, *, model_name: str, 
                           "model": model_name, "seed": seed, "facexai_version": __version__})
     log.info("%s on %s shard %d: %d maps", method, model_name, shard, n)
     return n
+
+
+PAIR_KINDS = ("region", "genuine", "impostor")
+
+
+def pair_shard(pairs: pd.DataFrame, shard: int, n_shards: int, kinds: list[str], max_pairs: int | None) -> pd.DataFrame:
+    """The pairs of one shard: the configured kinds, at most `max_pairs` of each, in file order."""
+    unknown = set(kinds) - set(PAIR_KINDS)
+    if unknown:
+        raise ValueError(f"verification.explain.kinds: unknown kind(s) {sorted(unknown)}; known: {PAIR_KINDS}")
+    chosen = pd.concat([pairs[pairs["kind"] == k].iloc[:max_pairs or None] for k in kinds], ignore_index=True)
+    return chosen.iloc[np.array_split(np.arange(len(chosen)), n_shards)[shard]].reset_index(drop=True)
+
+
+def explain_pair_shard(dataset_h5, pairs_tsv, embedder_dir, out_h5, *, method: str, params: dict, shard: int,
+                       n_shards: int, kinds: list[str], max_pairs: int | None = None, batch_size: int = 32,
+                       seed: int = 0, device: str = "auto", threads: int = 1, progress: bool = True) -> int:
+    """Explain the cosine similarity of verification pairs: the map is over image a, partner b fixed.
+
+    Attribution file: as for attributes, with `row`/`ids` of image a, `partner_row`, `partner_id`,
+    `kind` and `region` (bytes) per pair, and `score` = the pair's cosine similarity.
+    """
+    from tqdm import tqdm
+
+    from ..models.verification import embed, load_embedder
+    from .base import PairTask
+
+    torch.set_num_threads(max(1, threads))
+    seed_everything(seed)
+    dev = resolve_device(device)
+    model, _ = load_embedder(embedder_dir, dev)
+    explainer = get_method(method, params)
+    pairs = pair_shard(pd.read_csv(pairs_tsv, sep="\t", keep_default_na=False), shard, n_shards, kinds, max_pairs)
+    with h5py.File(dataset_h5, "r") as h5:
+        size = int(h5.attrs["image_size"])
+        images = read_rows(h5, "images", pairs["row_a"].to_numpy())
+        partners = read_rows(h5, "images", pairs["row_b"].to_numpy())
+    n = len(pairs)
+    partner_emb = torch.from_numpy(embed(model, partners, dev)) if n else torch.zeros(0, 1)
+    maps = np.zeros((n, size, size), np.float16)
+    scores = np.zeros(n, np.float32)
+    ids = pairs["id_a"].to_numpy()
+    for start in tqdm(range(0, n, batch_size), disable=not progress, desc=f"{method} pairs shard {shard}",
+                      mininterval=2):
+        stop = min(start + batch_size, n)
+        x = to_model_input(images[start:stop], dev)
+        task = PairTask(model, partner_emb[start:stop].to(dev))
+        with torch.no_grad():
+            scores[start:stop] = task.score(x, list(range(stop - start))).cpu().numpy()
+        maps[start:stop] = _to_float16(explainer(task, x, ids[start:stop], seed), method)
+    with atomic_path(out_h5) as tmp, h5py.File(tmp, "w") as out:
+        out.create_dataset("maps", data=maps, chunks=(1, size, size) if n else None,
+                           compression="gzip" if n else None)
+        out["row"] = pairs["row_a"].to_numpy(np.int64)
+        out["ids"] = ids.astype(np.int64)
+        out["partner_row"] = pairs["row_b"].to_numpy(np.int64)
+        out["partner_id"] = pairs["id_b"].to_numpy(np.int64)
+        out["kind"] = pairs["kind"].to_numpy().astype("S")
+        out["region"] = pairs["region"].to_numpy().astype("S")
+        out["score"] = scores
+        out.attrs.update({"method": method, "params": json.dumps(explainer.params, sort_keys=True),
+                          "model": "embedder", "target": "pair cosine similarity", "seed": seed,
+                          "facexai_version": __version__})
+    log.info("%s on verification pairs shard %d: %d maps", method, shard, n)
+    return n
+
+
+def _to_float16(batch_maps: np.ndarray, method: str) -> np.ndarray:
+    if not np.isfinite(batch_maps).all():
+        log.warning("%s produced non-finite values", method)
+    stored = batch_maps.astype(np.float16)
+    if np.isinf(stored).sum() > np.isinf(batch_maps).sum():
+        raise OverflowError(f"{method}: attribution values exceed float16's range (max |a| = "
+                            f"{np.nanmax(np.abs(batch_maps)):.3g}); rescale in the method")
+    return stored
