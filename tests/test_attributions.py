@@ -178,3 +178,14 @@ def test_unknown_method_or_parameter_is_named():
         get_method("gradcm")
     with pytest.raises(ValueError, match=r"methods.gradcam: unknown parameter\(s\) \['layer_name'\]"):
         get_method("gradcam", {"layer_name": "x"})
+
+
+@pytest.mark.parametrize("kind", ["class", "pair"])
+def test_score_matrix_agrees_with_row_scores(model, kind):
+    x = torch.randn(5, 3, 24, 24)
+    task = (ClassTask(model, torch.tensor([0, 2, 1]), probability=True) if kind == "class"
+            else PairTask(model, model(torch.randn(3, 3, 24, 24)).detach()))
+    with torch.no_grad():
+        matrix = task.score_matrix(x, [2, 0])
+        for j, row in enumerate([2, 0]):
+            assert torch.allclose(matrix[:, j], task.score(x, [row] * 5), atol=1e-5)

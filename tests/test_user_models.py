@@ -27,7 +27,7 @@ def test_state_dict_round_trip(model, tmp_path):
 def test_torchscript_round_trip_and_gradcam_refusal(model, tmp_path):
     import numpy as np
 
-    from facexai.attributions import get_method
+    from facexai.attributions import ClassTask, get_method
 
     scripted = torch.jit.trace(model, torch.zeros(1, 3, 32, 32))
     scripted.save(str(tmp_path / "m.ts"))
@@ -36,7 +36,7 @@ def test_torchscript_round_trip_and_gradcam_refusal(model, tmp_path):
     x = torch.randn(2, 3, 32, 32)
     assert torch.allclose(loaded(x), model(x), atol=1e-6)
     with pytest.raises(ValueError, match="gradcam: the model has no hookable cam_layer"):
-        get_method("gradcam").attribute(loaded, x, torch.tensor([0, 1]), np.arange(2), seed=0)
+        get_method("gradcam")(ClassTask(loaded, torch.tensor([0, 1])), x, np.arange(2), seed=0)
 
 
 def test_errors_name_the_file(model, tmp_path):

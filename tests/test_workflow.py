@@ -159,3 +159,15 @@ def test_models_biased_twin_and_verification_outputs(tiny_run):
     summary = json.loads((tiny_run / "results/verification/embedder/eer.json").read_text())
     assert 0.0 <= summary["eer"] <= 1.0 and summary["n_genuine"] == (pairs["kind"] == "genuine").sum()
     assert set(summary["region_pairs"]) <= {"eyes", "nose", "mouth", "hat", "hair"}
+
+
+def test_verification_pair_maps(tiny_run):
+    pairs = pd.read_csv(tiny_run / "results/verification/pairs.tsv", sep="\t", keep_default_na=False)
+    for method in ("gradcam", "corrrise"):
+        with h5py.File(tiny_run / f"results/attributions/verification/{method}/0.h5") as f:
+            kinds = [k.decode() for k in f["kind"][:]]
+            assert set(kinds) == {"region", "genuine"} and f["maps"].shape[1:] == (32, 32)
+            assert np.isfinite(f["maps"][:].astype(np.float32)).all()
+            assert ((f["score"][:] >= -1.0001) & (f["score"][:] <= 1.0001)).all()
+            for a, b, kind in zip(f["ids"][:], f["partner_id"][:], kinds):
+                assert ((pairs.id_a == a) & (pairs.id_b == b) & (pairs.kind == kind)).any()
