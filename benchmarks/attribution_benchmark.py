@@ -26,6 +26,7 @@ from facexai.attributions import ClassTask, get_method
 from facexai.attributions.lime_shap import LIME, SHAP
 from facexai.device import resolve_device
 from facexai.models.backbones import build_model
+from facexai.models.train import load_model
 
 
 def timed(fn, repeat=2):
@@ -68,17 +69,32 @@ def main(argv=None):
     parser.add_argument("--rows", type=int, default=16)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--model-dir", default="results/models/resnet",
+                        help="a trained model (for meaningful LIME/SHAP maps); random weights if absent")
+    parser.add_argument("--data", default="results/data/main/dataset.h5", help="fused faces; noise if absent")
     args = parser.parse_args(argv)
     dev = resolve_device(args.device)
     torch.manual_seed(0)
-    model = build_model("resnet_small", 10, width=32).to(dev).eval()
+    try:
+        model, _ = load_model(args.model_dir, dev)
+        source = args.model_dir
+    except FileNotFoundError:
+        model, source = build_model("resnet_small", 10, width=32).to(dev).eval(), "random weights"
     for p in model.parameters():
         p.requires_grad_(False)
-    x = torch.randn(args.rows, 3, args.size, args.size, device=dev)
+    try:  # real faces make LIME / SHAP maps meaningful (a model is flat on noise)
+        import h5py
+
+        from facexai.data.samples import to_model_input
+        with h5py.File(args.data, "r") as h5:
+            x = to_model_input(h5["images"][:args.rows], dev)
+        args.size = x.shape[-1]
+    except (OSError, KeyError):
+        x = torch.randn(args.rows, 3, args.size, args.size, device=dev)
     ids = np.arange(args.rows)
     task = ClassTask(model, torch.arange(args.rows) % 10)
     n, s = args.rows, args.size
-    occ = {"window": 8, "stride": 4, "perturbations_per_eval": 64}
+    occ = {"window": 8, "stride": 4, "perturbations_per_eval": 8}
     n_windows = ((s - occ["window"]) // occ["stride"] + 1) ** 2
     plans = {
         # method: (params, bare passes it needs)
@@ -86,13 +102,14 @@ def main(argv=None):
         "gradcampp": ({}, bare_forward_backward(model, n, n, x)),
         "integrated_gradients": ({"n_steps": 16, "internal_batch_size": 256},
                                  bare_forward_backward(model, n * 16, 256, x)),
-        "occlusion": (occ, bare_forward(model, n * (n_windows + 1), occ["perturbations_per_eval"] * 1, x)),
+        # captum evaluates perturbations_per_eval copies of the whole batch per call
+        "occlusion": (occ, bare_forward(model, n * (n_windows + 1), occ["perturbations_per_eval"] * n, x)),
         "rise": ({"n_masks": 512, "batch_size": 256}, bare_forward(model, n * 512, 256, x)),
         "corrrise": ({"n_masks": 512, "batch_size": 256}, bare_forward(model, n * 512, 256, x)),
-        "lime": ({"num_samples": 300, "batch_size": 300}, bare_forward(model, n * 300, 300, x)),
+        "lime": ({"num_samples": 300, "batch_size": 50}, bare_forward(model, n * 300, 50, x)),
         "shap": ({"nsamples": 32}, bare_forward_backward(model, n * 32, 32, x)),
     }
-    print(f"device {dev}, {n} explained images of {s}x{s}, resnet_small width 32")
+    print(f"device {dev}, {n} explained images of {s}x{s}, resnet_small width 32 ({source})")
     print(f"{'method':<22}{'s / image':>10}{'bare s / image':>16}{'efficiency':>12}")
     for name, (params, bare) in plans.items():
         method = get_method(name, params)
@@ -104,7 +121,7 @@ def main(argv=None):
     rows = min(n, 4)
     sub_task = ClassTask(model, torch.arange(rows) % 10)
     for label, ours, default in (
-            ("lime (batch 10 -> 300)", LIME(num_samples=300, batch_size=300), LIME(num_samples=300, batch_size=10)),
+            ("lime (batch 10 -> 50)", LIME(num_samples=300, batch_size=50), LIME(num_samples=300, batch_size=10)),
             ("shap (batch 50 -> all)", SHAP(nsamples=32, batch_size=0), SHAP(nsamples=32, batch_size=50))):
         fast, t_fast = timed(lambda: ours(sub_task, x[:rows], ids[:rows], seed=0), repeat=1)
         slow, t_slow = timed(lambda: default(sub_task, x[:rows], ids[:rows], seed=0), repeat=1)

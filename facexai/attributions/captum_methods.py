@@ -47,7 +47,7 @@ class IntegratedGradientsMethod(AttributionMethod):
 
 class OcclusionMethod(AttributionMethod):
     name = "occlusion"
-    defaults = {"window": 8, "stride": 4, "baseline": "black", "perturbations_per_eval": 64}
+    defaults = {"window": 8, "stride": 4, "baseline": "black", "perturbations_per_eval": 8}
     uses_probability = True
 
     def attribute(self, task, images, sample_ids, seed):

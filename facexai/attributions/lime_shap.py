@@ -33,7 +33,7 @@ def from_pixels(pixels: np.ndarray, device) -> torch.Tensor:
 
 class LIME(AttributionMethod):
     name = "lime"
-    defaults = {"num_samples": 500, "n_segments": 40, "compactness": 10.0, "batch_size": 250}
+    defaults = {"num_samples": 500, "n_segments": 40, "compactness": 10.0, "batch_size": 50}
     uses_probability = True
 
     def attribute(self, task, images, sample_ids, seed):
