@@ -66,8 +66,6 @@ def explain_shard(dataset_h5, split_tsv, model_dir, out_h5, *, model_name: str, 
                   shard: int, n_shards: int, explain: list[str], only_positive: bool = True,
                   max_samples: int | None = None, batch_size: int = 32, seed: int = 0,
                   device: str = "auto", threads: int = 1, progress: bool = True) -> int:
-    from tqdm import tqdm
-
     torch.set_num_threads(max(1, threads))
     seed_everything(seed)
     dev = resolve_device(device)
@@ -75,33 +73,19 @@ def explain_shard(dataset_h5, split_tsv, model_dir, out_h5, *, model_name: str, 
     explainer = get_method(method, params)
     rows = shard_rows(read_split(split_tsv), shard, n_shards, max_samples)
     with h5py.File(dataset_h5, "r") as h5:
-        size = int(h5.attrs["image_size"])
         table = explanation_table(read_rows(h5, "attributes", rows), rows, read_rows(h5, "ids", rows),
                                   meta["attributes"], explain, only_positive)
         images = read_rows(h5, "images", table["row"].to_numpy())
+    targets = torch.from_numpy(table["target"].to_numpy())
+    maps, scores = _explain_batches(
+        images, table["id"].to_numpy(), lambda a, b: ClassTask(model, targets[a:b].to(dev), probability=True),
+        explainer, seed, batch_size, dev, f"{method} shard {shard}", progress)
     n = len(table)
-    maps = np.zeros((n, size, size), np.float16)
-    scores = np.zeros(n, np.float32)
-    targets = table["target"].to_numpy()
-    for start in tqdm(range(0, n, batch_size), disable=not progress, desc=f"{method} shard {shard}",
-                      mininterval=2):
-        stop = min(start + batch_size, n)
-        x = to_model_input(images[start:stop], dev)
-        t = torch.from_numpy(targets[start:stop]).to(dev)
-        with torch.no_grad():
-            scores[start:stop] = torch.sigmoid(model(x)).gather(1, t[:, None])[:, 0].cpu().numpy()
-        batch_maps = explainer(ClassTask(model, t), x, table["id"].to_numpy()[start:stop], seed)
-        maps[start:stop] = _to_float16(batch_maps, method)
-    with atomic_path(out_h5) as tmp, h5py.File(tmp, "w") as out:
-        out.create_dataset("maps", data=maps, chunks=(1, size, size) if n else None,
-                           compression="gzip" if n else None)
-        out["row"] = table["row"].to_numpy(np.int64)
-        out["ids"] = table["id"].to_numpy(np.int64)
-        out["target"] = targets.astype(np.int64)
-        out["attribute"] = table["attribute"].to_numpy().astype("S")
-        out["score"] = scores
-        out.attrs.update({"method": method, "params": json.dumps(explainer.params, sort_keys=True),
-                          "model": model_name, "seed": seed, "facexai_version": __version__})
+    _write_attributions(out_h5, maps, {
+        "row": table["row"].to_numpy(np.int64), "ids": table["id"].to_numpy(np.int64),
+        "target": table["target"].to_numpy(np.int64), "attribute": table["attribute"].to_numpy().astype("S"),
+        "score": scores}, {"method": method, "params": json.dumps(explainer.params, sort_keys=True),
+                           "model": model_name, "seed": seed, "facexai_version": __version__})
     log.info("%s on %s shard %d: %d maps", method, model_name, shard, n)
     return n
 
@@ -126,8 +110,6 @@ def explain_pair_shard(dataset_h5, pairs_tsv, embedder_dir, out_h5, *, method: s
     Attribution file: as for attributes, with `row`/`ids` of image a, `partner_row`, `partner_id`,
     `kind` and `region` (bytes) per pair, and `score` = the pair's cosine similarity.
     """
-    from tqdm import tqdm
-
     from ..models.verification import embed, load_embedder
     from .base import PairTask
 
@@ -138,44 +120,56 @@ def explain_pair_shard(dataset_h5, pairs_tsv, embedder_dir, out_h5, *, method: s
     explainer = get_method(method, params)
     pairs = pair_shard(pd.read_csv(pairs_tsv, sep="\t", keep_default_na=False), shard, n_shards, kinds, max_pairs)
     with h5py.File(dataset_h5, "r") as h5:
-        size = int(h5.attrs["image_size"])
         images = read_rows(h5, "images", pairs["row_a"].to_numpy())
         partners = read_rows(h5, "images", pairs["row_b"].to_numpy())
     n = len(pairs)
     partner_emb = torch.from_numpy(embed(model, partners, dev)) if n else torch.zeros(0, 1)
-    maps = np.zeros((n, size, size), np.float16)
-    scores = np.zeros(n, np.float32)
-    ids = pairs["id_a"].to_numpy()
-    for start in tqdm(range(0, n, batch_size), disable=not progress, desc=f"{method} pairs shard {shard}",
-                      mininterval=2):
-        stop = min(start + batch_size, n)
-        x = to_model_input(images[start:stop], dev)
-        task = PairTask(model, partner_emb[start:stop].to(dev))
-        with torch.no_grad():
-            scores[start:stop] = task.score(x, list(range(stop - start))).cpu().numpy()
-        maps[start:stop] = _to_float16(explainer(task, x, ids[start:stop], seed), method)
-    with atomic_path(out_h5) as tmp, h5py.File(tmp, "w") as out:
-        out.create_dataset("maps", data=maps, chunks=(1, size, size) if n else None,
-                           compression="gzip" if n else None)
-        out["row"] = pairs["row_a"].to_numpy(np.int64)
-        out["ids"] = ids.astype(np.int64)
-        out["partner_row"] = pairs["row_b"].to_numpy(np.int64)
-        out["partner_id"] = pairs["id_b"].to_numpy(np.int64)
-        out["kind"] = pairs["kind"].to_numpy().astype("S")
-        out["region"] = pairs["region"].to_numpy().astype("S")
-        out["score"] = scores
-        out.attrs.update({"method": method, "params": json.dumps(explainer.params, sort_keys=True),
-                          "model": "embedder", "target": "pair cosine similarity", "seed": seed,
-                          "facexai_version": __version__})
+    maps, scores = _explain_batches(
+        images, pairs["id_a"].to_numpy(), lambda a, b: PairTask(model, partner_emb[a:b].to(dev)),
+        explainer, seed, batch_size, dev, f"{method} pairs shard {shard}", progress)
+    _write_attributions(out_h5, maps, {
+        "row": pairs["row_a"].to_numpy(np.int64), "ids": pairs["id_a"].to_numpy(np.int64),
+        "partner_row": pairs["row_b"].to_numpy(np.int64), "partner_id": pairs["id_b"].to_numpy(np.int64),
+        "kind": pairs["kind"].to_numpy().astype("S"), "region": pairs["region"].to_numpy().astype("S"),
+        "score": scores}, {"method": method, "params": json.dumps(explainer.params, sort_keys=True),
+                           "model": "embedder", "target": "pair cosine similarity", "seed": seed,
+                           "facexai_version": __version__})
     log.info("%s on verification pairs shard %d: %d maps", method, shard, n)
     return n
 
 
-def _to_float16(batch_maps: np.ndarray, method: str) -> np.ndarray:
-    if not np.isfinite(batch_maps).all():
-        log.warning("%s produced non-finite values", method)
-    stored = batch_maps.astype(np.float16)
-    if np.isinf(stored).sum() > np.isinf(batch_maps).sum():
-        raise OverflowError(f"{method}: attribution values exceed float16's range (max |a| = "
-                            f"{np.nanmax(np.abs(batch_maps)):.3g}); rescale in the method")
-    return stored
+def _explain_batches(images: np.ndarray, ids: np.ndarray, make_task, explainer, seed: int, batch_size: int, dev,
+                     desc: str, progress: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Maps (float16) and explained scores for all rows, batch by batch; make_task(a, b) gives the
+    task of rows a..b."""
+    from tqdm import tqdm
+
+    n, size = len(images), images.shape[1]
+    maps = np.zeros((n, size, size), np.float16)
+    scores = np.zeros(n, np.float32)
+    for start in tqdm(range(0, n, batch_size), disable=not progress, desc=desc, mininterval=2):
+        stop = min(start + batch_size, n)
+        x = to_model_input(images[start:stop], dev)
+        task = make_task(start, stop)
+        with torch.no_grad():
+            scores[start:stop] = task.score(x, list(range(stop - start))).cpu().numpy()
+        batch_maps = explainer(task, x, ids[start:stop], seed)
+        if not np.isfinite(batch_maps).all():
+            log.warning("%s produced non-finite values in rows %d..%d", explainer.name, start, stop)
+        stored = batch_maps.astype(np.float16)
+        if np.isinf(stored).sum() > np.isinf(batch_maps).sum():
+            raise OverflowError(f"{explainer.name}: attribution values exceed float16's range (max |a| = "
+                                f"{np.nanmax(np.abs(batch_maps)):.3g}); rescale in the method")
+        maps[start:stop] = stored
+    return maps, scores
+
+
+def _write_attributions(out_h5, maps: np.ndarray, columns: dict, attrs: dict) -> None:
+    """The attribution file, written under a temporary name and renamed."""
+    n, size = maps.shape[0], maps.shape[-1]
+    with atomic_path(out_h5) as tmp, h5py.File(tmp, "w") as out:
+        out.create_dataset("maps", data=maps, chunks=(1, size, size) if n else None,
+                           compression="gzip" if n else None)
+        for name, values in columns.items():
+            out[name] = values
+        out.attrs.update(attrs)
