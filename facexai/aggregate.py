@@ -27,7 +27,8 @@ def bootstrap_mean_ci(values: np.ndarray, n_resamples: int, seed: int, level: fl
     return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
 
 
-def summarise(table: pd.DataFrame, by: list[str], n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+def summarise(table: pd.DataFrame, by: list[str], n_resamples: int = 1000, seed: int = 0,
+              metrics=METRICS) -> pd.DataFrame:
     records = []
     table = table.assign(degenerate=table["degenerate"].fillna(""))
     for keys, group in table.groupby(by, sort=True):
@@ -35,7 +36,7 @@ def summarise(table: pd.DataFrame, by: list[str], n_resamples: int = 1000, seed:
         record = dict(zip(by, keys))
         record["n"] = len(group)
         record["n_degenerate"] = int((group["degenerate"] != "").sum())
-        for metric in METRICS:
+        for metric in metrics:
             values = group[metric].to_numpy(np.float64)
             valid = values[np.isfinite(values)]
             low, high = bootstrap_mean_ci(valid, n_resamples, seed)
@@ -63,3 +64,12 @@ def aggregate(per_sample_csvs, model_metric_tsvs: dict[str, str], outputs: dict[
             summary.to_csv(tmp, index=False)
         out[name] = summary
     return out
+
+
+def summarise_tables(csvs, out_csv, *, by: list[str], metrics, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Concatenate per-sample tables and summarise `metrics` per group into one CSV."""
+    table = pd.concat([pd.read_csv(p) for p in csvs], ignore_index=True)
+    summary = summarise(table, by, n_resamples, seed, metrics=metrics)
+    with atomic_path(out_csv) as tmp:
+        summary.to_csv(tmp, index=False)
+    return summary

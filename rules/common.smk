@@ -122,6 +122,5 @@ def final_outputs():
         *expand(f"{R}/figures/overlay_{{model}}.png", model=MODELS),
         *expand(f"{R}/figures/training_curves_{{model}}.png", model=TRAINED_MODELS),
         *([f"{R}/verification/embedder/eer.json"] if identity_file() else []),
-        *(expand(f"{R}/attributions/verification/{{method}}/{{shard}}.h5", method=PAIR_METHODS, shard=PAIR_SHARDS)
-          if identity_file() else []),
+        *([f"{R}/tables/verification_localisation.csv"] if identity_file() and PAIR_METHODS else []),
     ]

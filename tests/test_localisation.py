@@ -73,3 +73,40 @@ def test_resize_keeps_constant_maps_and_mass_location():
 def test_shape_mismatch_is_a_clear_error():
     with pytest.raises(ValueError, match=r"must both be \(N, H, W\)"):
         regional_precision(np.zeros((2, 4, 4)), np.zeros((2, 8, 8), bool))
+
+
+def test_negative_mode_counts_the_dissimilarity_part():
+    maps = np.array([[[3.0, -2.0], [-1.0, 4.0]]])
+    region = np.array([[[False, True], [False, False]]])
+    assert regional_precision(maps, region, "negative")[0] == pytest.approx(2 / 3)
+    assert regional_precision(maps, region, "positive")[0] == pytest.approx(0.0)
+
+
+def test_pair_localisation_on_a_hand_made_file(tmp_path):
+    import h5py
+
+    from facexai.labels import CLASS_INDEX, DEFAULT_REGIONS
+    from facexai.metrics.run import pair_localisation_table
+
+    labels = np.zeros((3, 4, 4), np.uint8)
+    labels[1, 0, :2] = CLASS_INDEX["hat"]   # the partner wears a hat, the photo does not
+    with h5py.File(tmp_path / "d.h5", "w") as h5:
+        h5["labels"] = labels
+        h5.attrs["mask_size"] = 4
+    maps = np.zeros((2, 4, 4), np.float16)
+    maps[0, 0, :2] = -1.0   # dissimilarity exactly where the hat is in the partner
+    maps[0, 3, 3] = 2.0     # similarity elsewhere
+    maps[1] = 1.0           # a genuine pair: ignored
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        f["maps"] = maps
+        f["row"], f["partner_row"] = np.array([0, 2]), np.array([1, 0])
+        f["ids"], f["partner_id"] = np.array([10, 12]), np.array([11, 10])
+        f["kind"], f["region"] = np.array([b"region", b"genuine"]), np.array([b"hat", b""])
+        f["score"] = np.array([0.9, 0.8], np.float32)
+        f.attrs["method"] = "corrrise"
+    table = pair_localisation_table(tmp_path / "a.h5", tmp_path / "d.h5", tmp_path / "out.csv",
+                                    regions={k: list(v) for k, v in DEFAULT_REGIONS.items()})
+    assert len(table) == 1
+    row = table.iloc[0]
+    assert row["rp_dissimilarity"] == pytest.approx(1.0) and row["rp_similarity"] == pytest.approx(0.0)
+    assert row["chance"] == pytest.approx(2 / 16) and row["lift_dissimilarity"] == pytest.approx(8.0)

@@ -171,3 +171,15 @@ def test_verification_pair_maps(tiny_run):
             assert ((f["score"][:] >= -1.0001) & (f["score"][:] <= 1.0001)).all()
             for a, b, kind in zip(f["ids"][:], f["partner_id"][:], kinds):
                 assert ((pairs.id_a == a) & (pairs.id_b == b) & (pairs.kind == kind)).any()
+
+
+def test_verification_localisation_table(tiny_run):
+    per_pair = pd.concat(pd.read_csv(p) for p in (tiny_run / "results/metrics/verification").rglob("*.csv"))
+    summary = pd.read_csv(tiny_run / "results/tables/verification_localisation.csv")
+    assert set(summary["method"]) == {"gradcam", "corrrise"}
+    for (method, region), group in per_pair.groupby(["method", "region"]):
+        row = summary[(summary.method == method) & (summary.region == region)].iloc[0]
+        assert row["n"] == len(group)
+        valid = group["rp_dissimilarity"].dropna()
+        assert row["rp_dissimilarity_n_valid"] == len(valid)
+        assert ((valid >= 0) & (valid <= 1)).all()

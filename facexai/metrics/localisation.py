@@ -15,15 +15,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-MASS_MODES = ("positive", "absolute")
+MASS_MODES = ("positive", "absolute", "negative")
 
 
 def positive_part(maps: np.ndarray, mode: str = "positive") -> np.ndarray:
+    """The mass that counts: max(a, 0), |a|, or max(-a, 0) (a pair's dissimilarity map: the pixels
+    whose presence lowers the similarity)."""
     maps = np.asarray(maps, np.float64)
     if mode == "positive":
         return np.maximum(maps, 0.0)
     if mode == "absolute":
         return np.abs(maps)
+    if mode == "negative":
+        return np.maximum(-maps, 0.0)
     raise ValueError(f"metrics.mass: expected one of {MASS_MODES}, got {mode!r}")
 
 

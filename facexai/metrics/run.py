@@ -27,6 +27,41 @@ def region_masks(labels: np.ndarray, regions_of_rows: list[str], regions: dict) 
     return out
 
 
+PAIR_COLUMNS = ("method", "id", "partner_id", "region", "score", "chance", "rp_similarity", "lift_similarity",
+                "rp_dissimilarity", "lift_dissimilarity", "degenerate")
+
+
+def pair_localisation_table(attribution_h5, dataset_h5, out_csv, *, regions: dict) -> pd.DataFrame:
+    """For region pairs (a photo and its copy with one region changed): how much of the similarity
+    map (positive part) and of the dissimilarity map (negative part) lies where the pair differs.
+    The region is taken from both photos' labels (union): an added hat exists in only one of them."""
+    with h5py.File(attribution_h5, "r") as f:
+        kinds = np.array([k.decode() for k in f["kind"][:]])
+        keep = np.flatnonzero(kinds == "region")
+        maps = f["maps"][:].astype(np.float32)[keep]
+        rows, partner_rows = f["row"][:][keep], f["partner_row"][:][keep]
+        ids, partner_ids, score = f["ids"][:][keep], f["partner_id"][:][keep], f["score"][:][keep]
+        region_names = [r.decode() for r in f["region"][:][keep]]
+        method = f.attrs["method"]
+    with h5py.File(dataset_h5, "r") as h5:
+        size = int(h5.attrs["mask_size"])
+        masks = (region_masks(read_rows(h5, "labels", rows), region_names, regions)
+                 | region_masks(read_rows(h5, "labels", partner_rows), region_names, regions))
+    maps = resize_maps(maps, size) if len(maps) else np.zeros((0, size, size), np.float32)
+    chance = chance_level(masks)
+    rp_sim, rp_dis = regional_precision(maps, masks, "positive"), regional_precision(maps, masks, "negative")
+    reasons = [";".join(sorted({a, b} - {""})) for a, b in zip(degenerate_reason(maps, masks, "positive"),
+                                                              degenerate_reason(maps, masks, "negative"))]
+    table = pd.DataFrame({"method": method, "id": ids, "partner_id": partner_ids, "region": region_names,
+                          "score": score, "chance": chance, "rp_similarity": rp_sim,
+                          "lift_similarity": lift(rp_sim, chance), "rp_dissimilarity": rp_dis,
+                          "lift_dissimilarity": lift(rp_dis, chance), "degenerate": reasons},
+                         columns=list(PAIR_COLUMNS))
+    with atomic_path(out_csv) as tmp:
+        table.to_csv(tmp, index=False)
+    return table
+
+
 def localisation_table(attribution_h5, dataset_h5, out_csv, *, regions: dict, attribute_regions: dict,
                        mass: str = "positive") -> pd.DataFrame:
     with h5py.File(attribution_h5, "r") as f:
