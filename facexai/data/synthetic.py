@@ -589,7 +589,7 @@ def _mask_image(mask: np.ndarray, rng: np.random.Generator, odd_fraction: float)
     return Image.fromarray(mask.astype(np.uint8) * np.uint8(255), "L")
 
 
-def _write_sample(args) -> tuple[int, np.ndarray, bool]:
+def _write_sample(args) -> tuple[int, np.ndarray, bool, np.ndarray]:
     cfg, plan, i, root = args
     identity, scene, attributes, tint = _sample(cfg, plan, i)
     image, _ = render_face(identity, scene, attributes, cfg.image_size, shortcut_tint=tint)
