@@ -161,7 +161,7 @@ def test_rise_masks_are_smooth_shifted_and_seeded():
     assert ((a > 0.01) & (a < 0.99)).float().mean() > 0.2  # bilinear, not blocky
 
 
-@pytest.mark.parametrize("name", ["lime", "shap", "rise", "random"])
+@pytest.mark.parametrize("name", ["lime", "shap", "rise", "random", "smoothgrad"])
 def test_seeded_methods_reproduce_and_ignore_batching(model, name):
     x = torch.randn(3, 3, 24, 24)
     task = ClassTask(model, torch.tensor([0, 1, 2]))
@@ -189,3 +189,17 @@ def test_score_matrix_agrees_with_row_scores(model, kind):
         matrix = task.score_matrix(x, [2, 0])
         for j, row in enumerate([2, 0]):
             assert torch.allclose(matrix[:, j], task.score(x, [row] * 5), atol=1e-5)
+
+
+def test_smoothgrad_of_a_linear_score_is_its_weights():
+    """For S = sum(w * x) the gradient is w whatever the noise: SmoothGrad must return sum_c w."""
+    torch.manual_seed(0)
+    w = torch.randn(1, 3, 8, 8)
+
+    class Linear(nn.Module):
+        def forward(self, x):
+            return (x * w).sum(dim=(1, 2, 3)).view(-1, 1)
+
+    maps = get_method("smoothgrad", {"nt_samples": 4, "stdev": 0.5})(
+        ClassTask(Linear(), torch.zeros(2, dtype=torch.long)), torch.randn(2, 3, 8, 8), np.arange(2), seed=0)
+    assert np.allclose(maps, w.sum(dim=1).numpy(), atol=1e-5)
