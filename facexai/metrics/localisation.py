@@ -20,8 +20,9 @@ MASS_MODES = ("positive", "absolute", "negative")
 
 def positive_part(maps: np.ndarray, mode: str = "positive") -> np.ndarray:
     """The mass that counts: max(a, 0), |a|, or max(-a, 0) (a pair's dissimilarity map: the pixels
-    whose presence lowers the similarity)."""
-    maps = np.asarray(maps, np.float64)
+    whose presence lowers the similarity). float64 stays float64; other inputs become float32."""
+    maps = np.asarray(maps)
+    maps = maps.astype(np.float64 if maps.dtype == np.float64 else np.float32, copy=False)
     if mode == "positive":
         return np.maximum(maps, 0.0)
     if mode == "absolute":
@@ -48,14 +49,14 @@ def _check(maps, regions):
 
 
 def regional_precision(maps: np.ndarray, regions: np.ndarray, mode: str = "positive") -> np.ndarray:
-    """RP per sample (N,), NaN where the map has no mass (or is not finite)."""
+    """RP per sample (N,), NaN where the map has no mass (or is not finite) or the region is empty."""
     maps, regions = _check(maps, regions)
     mass = positive_part(maps, mode)
-    total = mass.sum(axis=(1, 2))
-    inside = np.where(regions, mass, 0.0).sum(axis=(1, 2))
+    total = mass.sum(axis=(1, 2), dtype=np.float64)
+    inside = np.where(regions, mass, 0.0).sum(axis=(1, 2), dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         rp = inside / total
-    rp[~(total > 0) | ~np.isfinite(total)] = np.nan
+    rp[~(total > 0) | ~np.isfinite(total) | ~regions.any(axis=(1, 2))] = np.nan
     return rp
 
 
