@@ -7,7 +7,14 @@ import pandas as pd
 
 from .atomic import atomic_path
 
-METRICS = ("rp", "lift")
+# the per-sample columns summarised (curves, `metric@x` columns, are left to the figures)
+METRICS = ("rp", "lift", "recall", "iou", "rank_accuracy", "pointing", "components", "largest_share", "auc",
+           "deletion_auc", "insertion_auc", "road_morf", "road_lerf", "road_gap", "drop_subject",
+           "increase_subject", "drop_background", "increase_background", "falsified", "sanity_spearman",
+           "sanity_ssim")
+PAIR_METRICS = ("rp", "lift", "rp_dissimilarity", "lift_dissimilarity", "recall", "pointing", "auc",
+                "deletion_auc", "insertion_auc", "deletion_accuracy_auc", "insertion_accuracy_auc", "road_gap",
+                "drop_subject", "drop_background", "falsified", "sanity_spearman", "sanity_ssim")
 GROUPS = {"by_attribute": ["model", "method", "attribute", "region"],
           "by_region": ["model", "method", "region"]}
 
@@ -31,12 +38,19 @@ def summarise(table: pd.DataFrame, by: list[str], n_resamples: int = 1000, seed:
               metrics=METRICS) -> pd.DataFrame:
     records = []
     table = table.assign(degenerate=table["degenerate"].fillna(""))
+    for key in by:  # an empty key (a pair without a region) is a group of its own, not dropped
+        if table[key].dtype == object or table[key].isna().all():
+            table[key] = table[key].fillna("")
+    if "falsification_degenerate" in table:
+        table["falsification_degenerate"] = table["falsification_degenerate"].fillna("")
     for keys, group in table.groupby(by, sort=True):
         keys = keys if isinstance(keys, tuple) else (keys,)
         record = dict(zip(by, keys))
         record["n"] = len(group)
         record["n_degenerate"] = int((group["degenerate"] != "").sum())
-        for metric in metrics:
+        if "falsification_degenerate" in group:
+            record["n_falsification_degenerate"] = int((group["falsification_degenerate"] != "").sum())
+        for metric in (m for m in metrics if m in group):
             values = group[metric].to_numpy(np.float64)
             valid = values[np.isfinite(values)]
             low, high = bootstrap_mean_ci(valid, n_resamples, seed)

@@ -1,37 +1,57 @@
-rule localisation:
+from facexai.aggregate import PAIR_METRICS as PAIR_SUMMARY_METRICS
+
+
+rule metrics:
     input:
         attributions=f"{R}/attributions/{{model}}/{{method}}/{{shard}}.h5",
         data=dataset_h5,
+        weights=f"{R}/models/{{model}}/weights.pt",
+        meta=f"{R}/models/{{model}}/model.json",
     output:
         f"{R}/metrics/{{model}}/{{method}}/{{shard}}.csv",
     params:
         regions=config["regions"],
         attribute_regions=config["attribute_regions"],
-        mass=config["metrics"]["mass"],
+        settings=config["metrics"],
+        method=lambda wc: config["methods"][wc.method],  # the sanity check recomputes maps
+        seed=config["seed"],
+        device=config["device"],
     log:
         f"{R}/logs/metrics/{{model}}/{{method}}/{{shard}}.log",
     benchmark:
         f"{R}/benchmarks/metrics/{{model}}/{{method}}/{{shard}}.tsv"
+    threads: config["threads"]
     resources:
-        mem_mb=2000,
+        mem_mb=4000,
+        gpu=gpu_request(),
     script:
-        "../scripts/localisation.py"
+        "../scripts/metrics.py"
 
 
-rule pair_localisation:
+rule pair_metrics:
     input:
         attributions=f"{R}/attributions/verification/{{method}}/{{shard}}.h5",
         data=f"{R}/data/main/dataset.h5",
+        weights=f"{R}/verification/embedder/weights.pt",
+        eer=f"{R}/verification/embedder/eer.json",
     output:
         f"{R}/metrics/verification/{{method}}/{{shard}}.csv",
     params:
         regions=config["regions"],
+        settings=config["metrics"],
+        method=lambda wc: config["methods"][wc.method],  # the sanity check recomputes maps
+        seed=config["seed"],
+        device=config["device"],
     log:
         f"{R}/logs/metrics/verification/{{method}}/{{shard}}.log",
+    benchmark:
+        f"{R}/benchmarks/metrics/verification/{{method}}/{{shard}}.tsv"
+    threads: config["threads"]
     resources:
-        mem_mb=2000,
+        mem_mb=4000,
+        gpu=gpu_request(),
     script:
-        "../scripts/pair_localisation.py"
+        "../scripts/pair_metrics.py"
 
 
 rule verification_localisation:
@@ -44,6 +64,7 @@ rule verification_localisation:
             category="Metrics",
         ),
     params:
+        metrics=PAIR_SUMMARY_METRICS,
         resamples=config["aggregate"]["bootstrap_resamples"],
         seed=config["seed"],
     log:

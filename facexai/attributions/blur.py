@@ -19,6 +19,8 @@ def gaussian_blur(images: torch.Tensor, kernel_size: int = 11, sigma: float = 5.
     c = images.shape[1]
     k = gaussian_kernel1d(kernel_size, sigma, images.device).to(images.dtype)
     pad = kernel_size // 2
-    x = F.pad(images, (pad, pad, pad, pad), mode="reflect")
+    # reflect padding needs the image to be larger than the pad; tiny images fall back to replicate
+    mode = "reflect" if min(images.shape[-2:]) > pad else "replicate"
+    x = F.pad(images, (pad, pad, pad, pad), mode=mode)
     x = F.conv2d(x, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
     return F.conv2d(x, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)

@@ -1,21 +1,33 @@
-"""Per-sample metric table for one (model, method, shard) attribution file."""
+"""Per-sample metric tables for one (model, method, shard) attribution file.
+
+One row per explained decision: identification (model, method, id, attribute, region, score),
+the metrics against the region mask (label resolution), and the metrics that call the model
+(deletion / insertion, ROAD, confidence change under occlusion, falsification, sanity check) at
+the model resolution, with their curves as columns `deletion@0.0625`, `road_morf@10`, ...
+Undefined values are NaN, with the reason in `degenerate` (masks) or `falsification_degenerate`.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 
 import h5py
 import numpy as np
 import pandas as pd
+import torch
+import torch.nn.functional as F
 
 from ..atomic import atomic_path
-from ..data.samples import read_rows
+from ..data.samples import read_rows, to_model_input
+from ..device import resolve_device
 from ..labels import region_class_indices
-from .localisation import chance_level, degenerate_reason, lift, regional_precision, resize_maps
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("model", "method", "id", "attribute", "region", "score", "rp", "chance", "lift", "degenerate")
+MASK_COLUMNS = ("rp", "chance", "lift", "recall", "iou", "rank_accuracy", "pointing", "components", "largest_share",
+                "auc", "degenerate")
 
 
 def region_masks(labels: np.ndarray, regions_of_rows: list[str], regions: dict) -> np.ndarray:
@@ -27,65 +39,207 @@ def region_masks(labels: np.ndarray, regions_of_rows: list[str], regions: dict) 
     return out
 
 
-PAIR_COLUMNS = ("method", "id", "partner_id", "region", "score", "chance", "rp_similarity", "lift_similarity",
-                "rp_dissimilarity", "lift_dissimilarity", "degenerate")
+def model_resolution_masks(masks: np.ndarray, size: int) -> np.ndarray:
+    """Region masks (N, M, M) at the label resolution -> (N, size, size): a model pixel belongs to
+    the region when at least half of the label pixels it covers do."""
+    if masks.shape[-1] == size:
+        return masks
+    t = torch.from_numpy(masks.astype(np.float32))[:, None]
+    return (F.interpolate(t, size=(size, size), mode="area")[:, 0] >= 0.5).numpy()
 
 
-def pair_localisation_table(attribution_h5, dataset_h5, out_csv, *, regions: dict) -> pd.DataFrame:
-    """For region pairs (a photo and its copy with one region changed): how much of the similarity
-    map (positive part) and of the dissimilarity map (negative part) lies where the pair differs.
-    The region is taken from both photos' labels (union): an added hat exists in only one of them."""
-    with h5py.File(attribution_h5, "r") as f:
-        kinds = np.array([k.decode() for k in f["kind"][:]])
-        keep = np.flatnonzero(kinds == "region")
-        maps = f["maps"][:].astype(np.float32)[keep]
-        rows, partner_rows = f["row"][:][keep], f["partner_row"][:][keep]
-        ids, partner_ids, score = f["ids"][:][keep], f["partner_id"][:][keep], f["score"][:][keep]
-        region_names = [r.decode() for r in f["region"][:][keep]]
-        method = f.attrs["method"]
-    with h5py.File(dataset_h5, "r") as h5:
-        size = int(h5.attrs["mask_size"])
-        masks = (region_masks(read_rows(h5, "labels", rows), region_names, regions)
-                 | region_masks(read_rows(h5, "labels", partner_rows), region_names, regions))
-    maps = resize_maps(maps, size) if len(maps) else np.zeros((0, size, size), np.float32)
-    chance = chance_level(masks)
-    rp_sim, rp_dis = regional_precision(maps, masks, "positive"), regional_precision(maps, masks, "negative")
-    reasons = [";".join(sorted({a, b} - {""})) for a, b in zip(degenerate_reason(maps, masks, "positive"),
-                                                              degenerate_reason(maps, masks, "negative"))]
-    table = pd.DataFrame({"method": method, "id": ids, "partner_id": partner_ids, "region": region_names,
-                          "score": score, "chance": chance, "rp_similarity": rp_sim,
-                          "lift_similarity": lift(rp_sim, chance), "rp_dissimilarity": rp_dis,
-                          "lift_dissimilarity": lift(rp_dis, chance), "degenerate": reasons},
-                         columns=list(PAIR_COLUMNS))
-    with atomic_path(out_csv) as tmp:
-        table.to_csv(tmp, index=False)
-    return table
+def model_metrics(task, images: np.ndarray, maps: np.ndarray, ids: np.ndarray, regions_model: np.ndarray,
+                  settings: dict, dev, *, threshold: float | None = None, same: np.ndarray | None = None,
+                  explain=None, model=None, seed: int = 0) -> dict[str, np.ndarray]:
+    """The metrics that call the model, as columns (N,) each. `settings` is config `metrics`;
+    `explain(model, rows)` recomputes maps of the given rows with another model (sanity check)."""
+    from tqdm import tqdm
+
+    from .faithfulness import confidence_change, deletion_insertion
+    from .falsification import falsification
+    from .road import road
+    from .sanity import cascading_randomisation
+
+    n = len(images)
+    cols: dict[str, np.ndarray] = {}
+    batch = int(settings["batch_size"])
+    steps = ["deletion/insertion", "road", "occlusion", "falsification", "sanity"]
+    bar = tqdm(total=len(steps), desc="model metrics", mininterval=2)
+    x = to_model_input(images, dev)
+    d = settings["deletion"]
+    di = deletion_insertion(task, x, maps, steps=int(d["steps"]), baseline=d["baseline"], batch_size=batch,
+                            threshold=threshold, same=same)
+    for kind in ("deletion", "insertion"):
+        cols[f"{kind}_auc"] = di[f"{kind}_auc"]
+        if threshold is not None:
+            cols[f"{kind}_accuracy_auc"] = di[f"{kind}_accuracy_auc"]
+    for kind in ("deletion", "insertion"):
+        for j, f in enumerate(di["fractions"]):
+            cols[f"{kind}@{f:.4f}"] = di[f"{kind}_curve"][:, j]
+    bar.update()
+    r = settings["road"]
+    rd = road(task, images, maps, percentages=r["percentages"], noise=float(r["noise"]), seeds=ids,
+              device=dev, batch_size=batch)
+    cols.update(road_morf=rd["morf"], road_lerf=rd["lerf"], road_gap=rd["gap"])
+    for order in ("morf", "lerf"):
+        for j, p in enumerate(rd["percentages"]):
+            cols[f"road_{order}@{p:g}"] = rd[f"{order}_curve"][:, j]
+    bar.update()
+    cc = confidence_change(task, x, regions_model, fill=settings["occlusion"]["fill"], batch_size=batch)
+    for key in ("drop_subject", "increase_subject", "drop_background", "increase_background"):
+        cols[key] = cc[key]
+    bar.update()
+    fz = settings["falsification"]
+    fal = falsification(task, x, maps, k=int(fz["k"]), high=float(fz["high"]), low=float(fz["low"]),
+                        fraction=float(fz["fraction"]), seeds=ids, batch_size=batch)
+    cols.update(falsification_dist_high=fal["dist_high"], falsification_dist_low=fal["dist_low"],
+                falsification_drop_high=fal["drop_high"], falsification_drop_low=fal["drop_low"],
+                falsified=fal["falsified"], falsification_degenerate=fal["degenerate"])
+    bar.update()
+    sc = settings["sanity"]
+    checked = np.arange(min(n, int(sc["max_samples"])))
+    cols["sanity_checked"] = np.isin(np.arange(n), checked)
+    cols["sanity_spearman"], cols["sanity_ssim"] = np.full(n, np.nan), np.full(n, np.nan)
+    if explain is not None and model is not None and len(checked):
+        cr = cascading_randomisation(model, lambda m: explain(m, checked), maps[checked],
+                                     stages=int(sc["stages"]), seed=seed)
+        cols["sanity_spearman"][checked], cols["sanity_ssim"][checked] = cr["spearman"][:, -1], cr["ssim"][:, -1]
+        for j, count in enumerate(cr["layers"]):
+            for key in ("spearman", "ssim"):
+                col = np.full(n, np.nan)
+                col[checked] = cr[key][:, j]
+                cols[f"sanity_{key}@{count}"] = col
+        log.info("sanity: layers randomised per stage %s (deepest: %s)", list(cr["layers"]), list(cr["layer_names"]))
+    bar.update()
+    bar.close()
+    return cols
 
 
-def localisation_table(attribution_h5, dataset_h5, out_csv, *, regions: dict, attribute_regions: dict,
-                       mass: str = "positive") -> pd.DataFrame:
+def metric_table(attribution_h5, dataset_h5, model_dir, out_csv, *, regions: dict, attribute_regions: dict,
+                 settings: dict, seed: int = 0, device: str = "auto",
+                 threads: int = 1) -> pd.DataFrame:
+    """Every metric for every explained decision of one attribution file (attribute classifiers)."""
+    from ..attributions.base import ClassTask, get_method
+    from ..models.train import load_model, seed_everything
+    from .topq import mask_metrics
+
+    torch.set_num_threads(max(1, threads))
+    seed_everything(seed)
+    dev = resolve_device(device)
     with h5py.File(attribution_h5, "r") as f:
         maps = f["maps"][:].astype(np.float32)
-        rows, ids, score = f["row"][:], f["ids"][:], f["score"][:]
+        rows, ids, score, targets = f["row"][:], f["ids"][:], f["score"][:], f["target"][:]
         attributes = [a.decode() for a in f["attribute"][:]]
-        method, model = f.attrs["method"], f.attrs["model"]
+        method, model_name = f.attrs["method"], f.attrs["model"]
+        stored_params = json.loads(f.attrs["params"])
     missing = sorted({a for a in attributes if a not in attribute_regions})
     if missing:
         raise ValueError(f"attribute_regions: no expected region for explained attribute(s) {missing}")
     with h5py.File(dataset_h5, "r") as h5:
         labels = read_rows(h5, "labels", rows)
-        size = int(h5.attrs["mask_size"])
+        images = read_rows(h5, "images", rows)
     region_names = [attribute_regions[a] for a in attributes]
     masks = region_masks(labels, region_names, regions)
-    maps = resize_maps(maps, size) if len(maps) else np.zeros((0, size, size), np.float32)
-    rp = regional_precision(maps, masks, mass)
-    chance = chance_level(masks)
-    table = pd.DataFrame({"model": model, "method": method, "id": ids, "attribute": attributes,
-                          "region": region_names, "score": score, "rp": rp, "chance": chance,
-                          "lift": lift(rp, chance), "degenerate": degenerate_reason(maps, masks, mass)},
-                         columns=list(COLUMNS))
+    table = pd.DataFrame({"model": model_name, "method": method, "id": ids, "attribute": attributes,
+                          "region": region_names, "score": score})
+    mm = mask_metrics(maps, masks, q=float(settings["q"]), tolerance=float(settings["pointing_tolerance"]),
+                      mode=settings["mass"])
+    for name in MASK_COLUMNS:
+        table[name] = mm[name]
+    if len(table):
+        model, _ = load_model(model_dir, dev)
+        task = ClassTask(model, torch.from_numpy(targets).to(dev))
+        explainer = get_method(method, stored_params)
+        x_all = to_model_input(images, dev)
+        target_t = torch.from_numpy(targets).to(dev)
+
+        def explain(other, sel):
+            return explainer(ClassTask(other, target_t[sel]), x_all[sel], ids[sel], seed)
+
+        cols = model_metrics(task, images, maps, ids, model_resolution_masks(masks, images.shape[1]), settings,
+                             dev, explain=explain, model=model, seed=seed)
+        table = pd.concat([table, pd.DataFrame(cols)], axis=1)
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)
     n_bad = int((table["degenerate"] != "").sum())
-    log.info("%s/%s: %d rows, %d degenerate", model, method, len(table), n_bad)
+    log.info("%s/%s: %d rows, %d degenerate against the masks", model_name, method, len(table), n_bad)
+    return table
+
+
+PAIR_SAME = {"region": True, "genuine": True, "impostor": False}
+
+
+def pair_metric_table(attribution_h5, dataset_h5, embedder_dir, eer_json, out_csv, *, regions: dict,
+                      settings: dict, seed: int = 0, device: str = "auto", threads: int = 1) -> pd.DataFrame:
+    """Every metric for the verification pairs of one attribution file (map over image a, partner b
+    fixed, score = cosine similarity).
+
+    Against the masks (region pairs only: a photo and its copy with one region changed, the region
+    taken from both photos' labels, as an added hat exists in one of them): the metrics of
+    `mask_metrics` on the similarity map (positive part), plus rp/lift of the dissimilarity map
+    (negative part). Against the model (every pair): deletion / insertion of the similarity and of
+    verification correctness at the EER threshold of the clean pairs, ROAD, falsification with the
+    geodesic distance between embeddings, the sanity check; confidence change for region pairs.
+    """
+    from ..attributions.base import PairTask, get_method
+    from ..models.train import seed_everything
+    from ..models.verification import embed, load_embedder
+    from .topq import mask_metrics
+
+    torch.set_num_threads(max(1, threads))
+    seed_everything(seed)
+    dev = resolve_device(device)
+    with h5py.File(attribution_h5, "r") as f:
+        maps = f["maps"][:].astype(np.float32)
+        rows, partner_rows = f["row"][:], f["partner_row"][:]
+        ids, partner_ids, score = f["ids"][:], f["partner_id"][:], f["score"][:]
+        kinds = [k.decode() for k in f["kind"][:]]
+        region_names = [r.decode() for r in f["region"][:]]
+        method, stored_params = f.attrs["method"], json.loads(f.attrs["params"])
+    unknown = sorted(set(kinds) - set(PAIR_SAME))
+    if unknown:
+        raise ValueError(f"{attribution_h5}: unknown pair kind(s) {unknown}")
+    threshold = float(json.loads(Path(eer_json).read_text())["threshold"])
+    is_region = np.array([k == "region" for k in kinds], bool)
+    with h5py.File(dataset_h5, "r") as h5:
+        images, partners = read_rows(h5, "images", rows), read_rows(h5, "images", partner_rows)
+        size = int(h5.attrs["mask_size"])
+        masks = np.zeros((len(rows), size, size), bool)
+        sel = np.flatnonzero(is_region)
+        named = [region_names[i] for i in sel]
+        masks[sel] = (region_masks(read_rows(h5, "labels", rows[sel]), named, regions)
+                      | region_masks(read_rows(h5, "labels", partner_rows[sel]), named, regions))
+    table = pd.DataFrame({"model": "embedder", "method": method, "id": ids, "partner_id": partner_ids,
+                          "kind": kinds, "region": region_names, "score": score})
+    mm = mask_metrics(maps, masks, q=float(settings["q"]), tolerance=float(settings["pointing_tolerance"]),
+                      mode="positive")
+    dis = mask_metrics(maps, masks, q=float(settings["q"]), mode="negative")
+    for name in MASK_COLUMNS:
+        table[name] = np.where(is_region, mm[name], np.nan) if name != "degenerate" else np.where(
+            is_region, mm[name], "not_a_region_pair")
+    table["rp_dissimilarity"] = np.where(is_region, dis["rp"], np.nan)
+    table["lift_dissimilarity"] = np.where(is_region, dis["lift"], np.nan)
+    table["degenerate_dissimilarity"] = np.where(is_region, dis["degenerate"], "not_a_region_pair")
+    if len(table):
+        model, _ = load_embedder(embedder_dir, dev)
+        explainer = get_method(method, stored_params)
+        x_all = to_model_input(images, dev)
+
+        def task_for(m, sel):
+            return PairTask(m, torch.from_numpy(embed(m, partners[sel], dev)).to(dev))
+
+        def explain(other, sel):
+            return explainer(task_for(other, sel), x_all[sel], ids[sel], seed)
+
+        all_rows = np.arange(len(table))
+        same = np.array([PAIR_SAME[k] for k in kinds])
+        cols = model_metrics(task_for(model, all_rows), images, maps, ids,
+                             model_resolution_masks(masks, images.shape[1]), settings, dev, threshold=threshold,
+                             same=same, explain=explain, model=model, seed=seed)
+        for key in ("drop_subject", "increase_subject", "drop_background", "increase_background"):
+            cols[key] = np.where(is_region, cols[key], np.nan)
+        table = pd.concat([table, pd.DataFrame(cols)], axis=1)
+    with atomic_path(out_csv) as tmp:
+        table.to_csv(tmp, index=False)
+    log.info("verification/%s: %d pairs (%d region pairs)", method, len(table), int(is_region.sum()))
     return table

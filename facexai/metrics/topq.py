@@ -107,7 +107,7 @@ def _rank_accuracy(mass, regions, defined):
 
 
 def _disk(radius: float) -> np.ndarray:
-    r = int(math.floor(radius))
+    r = math.floor(radius)
     yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
     return yy ** 2 + xx ** 2 <= radius ** 2
 
@@ -180,7 +180,13 @@ def mask_metrics(maps, regions, *, q: float = 10, tolerance: float = 0.0, mode: 
     chunk. Returns columns (N,) each: rp, chance, lift, recall, iou, rank_accuracy, pointing,
     components, largest_share, auc, and `degenerate` (str: '' or why the values are NaN).
     """
-    from .localisation import chance_level, degenerate_reason, lift, regional_precision, resize_maps
+    from .localisation import (
+        chance_level,
+        degenerate_reason,
+        lift,
+        regional_precision,
+        resize_maps,
+    )
 
     maps, regions = np.asarray(maps), np.asarray(regions, bool)
     if maps.ndim != 3 or regions.ndim != 3 or len(maps) != len(regions):
@@ -200,9 +206,9 @@ def mask_metrics(maps, regions, *, q: float = 10, tolerance: float = 0.0, mode: 
         flat = _flat(m, r, mode)
         recall, iou = _recall_iou(*flat, q)
         comp, largest = _coherence(flat[0], flat[2], r.shape[1:], q)
-        values = dict(rp=rp, chance=chance, lift=lift(rp, chance), recall=recall, iou=iou,
-                      rank_accuracy=_rank_accuracy(*flat), pointing=_pointing(*flat, r.shape[1:], tolerance),
-                      components=comp, largest_share=largest, auc=_auc(*flat))
+        values = {"rp": rp, "chance": chance, "lift": lift(rp, chance), "recall": recall, "iou": iou,
+                      "rank_accuracy": _rank_accuracy(*flat), "pointing": _pointing(*flat, r.shape[1:], tolerance),
+                      "components": comp, "largest_share": largest, "auc": _auc(*flat)}
         for name in names:
             out[name][a:b] = values[name]
         out["degenerate"][a:b] = degenerate_reason(m, r, mode)

@@ -1,0 +1,140 @@
+"""Faithfulness metrics: does perturbing what the map ranks high change the model's score?
+
+Every function takes a `Task` (see `facexai.attributions.base`: a classifier output, or a pair's
+cosine similarity with the partner fixed), model-ready images x (N, 3, H, W) and maps (N, H, W) at
+the model resolution, and runs the model in batches. Scores: the target's probability for a
+classifier (never the logit: curves are compared across samples), the cosine similarity for a pair.
+
+Pixel order: descending raw map value (most positive first), ties broken by pixel index, so the
+order is the same on every run and machine.
+
+* Deletion / insertion (Petsiuk et al. 2018): after removing (inserting) the first f of the pixels
+  in map order, for f = 0, 1/steps, ..., 1. Deletion replaces them by a baseline (black by default);
+  insertion starts from a Gaussian-blurred copy (kernel 11, sigma 5) and puts the original pixels
+  back. AUC by the trapezoid over f in [0, 1]. Good maps: low deletion AUC, high insertion AUC.
+* Confidence change under occlusion: the score Y of the image and O with the region (subject) or
+  its complement (background) filled; average drop max(0, Y - O) / Y, increase 1[O > Y].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..attributions.base import ClassTask, PairTask, Task
+from ..attributions.blur import gaussian_blur
+from ..data.samples import PIXEL_MEAN, PIXEL_STD
+
+FILLS = ("black", "grey", "blur")
+
+
+def fill_images(x: torch.Tensor, fill: str) -> torch.Tensor:
+    """What removed pixels become, in the model's normalised input space."""
+    if fill == "black":
+        return torch.full_like(x, (0.0 - PIXEL_MEAN) / PIXEL_STD)
+    if fill == "grey":
+        return torch.zeros_like(x)
+    if fill == "blur":
+        return gaussian_blur(x, kernel_size=11, sigma=5.0)
+    raise ValueError(f"fill must be one of {FILLS}, got {fill!r}")
+
+
+def scoring(task: Task) -> Task:
+    """The task as the metrics score it: probabilities for a classifier."""
+    return task.with_probability(True) if isinstance(task, ClassTask) else task
+
+
+@torch.no_grad()
+def batched_scores(task: Task, x: torch.Tensor, rows: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Scores of images x, image j explained as batch row rows[j], batch_size images at a time."""
+    out = np.empty(len(x), np.float64)
+    for a in range(0, len(x), batch_size):
+        out[a:a + batch_size] = task.score(x[a:a + batch_size], rows[a:a + batch_size]).double().cpu().numpy()
+    return out
+
+
+def pixel_ranks(maps: np.ndarray) -> np.ndarray:
+    """(N, H*W) int: the position of each pixel in descending map order (0 = most relevant)."""
+    flat = np.asarray(maps, np.float64).reshape(len(maps), -1)
+    order = np.argsort(-flat, axis=1, kind="stable")
+    ranks = np.empty_like(order)
+    np.put_along_axis(ranks, order, np.arange(flat.shape[1])[None].repeat(len(flat), 0), axis=1)
+    return ranks
+
+
+def trapezoid_auc(curves: np.ndarray) -> np.ndarray:
+    """AUC of curves (N, S+1) sampled at f = 0, 1/S, ..., 1."""
+    x = np.linspace(0.0, 1.0, curves.shape[1])
+    return np.trapezoid(curves, x, axis=1)
+
+
+def deletion_insertion(task: Task, x: torch.Tensor, maps: np.ndarray, *, steps: int = 16,
+                       baseline: str = "black", batch_size: int = 256,
+                       threshold: float | None = None, same: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Deletion and insertion curves (N, steps + 1) and their AUCs (N,).
+
+    For a pair task with the EER `threshold` and `same` (True where the pair is one person), also
+    the curves of verification correctness (similarity >= threshold) == same and their AUCs.
+    """
+    if steps < 1:
+        raise ValueError(f"deletion/insertion steps must be >= 1, got {steps}")
+    task = scoring(task)
+    n, _, h, w = x.shape
+    counts = np.round(np.linspace(0, h * w, steps + 1)).astype(np.int64)
+    ranks = torch.from_numpy(pixel_ranks(maps)).to(x.device)
+    removed_base, inserted_base = fill_images(x, baseline), fill_images(x, "blur")
+    per_chunk = max(1, batch_size // (steps + 1))
+    curves = {"deletion": np.empty((n, steps + 1)), "insertion": np.empty((n, steps + 1))}
+    counts_t = torch.from_numpy(counts).to(x.device)
+    for a in range(0, n, per_chunk):
+        b = min(a + per_chunk, n)
+        # mask[i, s] = pixel among the first counts[s] in map order, (B, S+1, 1, H, W)
+        mask = (ranks[a:b, None, :] < counts_t[None, :, None]).view(b - a, steps + 1, 1, h, w).float()
+        xs = x[a:b, None]
+        deleted = xs * (1 - mask) + removed_base[a:b, None] * mask
+        inserted = inserted_base[a:b, None] * (1 - mask) + xs * mask
+        rows = np.repeat(np.arange(a, b), steps + 1)
+        curves["deletion"][a:b] = batched_scores(task, deleted.flatten(0, 1), rows, batch_size).reshape(b - a, -1)
+        curves["insertion"][a:b] = batched_scores(task, inserted.flatten(0, 1), rows, batch_size).reshape(b - a, -1)
+    out = {f"{k}_curve": v for k, v in curves.items()}
+    out.update({f"{k}_auc": trapezoid_auc(v) for k, v in curves.items()})
+    if threshold is not None:
+        if same is None or len(same) != n:
+            raise ValueError("verification accuracy curves need `same` (one bool per pair)")
+        for k, v in curves.items():
+            correct = ((v >= threshold) == np.asarray(same, bool)[:, None]).astype(np.float64)
+            out[f"{k}_accuracy_curve"] = correct
+            out[f"{k}_accuracy_auc"] = trapezoid_auc(correct)
+    out["fractions"] = counts / (h * w)
+    return out
+
+
+def confidence_change(task: Task, x: torch.Tensor, regions: np.ndarray, *, fill: str = "blur",
+                      batch_size: int = 256) -> dict[str, np.ndarray]:
+    """Average drop and increase when the region (subject) or its complement (background) is filled.
+
+    regions: bool (N, H, W) at the model resolution. Drop is NaN (undefined) where the clean score
+    Y <= 0 (a pair similarity can be negative) or the occluded part is empty.
+    """
+    task = scoring(task)
+    regions = torch.from_numpy(np.array(regions, bool)).to(x.device)[:, None]
+    if regions.shape[0] != x.shape[0] or regions.shape[-2:] != x.shape[-2:]:
+        raise ValueError(f"regions {tuple(regions.shape)} do not match images {tuple(x.shape)}")
+    filled = fill_images(x, fill)
+    rows = np.arange(len(x))
+    clean = batched_scores(task, x, rows, batch_size)
+    out = {"score_clean": clean}
+    for name, part in (("subject", regions), ("background", ~regions)):
+        occluded = batched_scores(task, torch.where(part, filled, x), rows, batch_size)
+        empty = ~part.flatten(1).any(dim=1).cpu().numpy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            drop = np.maximum(0.0, clean - occluded) / clean
+        drop[(clean <= 0) | empty] = np.nan
+        increase = (occluded > clean).astype(np.float64)
+        increase[empty] = np.nan
+        out[f"drop_{name}"], out[f"increase_{name}"], out[f"score_{name}_occluded"] = drop, increase, occluded
+    return out
+
+
+def is_pair_task(task: Task) -> bool:
+    return isinstance(task, PairTask)

@@ -1,0 +1,284 @@
+"""Metrics that call the model: deletion / insertion, ROAD, confidence change, falsification, sanity."""
+
+import numpy as np
+import pytest
+import scipy.stats
+import torch
+from torch import nn
+
+from facexai.attributions.base import ClassTask, PairTask, Task, get_method
+from facexai.data.samples import PIXEL_MEAN, PIXEL_STD, to_model_input
+from facexai.metrics.faithfulness import confidence_change, deletion_insertion, pixel_ranks, trapezoid_auc
+from facexai.metrics.falsification import counterfactuals, falsification, normalise01
+from facexai.metrics.road import impute, removal_masks, road
+from facexai.metrics.sanity import cascade_stages, cascading_randomisation, spearman_rows, ssim_rows, weight_layers
+from facexai.models.backbones import build_model
+
+BLACK = (0.0 - PIXEL_MEAN) / PIXEL_STD
+
+
+class LinearTask(Task):
+    """score(x) = sum(W * x) over (C, H, W): every perturbation's effect is hand-computable."""
+
+    def __init__(self, weights: torch.Tensor, n: int):
+        super().__init__(None, (torch.zeros(n, dtype=torch.long),))
+        self.weights = weights
+
+    def forward(self, x, _):
+        return (x * self.weights).sum(dim=(1, 2, 3)).view(-1, 1)
+
+
+class RegionModel(nn.Module):
+    """A classifier whose single logit is a function of the pixels in one fixed region only."""
+
+    def __init__(self, region: torch.Tensor):
+        super().__init__()
+        self.register_buffer("region", region.float())
+
+    def forward(self, x):
+        inside = (x * self.region).sum(dim=(1, 2, 3)) / (3 * self.region.sum())
+        return (4 * inside).view(-1, 1)
+
+
+def test_deletion_and_insertion_by_hand():
+    # 1x2 image, one channel of weight: score = 1*x0 + 3*x1 (channel 0 only); map ranks pixel 1 first
+    w = torch.zeros(1, 3, 1, 2)
+    w[0, 0] = torch.tensor([1.0, 3.0])
+    x = torch.zeros(1, 3, 1, 2)
+    x[0, 0] = torch.tensor([0.5, 1.0])
+    task = LinearTask(w, 1)
+    out = deletion_insertion(task, x, np.array([[[0.1, 0.9]]]), steps=2, baseline="black")
+    # deletion: f=0 -> 0.5 + 3; f=1/2 (pixel 1 black) -> 0.5 + 3*BLACK; f=1 -> BLACK + 3*BLACK
+    expected = np.array([3.5, 0.5 + 3 * BLACK, 4 * BLACK])
+    np.testing.assert_allclose(out["deletion_curve"][0], expected, rtol=1e-6)
+    np.testing.assert_allclose(out["deletion_auc"][0], (expected[0] + 2 * expected[1] + expected[2]) / 4, rtol=1e-6)
+    np.testing.assert_allclose(out["insertion_curve"][0, -1], 3.5, rtol=1e-6)   # all pixels back
+    np.testing.assert_allclose(out["fractions"], [0, 0.5, 1])
+
+
+def test_a_faithful_order_beats_its_reverse():
+    rng = np.random.default_rng(0)
+    w = torch.from_numpy(rng.random((1, 3, 8, 8)).astype(np.float32))
+    x = torch.from_numpy(rng.random((2, 3, 8, 8)).astype(np.float32)) + 1
+    contribution = (w * (x - BLACK)).sum(dim=1).numpy()      # what each pixel adds over black
+    task = LinearTask(w, 2)
+    good = deletion_insertion(task, x, contribution, steps=8)
+    bad = deletion_insertion(task, x, -contribution, steps=8)
+    assert (good["deletion_auc"] < bad["deletion_auc"]).all()
+
+
+def test_verification_accuracy_curves():
+    w = torch.ones(1, 3, 2, 2)
+    x = torch.ones(2, 3, 2, 2)
+    task = LinearTask(w, 2)
+    out = deletion_insertion(task, x, np.ones((2, 2, 2)), steps=4, threshold=6.0, same=np.array([True, False]))
+    # clean score 12 >= 6: accepted; fully deleted: 12 * BLACK < 6: rejected
+    assert out["deletion_accuracy_curve"][0, 0] == 1 and out["deletion_accuracy_curve"][0, -1] == 0
+    assert out["deletion_accuracy_curve"][1, 0] == 0 and out["deletion_accuracy_curve"][1, -1] == 1
+    with pytest.raises(ValueError, match="same"):
+        deletion_insertion(task, x, np.ones((2, 2, 2)), steps=4, threshold=6.0)
+
+
+def test_pixel_ranks_and_trapezoid():
+    ranks = pixel_ranks(np.array([[[0.2, 0.9], [0.2, -1.0]]]))
+    assert list(ranks[0]) == [1, 0, 2, 3]          # ties broken by pixel index
+    assert trapezoid_auc(np.array([[1.0, 0.0]]))[0] == pytest.approx(0.5)
+
+
+# --- ROAD ------------------------------------------------------------------------------------------
+
+def dense_imputation(image, removed):
+    """Independent reference: one equation per removed pixel, written pixel by pixel, dense solve."""
+    h, w = removed.shape
+    idx = [(y, x) for y in range(h) for x in range(w) if removed[y, x]]
+    pos = {p: k for k, p in enumerate(idx)}
+    a = np.zeros((len(idx), len(idx)))
+    b = np.zeros((len(idx), image.shape[2]))
+    for k, (y, x) in enumerate(idx):
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                if (dy, dx) == (0, 0) or not (0 <= y + dy < h and 0 <= x + dx < w):
+                    continue
+                weight = 1 / 6 if dy == 0 or dx == 0 else 1 / 12
+                a[k, k] += weight
+                if removed[y + dy, x + dx]:
+                    a[k, pos[(y + dy, x + dx)]] -= weight
+                else:
+                    b[k] += weight * image[y + dy, x + dx]
+    out = image.copy()
+    solution = np.linalg.solve(a, b)
+    for k, (y, x) in enumerate(idx):
+        out[y, x] = solution[k]
+    return out
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.5, 0.9])
+def test_road_imputation_equals_a_dense_reference(fraction):
+    rng = np.random.default_rng(int(fraction * 10))
+    image = rng.random((9, 11, 3))
+    removed = rng.random((9, 11)) < fraction
+    np.testing.assert_allclose(impute(image, removed), dense_imputation(image, removed), atol=1e-10)
+
+
+def test_road_imputation_is_exact_on_a_ramp_and_keeps_kept_pixels():
+    yy, xx = np.mgrid[:12, :12].astype(float)
+    image = np.stack([0.02 * yy + 0.03 * xx, 0.5 + 0 * yy, 0.01 * xx], axis=-1)
+    removed = np.zeros((12, 12), bool)
+    removed[3:8, 2:9] = True                                  # a hole away from the border
+    out = impute(image, removed)
+    np.testing.assert_allclose(out, image, atol=1e-12)
+    noisy = impute(image, removed, noise=0.05, rng=np.random.default_rng(0))
+    np.testing.assert_array_equal(noisy[~removed], image[~removed])
+    assert 0.02 < np.std(noisy[removed] - image[removed]) < 0.08
+    with pytest.raises(ValueError, match="every pixel"):
+        impute(image, np.ones((12, 12), bool))
+
+
+def test_road_removal_orders():
+    ranks = pixel_ranks(np.arange(10, dtype=float).reshape(1, 2, 5))[0]
+    morf = removal_masks(ranks, (2, 5), 30, "morf")
+    lerf = removal_masks(ranks, (2, 5), 30, "lerf")
+    assert list(np.flatnonzero(morf)) == [7, 8, 9] and list(np.flatnonzero(lerf)) == [0, 1, 2]
+
+
+def test_road_curves_separate_a_faithful_map_from_its_reverse():
+    region = torch.zeros(1, 1, 16, 16)
+    region[..., 4:10, 5:11] = 1
+    model = RegionModel(region)
+    rng = np.random.default_rng(1)
+    images = (rng.random((3, 16, 16, 3)) * 255).astype(np.uint8)
+    task = ClassTask(model, torch.zeros(3, dtype=torch.long))
+    maps = np.broadcast_to(region[0, 0].numpy(), (3, 16, 16)) + rng.random((3, 16, 16)) * 0.01
+    good = road(task, images, maps, percentages=(20, 50), noise=0.0, seeds=np.arange(3))
+    assert good["morf_curve"].shape == (3, 2)
+    # a map on the region: removing its top pixels re-imputes the region; its reverse leaves it alone
+    bad = road(task, images, -maps, percentages=(20, 50), noise=0.0, seeds=np.arange(3))
+    np.testing.assert_allclose(bad["lerf"], good["morf"])
+    a = road(task, images, maps, percentages=(20, 50), noise=0.01, seeds=np.arange(3))
+    b = road(task, images, maps, percentages=(20, 50), noise=0.01, seeds=np.arange(3))
+    np.testing.assert_array_equal(a["gap"], b["gap"])        # seeded noise
+
+
+# --- confidence change -----------------------------------------------------------------------------
+
+def test_confidence_change_subject_and_background():
+    region = torch.zeros(1, 1, 8, 8)
+    region[..., 2:5, 2:5] = 1
+    task = ClassTask(RegionModel(region), torch.zeros(2, dtype=torch.long))
+    x = torch.full((2, 3, 8, 8), 1.0)
+    out = confidence_change(task, x, np.broadcast_to(region[0, 0].numpy() > 0, (2, 8, 8)), fill="black")
+    y, o = torch.sigmoid(torch.tensor(4.0)).item(), torch.sigmoid(torch.tensor(4 * BLACK)).item()
+    np.testing.assert_allclose(out["drop_subject"], (y - o) / y, rtol=1e-5)
+    np.testing.assert_allclose(out["drop_background"], 0.0, atol=1e-7)
+    np.testing.assert_array_equal(out["increase_subject"], [0, 0])
+    empty = confidence_change(task, x, np.zeros((2, 8, 8), bool))
+    assert np.isnan(empty["drop_subject"]).all() and np.isfinite(empty["drop_background"]).all()
+
+
+# --- falsification ---------------------------------------------------------------------------------
+
+def _region_setup(n=4, size=16):
+    region = torch.zeros(1, 1, size, size)
+    region[..., 3:9, 4:12] = 1
+    rng = np.random.default_rng(2)
+    x = to_model_input((rng.random((n, size, size, 3)) * 255).astype(np.uint8))
+    return region, x
+
+
+def test_falsification_true_region_not_falsified_complement_falsified():
+    region, x = _region_setup()
+    task = ClassTask(RegionModel(region), torch.zeros(len(x), dtype=torch.long))
+    mask = np.broadcast_to(region[0, 0].numpy(), (len(x), 16, 16))
+    right = falsification(task, x, mask, k=6, seeds=np.arange(len(x)))
+    wrong = falsification(task, x, 1 - mask, k=6, seeds=np.arange(len(x)))
+    assert (right["falsified"] == 0).all() and (wrong["falsified"] == 1).all()
+    assert (right["dist_high"] > 0).all() and np.allclose(right["dist_low"], 0)
+    assert np.isfinite(right["drop_high"]).all() and np.allclose(right["drop_low"], 0)
+
+
+def test_falsification_with_an_embedder_uses_geodesic_distance():
+    region, x = _region_setup()
+
+    class Embedder(nn.Module):
+        def forward(self, images):
+            inside = images * region
+            return torch.cat([inside.flatten(1)[:, :200], torch.ones(len(images), 1)], dim=1)
+
+    task = PairTask(Embedder(), torch.ones(len(x), 201))
+    mask = np.broadcast_to(region[0, 0].numpy(), (len(x), 16, 16))
+    out = falsification(task, x, mask, k=4, seeds=np.arange(len(x)))
+    assert (out["falsified"] == 0).all()
+    assert (out["dist_high"] > 0).all() and (out["dist_high"] <= np.pi).all()
+
+
+def test_counterfactuals_really_differ():
+    x = torch.zeros(3, 8, 8)
+    cf = counterfactuals(x, np.ones((8, 8), bool), m=10, k=5, rng=np.random.default_rng(0))
+    assert cf.shape == (5, 3, 8, 8)
+    for i in range(5):
+        assert int((cf[i] != 0).any(dim=0).sum()) == 10           # exactly m pixels refilled
+        for j in range(i):
+            assert not torch.equal(cf[i], cf[j])
+
+
+def test_falsification_degenerate_cases_are_counted():
+    region, x = _region_setup(n=3)
+    task = ClassTask(RegionModel(region), torch.zeros(3, dtype=torch.long))
+    maps = np.zeros((3, 16, 16))
+    maps[1, :8] = 1.0                      # only 0 and 1: both sets non-empty
+    maps[2] = np.linspace(0, 1, 256).reshape(16, 16) ** 20  # almost everything below 0.3...
+    maps[2, 0, 0] = 0.5                    # ...and nothing but the maximum above 0.7
+    out = falsification(task, x, maps, k=3)
+    assert out["degenerate"][0] == "constant_map" and np.isnan(out["falsified"][0])
+    assert out["degenerate"][1] == "" and np.isfinite(out["falsified"][1])
+    assert out["n_high"][2] >= 1
+    np.testing.assert_array_equal(normalise01(np.ones((1, 2, 2)))[1], [False])
+    with pytest.raises(ValueError, match="K >= 2"):
+        falsification(task, x, maps, k=1)
+
+
+# --- sanity check ----------------------------------------------------------------------------------
+
+def test_cascade_stages_and_layer_order():
+    assert cascade_stages(10, 4) == [3, 5, 8, 10]
+    assert cascade_stages(2, 5) == [1, 2]
+    model = build_model("resnet_small", 3, width=8)
+    layers = weight_layers(model)
+    assert layers[0] == "head" and layers[-1] == "stem.0"   # from the output back to the input
+    assert len(layers) == sum(isinstance(m, (nn.Conv2d, nn.Linear)) for m in model.modules())
+
+
+def test_spearman_and_ssim_rows_agree_with_references():
+    rng = np.random.default_rng(3)
+    a, b = rng.random((3, 9, 9)), rng.random((3, 9, 9))
+    b[1] = a[1] * 2 + 1
+    rho = spearman_rows(a, b)
+    for i in range(3):
+        assert rho[i] == pytest.approx(scipy.stats.spearmanr(a[i].ravel(), b[i].ravel())[0])
+    ssim = ssim_rows(a, b)
+    assert ssim[1] == pytest.approx(1.0) and ssim[0] < 0.5
+    assert np.isnan(spearman_rows(np.ones((1, 3, 3)), a[:1, :3, :3])[0])
+
+
+def test_gradcam_changes_under_randomisation_and_the_random_baseline_does_not():
+    torch.manual_seed(0)
+    model = build_model("resnet_small", 3, width=8).eval()
+    rng = np.random.default_rng(4)
+    x = to_model_input((rng.random((4, 32, 32, 3)) * 255).astype(np.uint8))
+    targets = torch.zeros(4, dtype=torch.long)
+    ids = np.arange(4)
+    for name, expect_change in (("gradcam", True), ("random", False)):
+        method = get_method(name, {})
+
+        def explain(m, method=method):
+            return method(ClassTask(m, targets), x, ids, 0)
+
+        out = cascading_randomisation(model, explain, explain(model), stages=3, seed=0)
+        assert out["spearman"].shape == (4, 3) and list(out["layers"])[-1] == len(weight_layers(model))
+        final = out["spearman"][:, -1]
+        if expect_change:
+            assert np.nanmean(final) < 0.9
+        else:
+            np.testing.assert_allclose(final, 1.0)
+    # the original model is untouched
+    assert weight_layers(model) and all(p.requires_grad for p in model.parameters())
