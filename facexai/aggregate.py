@@ -39,7 +39,7 @@ def summarise(table: pd.DataFrame, by: list[str], n_resamples: int = 1000, seed:
     records = []
     table = table.assign(degenerate=table["degenerate"].fillna(""))
     for key in by:  # an empty key (a pair without a region) is a group of its own, not dropped
-        if table[key].dtype == object or table[key].isna().all():
+        if not pd.api.types.is_numeric_dtype(table[key]) or table[key].isna().all():
             table[key] = table[key].fillna("")
     if "falsification_degenerate" in table:
         table["falsification_degenerate"] = table["falsification_degenerate"].fillna("")

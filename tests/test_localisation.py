@@ -82,31 +82,52 @@ def test_negative_mode_counts_the_dissimilarity_part():
     assert regional_precision(maps, region, "positive")[0] == pytest.approx(0.0)
 
 
-def test_pair_localisation_on_a_hand_made_file(tmp_path):
+TINY_SETTINGS = {"mass": "positive", "q": 10, "pointing_tolerance": 0, "batch_size": 64,
+                 "deletion": {"steps": 2, "baseline": "black"}, "road": {"percentages": [50], "noise": 0.0},
+                 "occlusion": {"fill": "blur"}, "falsification": {"k": 2, "high": 0.7, "low": 0.3, "fraction": 0.5},
+                 "sanity": {"stages": 1, "max_samples": 1}}
+
+
+def test_pair_metrics_on_a_hand_made_file(tmp_path):
+    import json
+
     import h5py
+    import torch
 
     from facexai.labels import CLASS_INDEX, DEFAULT_REGIONS
-    from facexai.metrics.run import pair_localisation_table
+    from facexai.metrics.run import pair_metric_table
+    from facexai.models.backbones import build_model
 
     labels = np.zeros((3, 4, 4), np.uint8)
     labels[1, 0, :2] = CLASS_INDEX["hat"]   # the partner wears a hat, the photo does not
     with h5py.File(tmp_path / "d.h5", "w") as h5:
         h5["labels"] = labels
+        h5["images"] = np.random.default_rng(0).integers(0, 255, (3, 16, 16, 3), dtype=np.uint8)
         h5.attrs["mask_size"] = 4
-    maps = np.zeros((2, 4, 4), np.float16)
-    maps[0, 0, :2] = -1.0   # dissimilarity exactly where the hat is in the partner
-    maps[0, 3, 3] = 2.0     # similarity elsewhere
-    maps[1] = 1.0           # a genuine pair: ignored
+    maps = np.zeros((2, 16, 16), np.float16)
+    maps[0, 0:4, 0:8] = -1.0   # dissimilarity exactly where the hat is in the partner (label rows 0, cols 0-1)
+    maps[0, 12:, 12:] = 2.0    # similarity elsewhere
+    maps[1] = 1.0              # a genuine pair: no region, mask metrics undefined
     with h5py.File(tmp_path / "a.h5", "w") as f:
         f["maps"] = maps
         f["row"], f["partner_row"] = np.array([0, 2]), np.array([1, 0])
         f["ids"], f["partner_id"] = np.array([10, 12]), np.array([11, 10])
         f["kind"], f["region"] = np.array([b"region", b"genuine"]), np.array([b"hat", b""])
         f["score"] = np.array([0.9, 0.8], np.float32)
-        f.attrs["method"] = "corrrise"
-    table = pair_localisation_table(tmp_path / "a.h5", tmp_path / "d.h5", tmp_path / "out.csv",
-                                    regions={k: list(v) for k, v in DEFAULT_REGIONS.items()})
-    assert len(table) == 1
+        f.attrs["method"], f.attrs["params"] = "random", "{}"
+    embedder = tmp_path / "embedder"
+    embedder.mkdir()
+    torch.manual_seed(0)
+    torch.save(build_model("resnet_small", 8, width=8).state_dict(), embedder / "weights.pt")
+    (embedder / "model.json").write_text(json.dumps({"arch": "resnet_small", "dim": 8, "width": 8}))
+    (tmp_path / "eer.json").write_text(json.dumps({"threshold": 0.5}))
+    table = pair_metric_table(tmp_path / "a.h5", tmp_path / "d.h5", embedder, tmp_path / "eer.json",
+                              tmp_path / "out.csv", regions={k: list(v) for k, v in DEFAULT_REGIONS.items()},
+                              settings=TINY_SETTINGS)
+    assert len(table) == 2 and list(table["kind"]) == ["region", "genuine"]
     row = table.iloc[0]
-    assert row["rp_dissimilarity"] == pytest.approx(1.0) and row["rp_similarity"] == pytest.approx(0.0)
+    assert row["rp_dissimilarity"] == pytest.approx(1.0) and row["rp"] == pytest.approx(0.0)
     assert row["chance"] == pytest.approx(2 / 16) and row["lift_dissimilarity"] == pytest.approx(8.0)
+    genuine = table.iloc[1]
+    assert np.isnan(genuine["rp"]) and genuine["degenerate"] == "not_a_region_pair"
+    assert np.isnan(genuine["drop_subject"]) and np.isfinite(genuine["deletion_accuracy_auc"])

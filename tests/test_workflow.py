@@ -85,6 +85,36 @@ def test_attributions_and_metrics_cover_the_test_split(tiny_run):
     assert gradcam == {e[1:] for e in explained if e[0] == "random"} and gradcam
 
 
+MASK_METRICS = ("rp", "lift", "recall", "iou", "rank_accuracy", "pointing", "components", "largest_share", "auc")
+MODEL_METRICS = ("deletion_auc", "insertion_auc", "road_morf", "road_lerf", "road_gap", "drop_subject",
+                 "increase_subject", "drop_background", "increase_background", "falsified", "sanity_spearman",
+                 "sanity_ssim")
+
+
+def test_every_metric_is_computed_for_every_method_and_model(tiny_run):
+    for model in ("resnet", "biased"):
+        for method in ("gradcam", "random"):
+            table = pd.concat(pd.read_csv(tiny_run / f"results/metrics/{model}/{method}/{s}.csv") for s in (0, 1))
+            assert set(MASK_METRICS + MODEL_METRICS) <= set(table.columns)
+            # curves: 4 deletion steps + f = 0 (tiny config), ROAD at 30 and 70 %
+            assert {f"deletion@{f:.4f}" for f in (0, 0.25, 0.5, 0.75, 1)} <= set(table.columns)
+            assert {"road_morf@30", "road_lerf@70"} <= set(table.columns)
+            for name in ("rp", "recall", "iou", "rank_accuracy", "pointing", "auc", "falsified"):
+                valid = table[name].dropna()
+                assert ((valid >= 0) & (valid <= 1)).all(), name
+            ok = table["degenerate"].isna()          # '' is read back as NaN
+            assert table.loc[ok, list(MASK_METRICS)].notna().all().all()
+            assert table.loc[~ok, "rp"].isna().all()
+            assert table["deletion_auc"].notna().all() and table["road_gap"].notna().all()
+            # the deletion curve starts at the clean probability of the explained output
+            np.testing.assert_allclose(table["deletion@0.0000"], table["score"], atol=1e-3)
+            checked = table[table["sanity_checked"]]
+            assert len(checked) == 4 and table.loc[~table["sanity_checked"], "sanity_spearman"].isna().all()
+            if method == "random":   # maps that ignore the model fail the sanity check
+                np.testing.assert_allclose(checked["sanity_spearman"], 1.0)
+            assert table["falsified"].notna().sum() + table["falsification_degenerate"].notna().sum() == len(table)
+
+
 def test_aggregate_tables(tiny_run):
     by_attribute = pd.read_csv(tiny_run / "results/tables/localisation_by_attribute.csv")
     assert set(by_attribute["method"]) == {"gradcam", "random"}
@@ -177,9 +207,15 @@ def test_verification_localisation_table(tiny_run):
     per_pair = pd.concat(pd.read_csv(p) for p in (tiny_run / "results/metrics/verification").rglob("*.csv"))
     summary = pd.read_csv(tiny_run / "results/tables/verification_localisation.csv")
     assert set(summary["method"]) == {"gradcam", "corrrise"}
-    for (method, region), group in per_pair.groupby(["method", "region"]):
-        row = summary[(summary.method == method) & (summary.region == region)].iloc[0]
+    per_pair["region"] = per_pair["region"].fillna("")
+    summary["region"] = summary["region"].fillna("")
+    for (method, kind, region), group in per_pair.groupby(["method", "kind", "region"]):
+        row = summary[(summary.method == method) & (summary.kind == kind) & (summary.region == region)].iloc[0]
         assert row["n"] == len(group)
         valid = group["rp_dissimilarity"].dropna()
         assert row["rp_dissimilarity_n_valid"] == len(valid)
         assert ((valid >= 0) & (valid <= 1)).all()
+    assert {"deletion_accuracy_auc", "insertion_accuracy_auc", "road_gap", "falsified"} <= set(per_pair.columns)
+    assert per_pair["deletion_accuracy_auc"].between(0, 1).all()
+    genuine = per_pair[per_pair["kind"] == "genuine"]
+    assert genuine["rp"].isna().all() and (genuine["degenerate"] == "not_a_region_pair").all()

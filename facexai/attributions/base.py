@@ -76,10 +76,16 @@ class ClassTask(Task):
 
 
 class PairTask(Task):
-    """Explain the cosine similarity between each image's embedding and its partner's."""
+    """Explain the cosine similarity between each image's embedding and its partner's.
 
-    def __init__(self, model: nn.Module, partner_embeddings: torch.Tensor, probability: bool = False):
+    `partner_ids` (one per row) name the partners independently of any model: methods that seed
+    per row (the random baseline) use them, so their maps do not change with the model's weights.
+    """
+
+    def __init__(self, model: nn.Module, partner_embeddings: torch.Tensor, probability: bool = False,
+                 partner_ids=None):
         super().__init__(model, (F.normalize(partner_embeddings.detach(), dim=1),), probability)
+        self.partner_ids = None if partner_ids is None else np.asarray(partner_ids, np.int64)
 
     def forward(self, x, partners):
         return F.cosine_similarity(self.model(x), partners.to(x.device), dim=1).view(-1, 1)

@@ -21,8 +21,12 @@ class RandomBaseline(AttributionMethod):
         n, _, h, w = images.shape
         cells = int(self.params["cells"])
         out = np.empty((n, h, w), np.float32)
-        # seeded by sample and row content (target index, or the partner embedding's first value)
-        keys = [int(t) if t.numel() == 1 else int(abs(float(t.view(-1)[0])) * 1e6) for t in task.extra[0]]
+        # seeded by sample and what is explained (target index, or partner id), never by the model
+        partners = getattr(task, "partner_ids", None)
+        if partners is not None:
+            keys = [int(p) for p in partners]
+        else:
+            keys = [int(t) if t.numel() == 1 else int(abs(float(t.view(-1)[0])) * 1e6) for t in task.extra[0]]
         for k, (sample_id, key) in enumerate(zip(sample_ids, keys)):
             rng = np.random.default_rng([seed, int(sample_id), key])
             if cells > 0:

@@ -124,8 +124,10 @@ def explain_pair_shard(dataset_h5, pairs_tsv, embedder_dir, out_h5, *, method: s
         partners = read_rows(h5, "images", pairs["row_b"].to_numpy())
     n = len(pairs)
     partner_emb = torch.from_numpy(embed(model, partners, dev)) if n else torch.zeros(0, 1)
+    partner_ids = pairs["id_b"].to_numpy(np.int64)
     maps, scores = _explain_batches(
-        images, pairs["id_a"].to_numpy(), lambda a, b: PairTask(model, partner_emb[a:b].to(dev)),
+        images, pairs["id_a"].to_numpy(),
+        lambda a, b: PairTask(model, partner_emb[a:b].to(dev), partner_ids=partner_ids[a:b]),
         explainer, seed, batch_size, dev, f"{method} pairs shard {shard}", progress)
     _write_attributions(out_h5, maps, {
         "row": pairs["row_a"].to_numpy(np.int64), "ids": pairs["id_a"].to_numpy(np.int64),

@@ -97,7 +97,9 @@ def model_metrics(task, images: np.ndarray, maps: np.ndarray, ids: np.ndarray, r
                 falsified=fal["falsified"], falsification_degenerate=fal["degenerate"])
     bar.update()
     sc = settings["sanity"]
-    checked = np.arange(min(n, int(sc["max_samples"])))
+    # spread over the shard (rows are ordered by sample, then attribute), so every attribute is likely met
+    checked = np.unique(np.linspace(0, n - 1, min(n, int(sc["max_samples"]))).round().astype(np.int64)) if n else \
+        np.zeros(0, np.int64)
     cols["sanity_checked"] = np.isin(np.arange(n), checked)
     cols["sanity_spearman"], cols["sanity_ssim"] = np.full(n, np.nan), np.full(n, np.nan)
     if explain is not None and model is not None and len(checked):
@@ -109,7 +111,8 @@ def model_metrics(task, images: np.ndarray, maps: np.ndarray, ids: np.ndarray, r
                 col = np.full(n, np.nan)
                 col[checked] = cr[key][:, j]
                 cols[f"sanity_{key}@{count}"] = col
-        log.info("sanity: layers randomised per stage %s (deepest: %s)", list(cr["layers"]), list(cr["layer_names"]))
+        log.info("sanity: layers randomised per stage %s (deepest: %s)", [int(c) for c in cr["layers"]],
+                 [str(s) for s in cr["layer_names"]])
     bar.update()
     bar.close()
     return cols
@@ -226,7 +229,8 @@ def pair_metric_table(attribution_h5, dataset_h5, embedder_dir, eer_json, out_cs
         x_all = to_model_input(images, dev)
 
         def task_for(m, sel):
-            return PairTask(m, torch.from_numpy(embed(m, partners[sel], dev)).to(dev))
+            partner_emb = torch.from_numpy(embed(m, partners[sel], dev)).to(dev)
+            return PairTask(m, partner_emb, partner_ids=partner_ids[sel])
 
         def explain(other, sel):
             return explainer(task_for(other, sel), x_all[sel], ids[sel], seed)

@@ -90,7 +90,8 @@ def cascading_randomisation(model: nn.Module, explain, maps: np.ndarray, *, stag
     counts, names, rho, ssim = [], [], [], []
     for count, name, randomised in randomised_copies(model, stages, seed):
         randomised.eval()
-        new = explain(randomised)
+        # stored maps are float16: round the new ones the same way, so that an unchanged map is equal
+        new = np.asarray(explain(randomised)).astype(np.float16).astype(np.float32)
         counts.append(count)
         names.append(name)
         rho.append(spearman_rows(maps, new))
