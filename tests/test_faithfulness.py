@@ -282,3 +282,22 @@ def test_gradcam_changes_under_randomisation_and_the_random_baseline_does_not():
             np.testing.assert_allclose(final, 1.0)
     # the original model is untouched
     assert weight_layers(model) and all(p.requires_grad for p in model.parameters())
+
+
+def test_model_metrics_are_invariant_to_the_order_of_the_batch():
+    region, x = _region_setup(n=5)
+    rng = np.random.default_rng(6)
+    maps = rng.random((5, 16, 16))
+    ids = np.arange(100, 105)
+    perm = rng.permutation(5)
+    images = (rng.random((5, 16, 16, 3)) * 255).astype(np.uint8)
+
+    def run(order):
+        task = ClassTask(RegionModel(region), torch.zeros(5, dtype=torch.long))
+        di = deletion_insertion(task, x[order], maps[order], steps=4)
+        rd = road(task, images[order], maps[order], percentages=(30, 60), seeds=ids[order])
+        fa = falsification(task, x[order], maps[order], k=3, seeds=ids[order])
+        return di["deletion_auc"], di["insertion_auc"], rd["gap"], fa["dist_high"], fa["dist_low"]
+
+    for a, b in zip(run(np.arange(5)), run(perm)):
+        np.testing.assert_allclose(a[perm], b, rtol=1e-6, atol=1e-9)

@@ -173,3 +173,27 @@ def test_cross_check_against_quantus():
     auc = quantus.AUC(disable_warnings=True).evaluate_batch(a_batch=maps, s_batch=regions)
     np.testing.assert_allclose(region_auc(maps, regions), auc, atol=1e-6)
     assert math.isfinite(float(np.sum(auc)))
+
+
+@pytest.mark.parametrize("mode,tolerance", [("positive", 0.0), ("absolute", 2.0), ("negative", 0.0)])
+def test_fused_mask_metrics_equal_the_public_functions(mode, tolerance):
+    """mask_metrics (one sort per row, threads) against the one-metric-at-a-time definitions, on maps
+    with many ties (float16 values, zeroed blocks) and at another resolution than the regions."""
+    from facexai.metrics.localisation import lift, resize_maps
+
+    rng = np.random.default_rng(7)
+    maps = np.round(rng.normal(size=(9, 12, 12)), 1).astype(np.float16)
+    maps[2, :6] = 0
+    maps[3] = 0
+    regions = _blobs(rng, 9, 36)
+    regions[4] = False
+    out = mask_metrics(maps, regions, q=15, tolerance=tolerance, mode=mode, chunk=4)
+    big = resize_maps(maps.astype(np.float32), 36)
+    rp = regional_precision(big, regions, mode)
+    expected = {"rp": rp, "chance": chance_level(regions), "lift": lift(rp, chance_level(regions)),
+                "recall": regional_recall(big, regions, 15, mode), "iou": topq_iou(big, regions, 15, mode),
+                "rank_accuracy": relevance_rank_accuracy(big, regions, mode),
+                "pointing": pointing_game(big, regions, tolerance, mode), "auc": region_auc(big, regions, mode)}
+    expected["components"], expected["largest_share"] = spatial_coherence(big, 15, mode)
+    for name, values in expected.items():
+        np.testing.assert_allclose(out[name], values, rtol=1e-6, atol=1e-9, err_msg=name)

@@ -146,7 +146,7 @@ def metric_table(attribution_h5, dataset_h5, model_dir, out_csv, *, regions: dic
     table = pd.DataFrame({"model": model_name, "method": method, "id": ids, "attribute": attributes,
                           "region": region_names, "score": score})
     mm = mask_metrics(maps, masks, q=float(settings["q"]), tolerance=float(settings["pointing_tolerance"]),
-                      mode=settings["mass"])
+                      mode=settings["mass"], workers=threads)
     for name in MASK_COLUMNS:
         table[name] = mm[name]
     if len(table):
@@ -215,8 +215,8 @@ def pair_metric_table(attribution_h5, dataset_h5, embedder_dir, eer_json, out_cs
     table = pd.DataFrame({"model": "embedder", "method": method, "id": ids, "partner_id": partner_ids,
                           "kind": kinds, "region": region_names, "score": score})
     mm = mask_metrics(maps, masks, q=float(settings["q"]), tolerance=float(settings["pointing_tolerance"]),
-                      mode="positive")
-    dis = mask_metrics(maps, masks, q=float(settings["q"]), mode="negative")
+                      mode="positive", workers=threads)
+    dis = mask_metrics(maps, masks, q=float(settings["q"]), mode="negative", workers=threads)
     for name in MASK_COLUMNS:
         table[name] = np.where(is_region, mm[name], np.nan) if name != "degenerate" else np.where(
             is_region, mm[name], "not_a_region_pair")

@@ -87,10 +87,11 @@ def cascading_randomisation(model: nn.Module, explain, maps: np.ndarray, *, stag
     """explain(model) -> maps (N, H, W) recomputes the maps with a given model (same method, images,
     targets and seed). Returns spearman and ssim (N, S), layers (S,) (random top layers per stage)
     and layer_names (S,) (the deepest layer randomised at that stage)."""
+    maps = np.asarray(maps).astype(np.float16).astype(np.float32)
     counts, names, rho, ssim = [], [], [], []
     for count, name, randomised in randomised_copies(model, stages, seed):
         randomised.eval()
-        # stored maps are float16: round the new ones the same way, so that an unchanged map is equal
+        # maps are compared at the precision they are stored in (float16): an unchanged map is equal
         new = np.asarray(explain(randomised)).astype(np.float16).astype(np.float32)
         counts.append(count)
         names.append(name)
