@@ -119,6 +119,8 @@ def final_outputs():
         f"{R}/tables/localisation_by_attribute.csv",
         f"{R}/tables/localisation_by_region.csv",
         f"{R}/tables/model_accuracy.csv",
+        f"{R}/tables/method_comparison.csv",
+        f"{R}/summary.json",
         *expand(f"{R}/figures/overlay_{{model}}.png", model=MODELS),
         *expand(f"{R}/figures/training_curves_{{model}}.png", model=TRAINED_MODELS),
         *([f"{R}/verification/embedder/eer.json"] if identity_file() else []),

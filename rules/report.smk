@@ -28,6 +28,45 @@ rule aggregate:
         "../scripts/aggregate.py"
 
 
+rule statistics:
+    input:
+        tables=expand(
+            f"{R}/metrics/{{model}}/{{method}}/{{shard}}.csv",
+            model=MODELS,
+            method=METHODS,
+            shard=EXPLAIN_SHARDS,
+        ),
+    output:
+        comparisons=report(
+            f"{R}/tables/method_comparison.csv",
+            caption="../report/statistics.rst",
+            category="Statistics",
+        ),
+        beats_random=report(
+            f"{R}/tables/beats_random.csv",
+            caption="../report/statistics.rst",
+            category="Statistics",
+        ),
+        fr_vs_rp=report(
+            f"{R}/tables/fr_vs_rp.csv",
+            caption="../report/statistics.rst",
+            category="Statistics",
+        ),
+        summary=f"{R}/summary.json",
+    params:
+        resamples=config["aggregate"]["bootstrap_resamples"],
+        alpha=config["aggregate"]["alpha"],
+        seed=config["seed"],
+    log:
+        f"{R}/logs/statistics.log",
+    benchmark:
+        f"{R}/benchmarks/statistics.tsv"
+    resources:
+        mem_mb=2000,
+    script:
+        "../scripts/statistics.py"
+
+
 rule overlay_figure:
     input:
         data=dataset_h5,

@@ -115,6 +115,19 @@ def test_every_metric_is_computed_for_every_method_and_model(tiny_run):
             assert table["falsified"].notna().sum() + table["falsification_degenerate"].notna().sum() == len(table)
 
 
+def test_statistics_and_summary(tiny_run):
+    summary = json.loads((tiny_run / "results/summary.json").read_text())
+    assert summary["schema"] == "facexai-summary/1"
+    assert set(summary["n_decisions"]) == {"resnet", "biased"}
+    fr = summary["fr_vs_rp"]
+    assert fr["n_points"] == len(fr["points"]) == 4          # 2 models x 2 methods
+    comparisons = pd.read_csv(tiny_run / "results/tables/method_comparison.csv")
+    assert set(comparisons["model"]) == {"resnet", "biased"}
+    assert ((comparisons["p_holm"] >= comparisons["p"]) | comparisons["p"].isna()).all()
+    verdicts = pd.read_csv(tiny_run / "results/tables/beats_random.csv")
+    assert set(verdicts["method"]) == {"gradcam"} and verdicts["beats_random"].dtype == bool
+
+
 def test_aggregate_tables(tiny_run):
     by_attribute = pd.read_csv(tiny_run / "results/tables/localisation_by_attribute.csv")
     assert set(by_attribute["method"]) == {"gradcam", "random"}

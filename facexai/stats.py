@@ -1,0 +1,218 @@
+"""Statistics across methods and models: paired tests, the FR-vs-RP correlation, beats-random verdicts.
+
+Inputs are the per-sample metric tables (one row per explained decision, keyed by model, id and
+attribute). Methods are compared on the same decisions (paired), never on pooled means.
+
+* `holm`: Holm's step-down adjustment of a family of p-values (NaN entries are left out of the family).
+* `paired_wilcoxon`: Wilcoxon signed-rank test on the paired differences (scipy), rows with a NaN on
+  either side dropped and counted.
+* `method_comparisons`: every pair of methods, per model and metric, two-sided; Holm over all the
+  comparisons of one metric.
+* `beats_random`: every method against the random baseline, per model and metric, one-sided in the
+  metric's good direction; Holm over the family of one metric; verdict = adjusted p < alpha.
+* `fr_vs_rp`: one point per (model, method) = (mean regional precision, falsification rate);
+  Pearson and Spearman correlation across the points, with percentile-bootstrap CIs over points.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+# direction in which a metric is better (+1 higher, -1 lower); metrics without a direction
+# (chance, spatial coherence counts) are not tested
+DIRECTION = {"rp": 1, "lift": 1, "recall": 1, "iou": 1, "rank_accuracy": 1, "pointing": 1, "auc": 1,
+             "deletion_auc": -1, "insertion_auc": 1, "road_gap": 1, "falsified": -1, "sanity_spearman": -1,
+             "sanity_ssim": -1}
+PAIR_KEY = ("model", "id", "attribute")
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm-adjusted p-values (same order); NaN stays NaN and does not count in the family."""
+    p = np.asarray(pvalues, np.float64)
+    out = np.full(p.shape, np.nan)
+    valid = np.flatnonzero(np.isfinite(p))
+    m = valid.size
+    if m == 0:
+        return out
+    order = valid[np.argsort(p[valid], kind="stable")]
+    adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out[order] = adjusted
+    return out
+
+
+def paired_wilcoxon(a, b, alternative: str = "two-sided") -> dict:
+    """Wilcoxon signed-rank test of a - b over pairs where both are finite."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    ok = np.isfinite(a) & np.isfinite(b)
+    d = a[ok] - b[ok]
+    out = {"n_pairs": int(ok.sum()), "n_dropped": int((~ok).sum()), "median_difference": np.nan,
+           "statistic": np.nan, "p": np.nan}
+    if d.size == 0:
+        return out
+    out["median_difference"] = float(np.median(d))
+    if not np.any(d != 0):  # no difference at all: nothing to reject
+        out.update(statistic=0.0, p=1.0)
+        return out
+    res = stats.wilcoxon(d, alternative=alternative, zero_method="wilcox")
+    out.update(statistic=float(res.statistic), p=float(res.pvalue))
+    return out
+
+
+def _paired(table: pd.DataFrame, metric: str, method_a: str, method_b: str, key) -> tuple[np.ndarray, np.ndarray]:
+    a = table[table["method"] == method_a].set_index(list(key))[metric]
+    b = table[table["method"] == method_b].set_index(list(key))[metric]
+    both = a.index.intersection(b.index)
+    return a.loc[both].to_numpy(np.float64), b.loc[both].to_numpy(np.float64)
+
+
+def _key(table: pd.DataFrame):
+    return [k for k in PAIR_KEY if k in table.columns] + (["partner_id"] if "partner_id" in table else [])
+
+
+def method_comparisons(table: pd.DataFrame, metrics=tuple(DIRECTION)) -> pd.DataFrame:
+    """Two-sided paired Wilcoxon for every pair of methods, per model and metric; Holm per metric."""
+    key = _key(table)
+    records = []
+    for metric in (m for m in metrics if m in table):
+        for model, group in table.groupby("model", sort=True):
+            for a, b in itertools.combinations(sorted(group["method"].unique()), 2):
+                res = paired_wilcoxon(*_paired(group, metric, a, b, key))
+                records.append({"metric": metric, "model": model, "method_a": a, "method_b": b, **res})
+    out = pd.DataFrame.from_records(records, columns=["metric", "model", "method_a", "method_b", "n_pairs",
+                                                      "n_dropped", "median_difference", "statistic", "p"])
+    out["p_holm"] = np.nan
+    for metric, idx in out.groupby("metric").groups.items():
+        out.loc[idx, "p_holm"] = holm(out.loc[idx, "p"])
+    return out
+
+
+def beats_random(table: pd.DataFrame, metrics=tuple(DIRECTION), random_method: str = "random",
+                 alpha: float = 0.05) -> pd.DataFrame:
+    """One-sided paired Wilcoxon of each method against the random baseline in the metric's good
+    direction, per model and metric; Holm per metric; `beats_random` = adjusted p < alpha."""
+    key = _key(table)
+    records = []
+    if random_method not in set(table["method"]):
+        return pd.DataFrame(columns=["metric", "model", "method", "direction", "n_pairs", "n_dropped",
+                                     "median_difference", "statistic", "p", "p_holm", "beats_random"])
+    for metric in (m for m in metrics if m in table):
+        direction = DIRECTION[metric]
+        for model, group in table.groupby("model", sort=True):
+            for method in sorted(set(group["method"]) - {random_method}):
+                a, b = _paired(group, metric, method, random_method, key)
+                res = paired_wilcoxon(a, b, "greater" if direction > 0 else "less")
+                records.append({"metric": metric, "model": model, "method": method,
+                                "direction": "higher" if direction > 0 else "lower", **res})
+    out = pd.DataFrame.from_records(records)
+    out["p_holm"] = np.nan
+    for metric, idx in out.groupby("metric").groups.items():
+        out.loc[idx, "p_holm"] = holm(out.loc[idx, "p"])
+    out["beats_random"] = out["p_holm"] < alpha
+    return out
+
+
+def bootstrap_correlation(x, y, n_resamples: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
+    """Pearson and Spearman correlation of paired points with percentile-bootstrap CIs (points
+    resampled with replacement; resamples where a correlation is undefined are left out)."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    out = {"n_points": int(x.size)}
+    for name in ("pearson", "spearman"):
+        out.update({name: np.nan, f"{name}_p": np.nan, f"{name}_ci_low": np.nan, f"{name}_ci_high": np.nan})
+    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return out
+    out["pearson"], out["pearson_p"] = map(float, stats.pearsonr(x, y))
+    out["spearman"], out["spearman_p"] = map(float, stats.spearmanr(x, y))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, x.size, (n_resamples, x.size))
+    xs, ys = x[idx], y[idx]
+    alpha = (1 - level) / 2
+    for name, fx, fy in (("pearson", xs, ys),
+                         ("spearman", stats.rankdata(xs, axis=1), stats.rankdata(ys, axis=1))):
+        fx = fx - fx.mean(axis=1, keepdims=True)
+        fy = fy - fy.mean(axis=1, keepdims=True)
+        denom = np.sqrt((fx ** 2).sum(axis=1) * (fy ** 2).sum(axis=1))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = (fx * fy).sum(axis=1) / denom
+        r = r[np.isfinite(r)]
+        if r.size:
+            out[f"{name}_ci_low"], out[f"{name}_ci_high"] = map(float, np.quantile(r, [alpha, 1 - alpha]))
+    return out
+
+
+def fr_vs_rp(table: pd.DataFrame, n_resamples: int = 1000, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """Points (model, method, mean RP, FR, their n) and the correlation between FR and RP across them."""
+    records = []
+    for (model, method), group in table.groupby(["model", "method"], sort=True):
+        rp, fal = group["rp"].to_numpy(np.float64), group["falsified"].to_numpy(np.float64)
+        records.append({"model": model, "method": method, "rp_mean": np.nanmean(rp) if np.isfinite(rp).any()
+                        else np.nan, "rp_n": int(np.isfinite(rp).sum()),
+                        "fr": np.nanmean(fal) if np.isfinite(fal).any() else np.nan,
+                        "fr_n": int(np.isfinite(fal).sum()), "fr_n_undefined": int((~np.isfinite(fal)).sum())})
+    points = pd.DataFrame.from_records(records)
+    corr = bootstrap_correlation(points["rp_mean"], points["fr"], n_resamples, seed) if len(points) else \
+        bootstrap_correlation([], [])
+    return points, corr
+
+
+SUMMARY_SCHEMA = "facexai-summary/1"
+
+
+def _clean(value):
+    """JSON-safe: NaN -> None, numpy scalars -> Python."""
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def best_methods(table: pd.DataFrame, metrics=tuple(DIRECTION), random_method: str = "random") -> dict:
+    """Per model and metric, the method with the best mean (the random baseline excluded)."""
+    out: dict = {}
+    for model, group in table.groupby("model", sort=True):
+        means = group[group["method"] != random_method].groupby("method").mean(numeric_only=True)
+        for metric in (m for m in metrics if m in means and means[m].notna().any()):
+            series = means[metric].dropna()
+            method = series.idxmax() if DIRECTION[metric] > 0 else series.idxmin()
+            out.setdefault(str(model), {})[metric] = {"method": str(method), "mean": float(series[method])}
+    return out
+
+
+def write_statistics(per_sample_csvs, outputs: dict, *, n_resamples: int = 1000, seed: int = 0,
+                     alpha: float = 0.05) -> dict:
+    """Method comparisons, beats-random verdicts, FR-vs-RP points and correlation: three CSVs and
+    summary.json (schema: docs/summary.md)."""
+    import json
+
+    from .atomic import atomic_path
+
+    table = pd.concat([pd.read_csv(p) for p in per_sample_csvs], ignore_index=True)
+    comparisons = method_comparisons(table)
+    verdicts = beats_random(table, alpha=alpha)
+    points, corr = fr_vs_rp(table, n_resamples, seed)
+    for name, frame in (("comparisons", comparisons), ("beats_random", verdicts), ("fr_vs_rp", points)):
+        with atomic_path(outputs[name]) as tmp:
+            frame.to_csv(tmp, index=False)
+    summary = {
+        "schema": SUMMARY_SCHEMA,
+        "alpha": alpha,
+        "n_decisions": {str(m): {str(k): int(v) for k, v in g.groupby("method").size().items()}
+                        for m, g in table.groupby("model")},
+        "best_method": best_methods(table),
+        "fr_vs_rp": {**corr, "points": points.to_dict(orient="records")},
+        "beats_random": verdicts[["model", "method", "metric", "direction", "median_difference", "p_holm",
+                                  "beats_random"]].to_dict(orient="records") if len(verdicts) else [],
+    }
+    with atomic_path(outputs["summary"]) as tmp:
+        tmp.write_text(json.dumps(_clean(summary), indent=2, sort_keys=False))
+    return summary
