@@ -121,6 +121,7 @@ def final_outputs():
         f"{R}/tables/model_accuracy.csv",
         f"{R}/tables/method_comparison.csv",
         f"{R}/summary.json",
+        f"{R}/figures/fr_vs_rp.png",
         *expand(f"{R}/figures/overlay_{{model}}.png", model=MODELS),
         *expand(f"{R}/figures/training_curves_{{model}}.png", model=TRAINED_MODELS),
         *([f"{R}/verification/embedder/eer.json"] if identity_file() else []),

@@ -67,6 +67,33 @@ rule statistics:
         "../scripts/statistics.py"
 
 
+rule metric_figures:
+    input:
+        tables=expand(
+            f"{R}/metrics/{{model}}/{{method}}/{{shard}}.csv",
+            model=MODELS,
+            method=METHODS,
+            shard=EXPLAIN_SHARDS,
+        ),
+        fr_vs_rp=f"{R}/tables/fr_vs_rp.csv",
+        summary=f"{R}/summary.json",
+    output:
+        box=report(f"{R}/figures/box_rp_lift.png", caption="../report/box.rst", category="Figures"),
+        fr_vs_rp=report(f"{R}/figures/fr_vs_rp.png", caption="../report/fr_vs_rp.rst", category="Figures"),
+        curves=report(f"{R}/figures/curves.png", caption="../report/perturbation_curves.rst", category="Figures"),
+        lift_heatmap=report(
+            f"{R}/figures/lift_heatmap.png", caption="../report/lift_heatmap.rst", category="Figures"
+        ),
+        pdfs=multiext(f"{R}/figures/", "box_rp_lift.pdf", "fr_vs_rp.pdf", "curves.pdf", "lift_heatmap.pdf"),
+    params:
+        resamples=config["aggregate"]["bootstrap_resamples"],
+        seed=config["seed"],
+    log:
+        f"{R}/logs/figures/metric_figures.log",
+    script:
+        "../scripts/metric_figures.py"
+
+
 rule overlay_figure:
     input:
         data=dataset_h5,

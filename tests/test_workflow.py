@@ -128,6 +128,18 @@ def test_statistics_and_summary(tiny_run):
     assert set(verdicts["method"]) == {"gradcam"} and verdicts["beats_random"].dtype == bool
 
 
+def test_metric_figures_are_png_and_pdf(tiny_run):
+    figures = tiny_run / "results/figures"
+    for stem in ("box_rp_lift", "fr_vs_rp", "curves", "lift_heatmap"):
+        with Image.open(figures / f"{stem}.png") as image:
+            width, height = image.size
+            assert width >= 300 and height >= 200, stem
+            # not a blank canvas: a drawn figure has many distinct colours
+            assert len(image.convert("RGB").getcolors(maxcolors=1 << 20)) > 20, stem
+        pdf = (figures / f"{stem}.pdf").read_bytes()
+        assert pdf.startswith(b"%PDF") and len(pdf) > 1000
+
+
 def test_aggregate_tables(tiny_run):
     by_attribute = pd.read_csv(tiny_run / "results/tables/localisation_by_attribute.csv")
     assert set(by_attribute["method"]) == {"gradcam", "random"}

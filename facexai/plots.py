@@ -1,0 +1,172 @@
+"""Figures of the metric tables: box plots by method, FR vs RP, perturbation curves, lift heat map.
+
+Every figure is written as PNG and PDF (same stem), with labelled axes and the Okabe-Ito
+colour-blind-safe palette for methods; heat maps use a diverging map centred on lift 1.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .aggregate import bootstrap_mean_ci  # noqa: E402
+from .atomic import atomic_path  # noqa: E402
+
+OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000")
+
+
+def method_colours(methods) -> dict[str, str]:
+    return {m: OKABE_ITO[i % len(OKABE_ITO)] for i, m in enumerate(sorted(methods))}
+
+
+def save(fig, png_path, dpi: int = 120) -> None:
+    """Write PNG and the PDF beside it, each atomically."""
+    png_path = Path(png_path)
+    for path, kwargs in ((png_path, {"dpi": dpi}), (png_path.with_suffix(".pdf"), {})):
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=path.suffix[1:], bbox_inches="tight", **kwargs)
+    plt.close(fig)
+
+
+def box_by_method(table: pd.DataFrame, out_png, metrics=("rp", "lift")) -> None:
+    """One panel per metric and model: the per-sample distribution of each method (NaN left out;
+    n per box in the tick label)."""
+    models = sorted(table["model"].unique())
+    methods = sorted(table["method"].unique())
+    colours = method_colours(methods)
+    fig, axes = plt.subplots(len(metrics), len(models), figsize=(3.2 * len(models), 2.8 * len(metrics)),
+                             squeeze=False, layout="constrained")
+    for i, metric in enumerate(metrics):
+        for j, model in enumerate(models):
+            ax = axes[i, j]
+            sub = table[table["model"] == model]
+            data = [sub.loc[sub["method"] == m, metric].dropna().to_numpy() for m in methods]
+            parts = ax.boxplot(data, patch_artist=True, showfliers=False, widths=0.6)
+            for patch, m in zip(parts["boxes"], methods):
+                patch.set_facecolor(colours[m])
+                patch.set_alpha(0.8)
+            ax.set_xticks(range(1, len(methods) + 1),
+                          [f"{m}\n(n={len(d)})" for m, d in zip(methods, data)], fontsize=7, rotation=30)
+            if metric == "lift":
+                ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+                ax.set_yscale("log")
+            ax.set_ylabel(metric if j == 0 else "")
+            ax.set_title(f"{model}: {metric}", fontsize=9)
+    fig.suptitle("Per-sample localisation by method (dashed: lift 1 = chance)", fontsize=10)
+    save(fig, out_png)
+
+
+def fr_vs_rp_figure(table: pd.DataFrame, points: pd.DataFrame, corr: dict, out_png, n_resamples: int = 1000,
+                    seed: int = 0) -> None:
+    """One point per (model, method): mean RP vs falsification rate, with 95 % bootstrap CI bars."""
+    colours = method_colours(points["method"].unique())
+    markers = dict(zip(sorted(points["model"].unique()), "osD^vP*X"))
+    fig, ax = plt.subplots(figsize=(5.5, 4.2), layout="constrained")
+    for _, p in points.iterrows():
+        sub = table[(table["model"] == p["model"]) & (table["method"] == p["method"])]
+        rp = sub["rp"].dropna().to_numpy()
+        fr = sub["falsified"].dropna().to_numpy()
+        (rl, rh), (fl, fh) = bootstrap_mean_ci(rp, n_resamples, seed), bootstrap_mean_ci(fr, n_resamples, seed)
+        ax.errorbar(p["rp_mean"], p["fr"], xerr=[[p["rp_mean"] - rl], [rh - p["rp_mean"]]],
+                    yerr=[[p["fr"] - fl], [fh - p["fr"]]], fmt=markers[p["model"]], color=colours[p["method"]],
+                    ecolor=colours[p["method"]], elinewidth=0.8, capsize=2, ms=6)
+    for method, colour in colours.items():
+        ax.plot([], [], "s", color=colour, label=method)
+    for model, marker in markers.items():
+        ax.plot([], [], marker, color="grey", label=model)
+    ax.legend(fontsize=7, loc="best", ncol=2)
+    ax.set_xlabel("mean regional precision (RP)")
+    ax.set_ylabel("falsification rate (FR)")
+
+    def fmt(name):
+        value = corr.get(name)
+        if value is None or not np.isfinite(value):
+            return f"{name}: undefined"
+        return f"{name} {value:.2f} [{corr[f'{name}_ci_low']:.2f}, {corr[f'{name}_ci_high']:.2f}]"
+
+    ax.set_title(f"FR vs RP over {corr.get('n_points', 0)} model x method points\n"
+                 f"{fmt('pearson')}, {fmt('spearman')}", fontsize=8)
+    save(fig, out_png)
+
+
+def _curve_columns(table: pd.DataFrame, prefix: str) -> tuple[np.ndarray, list[str]]:
+    pattern = re.compile(rf"^{re.escape(prefix)}@([0-9.]+)$")
+    found = sorted(((float(m.group(1)), c) for c in table.columns if (m := pattern.match(c))))
+    return np.array([x for x, _ in found]), [c for _, c in found]
+
+
+def curves_figure(table: pd.DataFrame, out_png) -> None:
+    """Mean deletion, insertion and ROAD (MoRF, LeRF) curves per model and method, with a 95 %
+    band (mean ± 1.96 standard errors over samples)."""
+    panels = [("deletion", "fraction of pixels deleted"), ("insertion", "fraction of pixels inserted"),
+              ("road_morf", "% removed, most relevant first"), ("road_lerf", "% removed, least relevant first")]
+    panels = [p for p in panels if _curve_columns(table, p[0])[1]]
+    models = sorted(table["model"].unique())
+    colours = method_colours(table["method"].unique())
+    fig, axes = plt.subplots(len(models), max(1, len(panels)), squeeze=False, layout="constrained",
+                             figsize=(3.0 * max(1, len(panels)), 2.6 * len(models)))
+    for i, model in enumerate(models):
+        for j, (prefix, xlabel) in enumerate(panels):
+            ax = axes[i, j]
+            x, cols = _curve_columns(table, prefix)
+            for method, sub in table[table["model"] == model].groupby("method"):
+                y = sub[cols].to_numpy(np.float64)
+                y = y[np.isfinite(y).all(axis=1)]
+                if not len(y):
+                    continue
+                mean = y.mean(axis=0)
+                half = 1.96 * y.std(axis=0, ddof=1) / np.sqrt(len(y)) if len(y) > 1 else np.zeros_like(mean)
+                ax.plot(x, mean, color=colours[method], label=f"{method} (n={len(y)})", lw=1.2)
+                ax.fill_between(x, mean - half, mean + half, color=colours[method], alpha=0.2, lw=0)
+            ax.set_xlabel(xlabel, fontsize=8)
+            ax.set_ylabel("score" if j == 0 else "")
+            ax.set_title(f"{model}: {prefix.replace('_', ' ')}", fontsize=9)
+            if i == 0 and j == 0:
+                ax.legend(fontsize=6)
+    save(fig, out_png)
+
+
+def lift_heatmap(table: pd.DataFrame, out_png) -> None:
+    """Mean lift per method (rows) and expected region (columns), one panel per model; colour on a
+    log2 scale centred on 1 (chance), values printed in the cells."""
+    models = sorted(table["model"].unique())
+    fig, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models), 3.2), squeeze=False)
+    image = None
+    for j, model in enumerate(models):
+        ax = axes[0, j]
+        grid = table[table["model"] == model].pivot_table(index="method", columns="region", values="lift",
+                                                           aggfunc="mean")
+        values = np.log2(np.clip(grid.to_numpy(np.float64), 1 / 16, 16))
+        image = ax.imshow(values, cmap="PuOr_r", vmin=-4, vmax=4, aspect="auto")
+        ax.set_xticks(range(grid.shape[1]), grid.columns, rotation=45, fontsize=7)
+        ax.set_yticks(range(grid.shape[0]), grid.index if j == 0 else [""] * grid.shape[0], fontsize=7)
+        for (r, c), v in np.ndenumerate(grid.to_numpy()):
+            ax.text(c, r, "n/a" if not np.isfinite(v) else f"{v:.1f}", ha="center", va="center", fontsize=6)
+        ax.set_title(model, fontsize=9)
+        ax.set_xlabel("expected region", fontsize=8)
+    if image is not None:
+        bar = fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8)
+        bar.set_ticks([-4, -2, 0, 2, 4], labels=["1/16", "1/4", "1", "4", "16"])
+        bar.set_label("mean lift (1 = chance)")
+    save(fig, out_png)
+
+
+def metric_figures(per_sample_csvs, fr_vs_rp_csv, summary_json, outputs: dict, *, n_resamples: int = 1000,
+                   seed: int = 0) -> None:
+    import json
+
+    table = pd.concat([pd.read_csv(p) for p in per_sample_csvs], ignore_index=True)
+    points = pd.read_csv(fr_vs_rp_csv)
+    corr = json.loads(Path(summary_json).read_text())["fr_vs_rp"]
+    corr = {k: (np.nan if v is None else v) for k, v in corr.items() if k != "points"}
+    box_by_method(table, outputs["box"])
+    fr_vs_rp_figure(table, points, corr, outputs["fr_vs_rp"], n_resamples, seed)
+    curves_figure(table, outputs["curves"])
+    lift_heatmap(table, outputs["lift_heatmap"])
