@@ -170,3 +170,67 @@ def metric_figures(per_sample_csvs, fr_vs_rp_csv, summary_json, outputs: dict, *
     fr_vs_rp_figure(table, points, corr, outputs["fr_vs_rp"], n_resamples, seed)
     curves_figure(table, outputs["curves"])
     lift_heatmap(table, outputs["lift_heatmap"])
+
+
+# a partition of the fused classes (every pixel in exactly one part) for "where does the mass go"
+MASS_PARTS = {"background": ["background"], "skin": ["skin"], "eyes": ["l_brow", "r_brow", "l_eye", "r_eye", "eye_g"],
+              "nose": ["nose"], "mouth": ["mouth", "u_lip", "l_lip"], "ears": ["l_ear", "r_ear", "ear_r"],
+              "hair": ["hair"], "hat": ["hat"], "neck & cloth": ["neck", "neck_l", "cloth"]}
+
+
+def mass_shares(maps: np.ndarray, labels: np.ndarray, mode: str = "positive") -> np.ndarray:
+    """(N, len(MASS_PARTS)): the share of each map's mass in each part of the label map (rows with no
+    mass are NaN). The map is resized to the label resolution first."""
+    from .labels import CLASS_INDEX
+    from .metrics.localisation import positive_part, resize_maps
+
+    mass = positive_part(resize_maps(np.asarray(maps, np.float32), labels.shape[-1]), mode).astype(np.float64)
+    total = mass.sum(axis=(1, 2))
+    out = np.empty((len(maps), len(MASS_PARTS)))
+    for j, classes in enumerate(MASS_PARTS.values()):
+        inside = np.isin(labels, [CLASS_INDEX[c] for c in classes])
+        out[:, j] = np.where(inside, mass, 0).sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = out / total[:, None]
+    out[~(total > 0)] = np.nan
+    return out
+
+
+def twin_figure(dataset_h5s: dict, attribution_h5s: dict, twins: list[tuple[str, str]], attribute: str,
+                out_png) -> None:
+    """Fair vs biased twin: for decisions on `attribute`, the mean share of each method's map mass in
+    each face part, fair and biased side by side (one panel per method and twin pair).
+
+    attribution_h5s: {(model, method): [path per shard]}; dataset_h5s: {model: fused dataset it is explained on}.
+    """
+    import h5py
+
+    from .data.samples import read_rows
+
+    methods = sorted({m for _, m in attribution_h5s})
+    parts = list(MASS_PARTS)
+    fig, axes = plt.subplots(len(twins), len(methods), figsize=(3.4 * len(methods), 2.8 * max(1, len(twins))),
+                             squeeze=False, layout="constrained")
+    for i, (fair, biased) in enumerate(twins):
+        for j, method in enumerate(methods):
+            ax = axes[i, j]
+            for k, (model, colour) in enumerate(((fair, OKABE_ITO[4]), (biased, OKABE_ITO[5]))):
+                shares = [np.full((0, len(parts)), np.nan)]
+                for path in attribution_h5s[(model, method)]:       # every shard
+                    with h5py.File(path, "r") as f:
+                        keep = np.flatnonzero(np.array([a.decode() for a in f["attribute"][:]]) == attribute)
+                        maps, rows = f["maps"][:].astype(np.float32)[keep], f["row"][:][keep]
+                    if len(keep):
+                        with h5py.File(dataset_h5s[model], "r") as h5:
+                            shares.append(mass_shares(maps, read_rows(h5, "labels", rows)))
+                shares = np.concatenate(shares)
+                valid = shares[np.isfinite(shares).all(axis=1)]
+                mean = valid.mean(axis=0) if len(valid) else np.full(len(parts), np.nan)
+                x = np.arange(len(parts)) + (k - 0.5) * 0.38
+                ax.bar(x, mean, width=0.38, color=colour, label=f"{model} (n={len(valid)})")
+            ax.set_xticks(range(len(parts)), parts, rotation=45, fontsize=7, ha="right")
+            ax.set_ylabel("share of map mass" if j == 0 else "")
+            ax.set_title(f"{method}: {attribute}", fontsize=9)
+            ax.legend(fontsize=6)
+    fig.suptitle("Where the mass goes: fair vs biased twin", fontsize=10)
+    save(fig, out_png)

@@ -109,6 +109,27 @@ def dataset_digest(dataset):
     return digest(config["dataset"], source)
 
 
+def twin_pairs():
+    """(fair, biased) model pairs: each model trained on the shortcut dataset with the first model of
+    the same architecture trained on the main one; only when the shortcut attribute is explained."""
+    attribute = config["synthetic"]["shortcut"]["attribute"]
+    if not is_synthetic() or attribute not in config["explain"]["attributes"]:
+        return []
+    pairs = []
+    for biased in MODELS:
+        if model_dataset(biased) != "shortcut":
+            continue
+        arch = model_config(biased).get("arch")
+        fair = [m for m in MODELS if model_dataset(m) == "main" and model_config(m).get("arch") == arch]
+        if fair:
+            pairs.append((fair[0], biased))
+    return pairs
+
+
+TWINS = twin_pairs()
+TWIN_MODELS = sorted({m for pair in TWINS for m in pair})
+
+
 def gpu_request():
     """Ask the scheduler for a GPU only where the config says the jobs need one."""
     return 1 if config["device"] == "cuda" else 0
@@ -122,6 +143,7 @@ def final_outputs():
         f"{R}/tables/method_comparison.csv",
         f"{R}/summary.json",
         f"{R}/figures/fr_vs_rp.png",
+        *([f"{R}/figures/twin_mass.png"] if TWINS else []),
         *expand(f"{R}/figures/overlay_{{model}}.png", model=MODELS),
         *expand(f"{R}/figures/training_curves_{{model}}.png", model=TRAINED_MODELS),
         *([f"{R}/verification/embedder/eer.json"] if identity_file() else []),

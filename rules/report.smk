@@ -94,6 +94,30 @@ rule metric_figures:
         "../scripts/metric_figures.py"
 
 
+rule twin_figure:
+    input:
+        data=[f"{R}/data/{model_dataset(m)}/dataset.h5" for m in TWIN_MODELS],
+        attributions=[
+            f"{R}/attributions/{m}/{method}/{shard}.h5"
+            for m in TWIN_MODELS
+            for method in METHODS
+            for shard in EXPLAIN_SHARDS
+        ],
+    output:
+        png=report(f"{R}/figures/twin_mass.png", caption="../report/twin.rst", category="Figures"),
+        pdf=f"{R}/figures/twin_mass.pdf",
+    params:
+        models=TWIN_MODELS,
+        model_methods=[(m, method) for m in TWIN_MODELS for method in METHODS],
+        n_shards=len(EXPLAIN_SHARDS),
+        twins=TWINS,
+        attribute=config["synthetic"]["shortcut"]["attribute"],
+    log:
+        f"{R}/logs/figures/twin_mass.log",
+    script:
+        "../scripts/twin_figure.py"
+
+
 rule overlay_figure:
     input:
         data=dataset_h5,
