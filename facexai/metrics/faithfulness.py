@@ -22,21 +22,17 @@ import numpy as np
 import torch
 
 from ..attributions.base import ClassTask, PairTask, Task
-from ..attributions.blur import gaussian_blur
-from ..data.samples import PIXEL_MEAN, PIXEL_STD
+from ..attributions.captum_methods import BASELINES, baseline_images
 
-FILLS = ("black", "grey", "blur")
+FILLS = BASELINES
 
 
 def fill_images(x: torch.Tensor, fill: str) -> torch.Tensor:
-    """What removed pixels become, in the model's normalised input space."""
-    if fill == "black":
-        return torch.full_like(x, (0.0 - PIXEL_MEAN) / PIXEL_STD)
-    if fill == "grey":
-        return torch.zeros_like(x)
-    if fill == "blur":
-        return gaussian_blur(x, kernel_size=11, sigma=5.0)
-    raise ValueError(f"fill must be one of {FILLS}, got {fill!r}")
+    """What removed pixels become, in the model's normalised input space (the attribution methods'
+    baselines: black, grey, or a Gaussian blur with kernel 11 and sigma 5)."""
+    if fill not in FILLS:
+        raise ValueError(f"fill must be one of {FILLS}, got {fill!r}")
+    return baseline_images(x, fill)
 
 
 def scoring(task: Task) -> Task:
