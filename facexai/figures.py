@@ -18,55 +18,126 @@ from .labels import CLASS_NAMES  # noqa: E402
 LABEL_CMAP = ListedColormap(plt.get_cmap("tab20").colors[:len(CLASS_NAMES)], name="facexai_labels")
 
 
-def _normalise(a: np.ndarray) -> np.ndarray:
-    a = np.nan_to_num(np.asarray(a, np.float64), nan=0.0)
-    a = np.maximum(a, 0)
-    top = a.max()
-    return a / top if top > 0 else a
-
-
-def overlay_figure(dataset_h5, attribution_h5s: dict[str, str], out_png, n_samples: int = 6,
-                   dpi: int = 100) -> int:
-    """Rows: explained decisions (same sample and attribute for every method); columns: image,
-    colour-coded label map, one heat map per method over the image. Returns rows drawn."""
-    methods = list(attribution_h5s)
-    loaded = {}
-    for method, path in attribution_h5s.items():
+def _load_maps(paths, extra=()) -> dict:
+    """Maps and row data of one method's attribution shards, keyed by (id, attribute) or, for pair
+    files, (id, partner id)."""
+    out = {}
+    for path in paths:
         with h5py.File(path, "r") as f:
-            keys = list(zip(f["ids"][:].tolist(), [a.decode() for a in f["attribute"][:]]))
-            loaded[method] = (keys, f["maps"][:].astype(np.float32), f["row"][:], f["score"][:])
-    common = [k for k in loaded[methods[0]][0] if all(k in loaded[m][0] for m in methods)][:n_samples]
+            second = f["partner_id"][:].tolist() if "partner_id" in f else [a.decode() for a in f["attribute"][:]]
+            maps = f["maps"][:].astype(np.float32)
+            columns = {name: f[name][:] for name in ("row", "score", *extra)}
+            for k, key in enumerate(zip(f["ids"][:].tolist(), second)):
+                out[key] = {"map": maps[k], **{name: v[k] for name, v in columns.items()}}
+    return out
+
+
+def _heat_panel(ax, image, a, mode, title):
+    from .gallery import heat_of, overlay_rgb
+
+    heat = heat_of(a, mode)
+    ax.imshow(overlay_rgb(image, heat))
+    ax.set_title(title if heat is not None else f"{title}\n(no mass)", fontsize=7)
+
+
+def overlay_figure(dataset_h5, attribution_h5s: dict[str, list], out_png, n_samples: int = 6, ids=None,
+                   mode: str = "positive", dpi: int = 100) -> int:
+    """Rows: explained decisions (same sample and attribute for every method), the configured sample
+    ids or else the first n_samples; columns: image, colour-coded label map, one heat map per method
+    over the image (the map's mass as the metrics count it, scaled to its maximum; a map without mass
+    is drawn grey and says so). PNG and PDF. Returns rows drawn."""
+    from .plots import save
+
+    methods = list(attribution_h5s)
+    loaded = {m: _load_maps(paths) for m, paths in attribution_h5s.items()}
+    common = [k for k in loaded[methods[0]] if all(k in loaded[m] for m in methods)]
+    if ids:
+        wanted = {int(i) for i in ids}
+        missing = wanted - {k[0] for k in common}
+        if missing:
+            raise ValueError(f"figures.overlay_ids: sample id(s) {sorted(missing)} were not explained "
+                             f"(not in the test split, or beyond explain.max_samples)")
+        common = [k for k in common if k[0] in wanted]
+    else:
+        common = common[:n_samples]
     n_rows = max(len(common), 1)
     fig, axes = plt.subplots(n_rows, 2 + len(methods), figsize=(2.0 * (2 + len(methods)), 2.1 * n_rows),
                              squeeze=False)
     with h5py.File(dataset_h5, "r") as h5:
         for r, key in enumerate(common):
-            keys, _, rows, scores = loaded[methods[0]]
-            k0 = keys.index(key)
-            image = read_rows(h5, "images", [rows[k0]])[0]
-            labels = read_rows(h5, "labels", [rows[k0]])[0]
+            first = loaded[methods[0]][key]
+            image = read_rows(h5, "images", [first["row"]])[0]
+            labels = read_rows(h5, "labels", [first["row"]])[0]
             axes[r, 0].imshow(image)
-            axes[r, 0].set_title(f"id {key[0]}: {key[1]}\np={scores[k0]:.2f}", fontsize=7)
+            axes[r, 0].set_title(f"id {key[0]}: {key[1]}\np={first['score']:.2f}", fontsize=7)
             axes[r, 1].imshow(labels, cmap=LABEL_CMAP, vmin=-0.5, vmax=len(CLASS_NAMES) - 0.5,
                               interpolation="nearest")
             axes[r, 1].set_title("label map", fontsize=7)
             for c, method in enumerate(methods):
-                keys_m, maps, _, _ = loaded[method]
-                heat = _normalise(maps[keys_m.index(key)])
-                ax = axes[r, 2 + c]
-                ax.imshow(image, extent=(0, 1, 1, 0))
-                ax.imshow(heat, cmap="viridis", alpha=0.6, vmin=0, vmax=1, extent=(0, 1, 1, 0))
-                ax.set_title(method, fontsize=7)
+                _heat_panel(axes[r, 2 + c], image, loaded[method][key]["map"], mode, method)
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
     if not common:
         axes[0, 0].text(0.5, 0.5, "no explained samples", ha="center", va="center")
     fig.tight_layout()
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png")
-    plt.close(fig)
+    save(fig, out_png, dpi=dpi)
     return len(common)
+
+
+def pair_figure(dataset_h5, attribution_h5s: dict[str, list], out_png, *, regions: dict, per_kind: int = 2,
+                dpi: int = 100) -> int:
+    """Verification pairs (rows, `per_kind` of each kind): image, partner, and for each method the
+    similarity map (positive part of the signed map) and the dissimilarity map (negative part), each
+    over the image and scaled to its own maximum. For region pairs the changed region is outlined in
+    every panel. PNG and PDF. Returns rows drawn."""
+    from .labels import region_class_indices
+    from .plots import save
+
+    methods = list(attribution_h5s)
+    loaded = {m: _load_maps(paths, extra=("partner_row", "kind", "region")) for m, paths in attribution_h5s.items()}
+    common = [k for k in loaded[methods[0]] if all(k in loaded[m] for m in methods)]
+    chosen, seen = [], {}
+    for key in common:
+        kind = loaded[methods[0]][key]["kind"].decode()
+        if seen.get(kind, 0) < per_kind:
+            chosen.append(key)
+            seen[kind] = seen.get(kind, 0) + 1
+    n_cols = 2 + 2 * len(methods)
+    fig, axes = plt.subplots(max(len(chosen), 1), n_cols, figsize=(1.8 * n_cols, 2.0 * max(len(chosen), 1)),
+                             squeeze=False)
+    with h5py.File(dataset_h5, "r") as h5:
+        for r, key in enumerate(chosen):
+            first = loaded[methods[0]][key]
+            kind, region = first["kind"].decode(), first["region"].decode()
+            image = read_rows(h5, "images", [first["row"]])[0]
+            partner = read_rows(h5, "images", [first["partner_row"]])[0]
+            axes[r, 0].imshow(image)
+            axes[r, 0].set_title(f"{kind}" + (f" ({region})" if region else "") + f"\nid {key[0]}, sim {first['score']:.2f}",
+                                 fontsize=7)
+            axes[r, 1].imshow(partner)
+            axes[r, 1].set_title(f"partner id {key[1]}", fontsize=7)
+            outline = None
+            if region:
+                labels = read_rows(h5, "labels", [first["row"]])[0]
+                outline = np.isin(labels, region_class_indices(region, regions)).astype(float)
+            for c, method in enumerate(methods):
+                a = loaded[method][key]["map"]
+                _heat_panel(axes[r, 2 + 2 * c], image, a, "positive", f"{method}\nsimilarity")
+                _heat_panel(axes[r, 3 + 2 * c], image, a, "negative", f"{method}\ndissimilarity")
+            if outline is not None and outline.any():
+                size = image.shape[0]
+                for ax in axes[r, [0, *range(2, n_cols)]]:
+                    ax.contour(np.linspace(0, size - 1, outline.shape[1]), np.linspace(0, size - 1, outline.shape[0]),
+                               outline, levels=[0.5], colors="#d55e00", linewidths=0.8)
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if not chosen:
+        axes[0, 0].text(0.5, 0.5, "no explained pairs", ha="center", va="center")
+    fig.tight_layout()
+    save(fig, out_png, dpi=dpi)
+    return len(chosen)
 
 
 def contact_sheet(root, sample_ids, out_png, mask_size: int, columns: int = 4, dpi: int = 80) -> None:

@@ -145,7 +145,9 @@ def final_outputs():
         f"{R}/figures/fr_vs_rp.png",
         *([f"{R}/figures/twin_mass.png"] if TWINS else []),
         *expand(f"{R}/figures/overlay_{{model}}.png", model=MODELS),
+        f"{R}/gallery/index.html",
         *expand(f"{R}/figures/training_curves_{{model}}.png", model=TRAINED_MODELS),
         *([f"{R}/verification/embedder/eer.json"] if identity_file() else []),
         *([f"{R}/tables/verification_localisation.csv"] if identity_file() and PAIR_METHODS else []),
+        *([f"{R}/figures/verification_pairs.png"] if identity_file() and PAIR_METHODS else []),
     ]

@@ -122,18 +122,90 @@ rule overlay_figure:
     input:
         data=dataset_h5,
         attributions=expand(
-            f"{R}/attributions/{{{{model}}}}/{{method}}/0.h5", method=METHODS
+            f"{R}/attributions/{{{{model}}}}/{{method}}/{{shard}}.h5",
+            method=METHODS,
+            shard=EXPLAIN_SHARDS,
         ),
     output:
-        report(
+        png=report(
             f"{R}/figures/overlay_{{model}}.png",
             caption="../report/overlay.rst",
             category="Figures",
+            subcategory="Maps",
         ),
+        pdf=f"{R}/figures/overlay_{{model}}.pdf",
     params:
         methods=METHODS,
+        n_shards=len(EXPLAIN_SHARDS),
         n_samples=config["figures"]["overlay_samples"],
+        ids=config["figures"]["overlay_ids"],
+        mode=config["metrics"]["mass"],
     log:
         f"{R}/logs/figures/overlay_{{model}}.log",
     script:
         "../scripts/overlay_figure.py"
+
+
+rule pair_figure:
+    input:
+        data=f"{R}/data/main/dataset.h5",
+        attributions=expand(
+            f"{R}/attributions/verification/{{method}}/{{shard}}.h5",
+            method=PAIR_METHODS,
+            shard=PAIR_SHARDS,
+        ),
+    output:
+        png=report(
+            f"{R}/figures/verification_pairs.png",
+            caption="../report/pair_figure.rst",
+            category="Figures",
+            subcategory="Maps",
+        ),
+        pdf=f"{R}/figures/verification_pairs.pdf",
+    params:
+        methods=PAIR_METHODS,
+        n_shards=len(PAIR_SHARDS),
+        per_kind=config["figures"]["pairs_per_kind"],
+        regions=config["regions"],
+    log:
+        f"{R}/logs/figures/verification_pairs.log",
+    script:
+        "../scripts/pair_figure.py"
+
+
+rule gallery:
+    input:
+        tables=expand(
+            f"{R}/metrics/{{model}}/{{method}}/{{shard}}.csv",
+            model=MODELS,
+            method=METHODS,
+            shard=EXPLAIN_SHARDS,
+        ),
+        attributions=expand(
+            f"{R}/attributions/{{model}}/{{method}}/{{shard}}.h5",
+            model=MODELS,
+            method=METHODS,
+            shard=EXPLAIN_SHARDS,
+        ),
+        data=[f"{R}/data/{model_dataset(m)}/dataset.h5" for m in MODELS],
+    output:
+        report(
+            f"{R}/gallery/index.html",
+            caption="../report/gallery.rst",
+            category="Gallery",
+        ),
+    params:
+        models=MODELS,
+        model_methods=[(m, method) for m in MODELS for method in METHODS],
+        n_shards=len(EXPLAIN_SHARDS),
+        regions=config["regions"],
+        mode=config["metrics"]["mass"],
+        max_per_model=config["figures"]["gallery_max_per_model"],
+    log:
+        f"{R}/logs/gallery.log",
+    benchmark:
+        f"{R}/benchmarks/gallery.tsv"
+    resources:
+        mem_mb=2000,
+    script:
+        "../scripts/gallery.py"

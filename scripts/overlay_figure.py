@@ -2,5 +2,8 @@ from facexai.figures import overlay_figure
 from facexai.logutil import log_to
 
 with log_to(snakemake.log[0]):
-    overlay_figure(snakemake.input.data, dict(zip(snakemake.params.methods, snakemake.input.attributions)),
-                   snakemake.output[0], n_samples=snakemake.params.n_samples)
+    p = snakemake.params
+    shards = iter(snakemake.input.attributions)
+    attributions = {method: [next(shards) for _ in range(p.n_shards)] for method in p.methods}
+    overlay_figure(snakemake.input.data, attributions, snakemake.output.png, n_samples=p.n_samples, ids=p.ids,
+                   mode=p.mode)

@@ -170,6 +170,79 @@ def test_overlay_figure_and_logs(tiny_run):
     assert (tiny_run / "results/benchmarks/train/resnet.tsv").is_file()
 
 
+def test_overlay_and_pair_figures_are_png_and_pdf(tiny_run):
+    for name in ("overlay_resnet", "overlay_biased", "verification_pairs"):
+        png = tiny_run / f"results/figures/{name}.png"
+        with Image.open(png) as im:
+            assert im.size[0] >= 400 and np.asarray(im.convert("L")).std() > 10, name
+        assert png.with_suffix(".pdf").read_bytes().startswith(b"%PDF"), name
+    log = (tiny_run / "results/logs/figures/verification_pairs.log").read_text()
+    assert "Traceback" not in log
+
+
+def _browser():
+    """Headless Chromium driven by its chromedriver (Debian's chromium and chromium-driver)."""
+    import os
+    import shutil
+
+    binary = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    if not (binary and driver):
+        if os.environ.get("CI"):
+            pytest.fail("chromium and chromedriver must be installed in CI (.ci/run installs them)")
+        pytest.skip("chromium / chromedriver not installed (apt-get install chromium chromium-driver)")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+def test_gallery_in_a_real_browser(tiny_run):
+    from selenium.webdriver.support.ui import Select
+
+    tables = pd.concat(pd.read_csv(p, keep_default_na=False) for p in (tiny_run / "results/metrics").glob("*/*/*.csv")
+                       if p.parent.parent.name != "verification")
+    decisions = tables[["model", "id", "attribute", "region"]].drop_duplicates()
+    url = (tiny_run / "results/gallery/index.html").as_uri()
+    browser = _browser()
+    try:
+        browser.get(url)
+        cards = lambda: browser.find_elements("css selector", ".card")  # noqa: E731
+        maps = lambda: [(i.get_attribute("data-key"), i.get_attribute("src"))  # noqa: E731
+                        for i in browser.find_elements("css selector", ".card .map img")]
+        assert len(cards()) == len(decisions) > 0
+        assert browser.find_element("id", "count").text.startswith(f"{len(decisions)} of {len(decisions)}")
+        # every picture decodes (a broken data URI has naturalWidth 0)
+        assert browser.execute_script(
+            "return [...document.images].every(i => i.complete && i.naturalWidth > 0)")
+        before = maps()
+        assert len(before) == len(decisions) and all(":gradcam:" in k for k, _ in before)
+        Select(browser.find_element("id", "method")).select_by_value("random")
+        after = maps()
+        assert len(after) == len(before) and all(":random:" in k for k, _ in after)
+        assert all(a[1] != b[1] for a, b in zip(before, after))  # every shown map changed
+        assert "method=random" in browser.current_url
+        Select(browser.find_element("id", "method")).select_by_value("(all)")
+        assert len(maps()) == 2 * len(decisions)
+        Select(browser.find_element("id", "model")).select_by_value("biased")
+        Select(browser.find_element("id", "region")).select_by_value("hat")
+        expected = ((decisions.model == "biased") & (decisions.region == "hat")).sum()
+        assert len(cards()) == expected > 0
+        assert {c.get_attribute("data-region") for c in cards()} == {"hat"}
+        # the view survives a reload from its address
+        browser.get(url + "#model=resnet&method=random&region=%28all%29&attribute=Bangs&sort=rp")
+        assert len(cards()) == ((decisions.model == "resnet") & (decisions.attribute == "Bangs")).sum()
+        values = [float(v.text) if v.text else float("-inf")
+                  for v in browser.find_elements("css selector", "td.v[data-metric=rp]")]
+        assert values == sorted(values, reverse=True)
+    finally:
+        browser.quit()
+
+
 def test_second_run_has_nothing_to_do(tiny_run):
     result = snakemake(tiny_run, "-n")
     assert result.returncode == 0

@@ -1,0 +1,347 @@
+"""A static, self-contained HTML gallery of explained decisions.
+
+One card per decision (model, sample id, attribute): the image, the colour-coded label map with the
+expected region emphasised, the selected method's heat map over the image, and that method's
+per-sample metrics. Filters by model, method (or all methods side by side), region and attribute,
+sorting by a metric; the view is kept in the URL's hash so that a view can be shared. Everything
+(thumbnails as PNG data URIs, data as JSON) is inside the one file: it opens from disk, no server.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from .atomic import atomic_path
+from .data.samples import read_rows
+from .labels import CLASS_NAMES, region_class_indices
+
+log = logging.getLogger(__name__)
+
+# per-sample metrics shown on a card, in this order, with a short label
+SHOWN = (("rp", "RP"), ("lift", "lift"), ("recall", "recall@q"), ("pointing", "pointing"), ("auc", "AUC"),
+         ("deletion_auc", "deletion"), ("insertion_auc", "insertion"), ("road_gap", "ROAD gap"),
+         ("falsified", "falsified"), ("sanity_spearman", "sanity ρ"))
+# metrics a view can be sorted by, best first (+1: higher is better, -1: lower is better)
+SORTABLE = {"rp": 1, "lift": 1, "auc": 1, "road_gap": 1, "insertion_auc": 1, "deletion_auc": -1}
+
+
+def _palette() -> np.ndarray:
+    from .figures import LABEL_CMAP
+
+    return (np.array([LABEL_CMAP(i)[:3] for i in range(len(CLASS_NAMES))]) * 255).astype(np.float32)
+
+
+def _viridis() -> np.ndarray:
+    import matplotlib
+
+    return (matplotlib.colormaps["viridis"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.float32)
+
+
+def heat_of(a: np.ndarray, mode: str = "positive") -> np.ndarray | None:
+    """The map as displayed, in [0, 1] (positive part, |a| or negative part per mass mode, scaled by
+    its maximum); None when it has no mass or is not finite (shown as such, never as a blank map)."""
+    a = np.asarray(a, np.float64)
+    if not np.isfinite(a).all():
+        return None
+    a = {"positive": np.maximum(a, 0), "absolute": np.abs(a), "negative": np.maximum(-a, 0)}[mode]
+    top = a.max()
+    return a / top if top > 0 else None
+
+
+def overlay_rgb(image: np.ndarray, heat: np.ndarray | None, alpha: float = 0.6) -> np.ndarray:
+    """The heat map (bilinearly resized to the image) in viridis over the image; a degenerate map
+    gives the image in grey."""
+    img = image.astype(np.float32)
+    if heat is None:
+        return np.repeat(img.mean(axis=2, keepdims=True), 3, axis=2).astype(np.uint8)
+    h, w = img.shape[:2]
+    if heat.shape != (h, w):
+        heat = np.asarray(Image.fromarray(heat.astype(np.float32), mode="F").resize((w, h), Image.BILINEAR))
+    colours = _viridis()[np.clip(np.rint(heat * 255), 0, 255).astype(np.int64)]
+    return np.clip((1 - alpha) * img + alpha * colours, 0, 255).astype(np.uint8)
+
+
+def label_rgb(labels: np.ndarray, region_classes) -> np.ndarray:
+    """The label map in its 19-colour palette, pixels outside the region faded towards white."""
+    rgb = _palette()[labels.astype(np.int64)]
+    inside = np.isin(labels, list(region_classes))[..., None]
+    return np.where(inside, rgb, 0.3 * rgb + 0.7 * 255).astype(np.uint8)
+
+
+def data_uri(rgb: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _number(v):
+    return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else round(float(v), 4)
+
+
+def gallery_data(metric_csvs, attribution_h5s: dict, dataset_h5s: dict, *, regions: dict,
+                 mode: str = "positive", max_per_model: int | None = None) -> dict:
+    """The gallery's content. attribution_h5s: {(model, method): [shard files]}; dataset_h5s:
+    {model: fused dataset the model is explained on}; metric_csvs: the per-sample metric tables.
+    max_per_model caps the decisions per model (taken in turn from each attribute, lowest ids first)
+    so that the file stays small at dataset scale; None keeps all."""
+    needed = {"model", "method", "id", "attribute", "region", "degenerate", *(name for name, _ in SHOWN)}
+    table = pd.concat([pd.read_csv(p, keep_default_na=False, na_values=[""], usecols=lambda c: c in needed)
+                       for p in metric_csvs], ignore_index=True)
+    methods = list(dict.fromkeys(m for _, m in attribution_h5s))
+    models = list(dict.fromkeys(m for m, _ in attribution_h5s))
+    pictures: dict[str, str] = {}
+    decisions: dict[tuple, dict] = {}
+    rows_of: dict[str, dict[int, int]] = defaultdict(dict)
+    maps_of: dict[tuple, np.ndarray] = {}
+    where: dict[tuple, tuple] = {}  # (model, method, id, attribute) -> (file, index in file)
+    for (model, method), paths in attribution_h5s.items():
+        for path in paths:
+            with h5py.File(path, "r") as f:
+                ids = f["ids"][:].tolist()
+                attrs = [a.decode() for a in f["attribute"][:]]
+                rows = f["row"][:].tolist()
+                scores = f["score"][:].tolist()
+            for k, key in enumerate(zip(ids, attrs)):
+                rows_of[model][key[0]] = rows[k]
+                where[(model, method) + key] = (path, k)
+                decisions.setdefault((model,) + key, {"model": model, "id": int(key[0]), "attribute": key[1],
+                                                      "score": _number(scores[k]), "methods": {}})
+    if max_per_model is not None:
+        decisions = _cap(decisions, max_per_model)
+    # only the maps of the decisions shown are read
+    wanted = defaultdict(list)
+    for (model, method, sample_id, attribute), (path, k) in where.items():
+        if (model, sample_id, attribute) in decisions:
+            wanted[path].append((k, (model, method, sample_id, attribute)))
+    for path, entries in wanted.items():
+        entries.sort()
+        with h5py.File(path, "r") as f:
+            maps = f["maps"][[k for k, _ in entries]].astype(np.float32)
+        for (_, key), a in zip(entries, maps):
+            maps_of[key] = a
+    for model in list(rows_of):
+        shown_ids = {i for (m, i, _) in decisions if m == model}
+        rows_of[model] = {i: r for i, r in rows_of[model].items() if i in shown_ids}
+    metric_rows = {(r["model"], r["method"], int(r["id"]), r["attribute"]): r
+                   for r in table.to_dict("records")}
+    for model in models:
+        with h5py.File(dataset_h5s[model], "r") as h5:
+            ids = sorted(rows_of[model])
+            images = read_rows(h5, "images", [rows_of[model][i] for i in ids])
+            labels = read_rows(h5, "labels", [rows_of[model][i] for i in ids])
+        image_of = dict(zip(ids, images))
+        label_of = dict(zip(ids, labels))
+        dataset_key = Path(dataset_h5s[model]).parent.name
+        for (m, sample_id, attribute), record in decisions.items():
+            if m != model:
+                continue
+            any_row = next((metric_rows.get((model, method, sample_id, attribute)) for method in methods
+                            if (model, method, sample_id, attribute) in metric_rows), None)
+            region = any_row["region"] if any_row else ""
+            record["region"] = region
+            image_key = f"img:{dataset_key}:{sample_id}"
+            if image_key not in pictures:
+                pictures[image_key] = data_uri(image_of[sample_id])
+            record["image"] = image_key
+            label_key = f"lab:{dataset_key}:{sample_id}:{region}"
+            if label_key not in pictures:
+                classes = region_class_indices(region, regions) if region else []
+                pictures[label_key] = data_uri(label_rgb(label_of[sample_id], classes))
+            record["labels"] = label_key
+            for method in methods:
+                a = maps_of.get((model, method, sample_id, attribute))
+                if a is None:
+                    continue
+                map_key = f"map:{model}:{method}:{sample_id}:{attribute}"
+                heat = heat_of(a, mode)
+                pictures[map_key] = data_uri(overlay_rgb(image_of[sample_id], heat))
+                row = metric_rows.get((model, method, sample_id, attribute), {})
+                degenerate = row.get("degenerate")
+                record["methods"][method] = {
+                    "map": map_key,
+                    "degenerate": degenerate if isinstance(degenerate, str) and degenerate else
+                    ("map has no mass" if heat is None else ""),
+                    "metrics": {name: _number(row.get(name)) for name, _ in SHOWN if name in row}}
+    ordered = sorted(decisions.values(), key=lambda d: (models.index(d["model"]), d["attribute"], d["id"]))
+    return {"models": models, "methods": methods,
+            "regions": sorted({d["region"] for d in ordered if d.get("region")}),
+            "attributes": sorted({d["attribute"] for d in ordered}),
+            "shown": [list(s) for s in SHOWN], "sortable": {k: d for k, d in SORTABLE.items() if k in table},
+            "mode": mode, "decisions": ordered, "pictures": pictures}
+
+
+def _cap(decisions: dict, limit: int) -> dict:
+    """At most `limit` decisions per model, round robin over attributes in id order."""
+    by_model = defaultdict(lambda: defaultdict(list))
+    for key in sorted(decisions, key=lambda k: (k[0], k[2], k[1])):
+        by_model[key[0]][key[2]].append(key)
+    kept = set()
+    for per_attribute in by_model.values():
+        queues = [list(v) for _, v in sorted(per_attribute.items())]
+        taken = 0
+        while taken < limit and any(queues):
+            for q in queues:
+                if q and taken < limit:
+                    kept.add(q.pop(0))
+                    taken += 1
+    return {k: v for k, v in decisions.items() if k in kept}
+
+
+def write_gallery(data: dict, out_html, title: str = "facexai gallery") -> None:
+    payload = json.dumps(data, allow_nan=False, separators=(",", ":")).replace("</", "<\\/")
+    html = (TEMPLATE.replace("@@TITLE@@", title).replace("@@DATA@@", payload))
+    with atomic_path(out_html) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(html)
+    log.info("gallery: %d decisions, %d pictures, %.1f MB -> %s", len(data["decisions"]), len(data["pictures"]),
+             len(html) / 1e6, out_html)
+
+
+def build_gallery(metric_csvs, attribution_h5s: dict, dataset_h5s: dict, out_html, *, regions: dict,
+                  mode: str = "positive", max_per_model: int | None = None) -> int:
+    data = gallery_data(metric_csvs, attribution_h5s, dataset_h5s, regions=regions, mode=mode,
+                        max_per_model=max_per_model)
+    write_gallery(data, out_html)
+    return len(data["decisions"])
+
+
+TEMPLATE = r"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>@@TITLE@@</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body{font-family:system-ui,sans-serif;margin:0;background:#fafafa;color:#222}
+header{position:sticky;top:0;background:#fff;border-bottom:1px solid #ddd;padding:8px 14px;z-index:1}
+header h1{font-size:17px;margin:0 0 6px 0}
+label{margin-right:12px;font-size:13px}
+select{font-size:13px}
+#count{font-size:13px;color:#555;margin-left:8px}
+#legend{font-size:12px;color:#555;margin-top:4px}
+#cards{display:flex;flex-wrap:wrap;gap:10px;padding:12px}
+.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px;font-size:12px}
+.card .head{font-weight:600;margin-bottom:4px}
+.pics{display:flex;gap:4px;flex-wrap:wrap}
+.pic{text-align:center;font-size:11px;color:#555}
+.pic img{width:112px;height:112px;display:block;image-rendering:auto}
+.pic.degenerate img{outline:2px solid #d55e00}
+table{border-collapse:collapse;margin-top:4px}
+td{padding:0 6px 0 0}
+td.v{text-align:right;font-variant-numeric:tabular-nums}
+.warn{color:#d55e00}
+</style></head><body>
+<header><h1>@@TITLE@@</h1>
+<label>model <select id="model"></select></label>
+<label>method <select id="method"></select></label>
+<label>region <select id="region"></select></label>
+<label>attribute <select id="attribute"></select></label>
+<label>sort by (best first) <select id="sort"></select></label>
+<span id="count"></span>
+<div id="legend">Heat maps: viridis over the image, scaled to each map's maximum (mass mode: <span id="mode"></span>);
+a grey image outlined in orange is a map with no mass. Label maps: classes of the expected region in colour,
+the rest faded. Metrics are the per-sample values of the shown method(s); blank = undefined (the reason is
+given below the table; sanity ρ is computed on metrics.sanity.max_samples rows per shard only). With all methods
+shown, sorting uses the first method.</div>
+<noscript><p class="warn">The gallery needs JavaScript to draw its cards.</p></noscript>
+</header>
+<div id="cards"></div>
+<script type="application/json" id="data">@@DATA@@</script>
+<script>
+"use strict";
+const D = JSON.parse(document.getElementById("data").textContent);
+const ALL = "(all)";
+const $ = (id) => document.getElementById(id);
+function fill(id, values, withAll) {
+  const s = $(id);
+  for (const v of (withAll ? [ALL] : []).concat(values)) {
+    const o = document.createElement("option"); o.value = v; o.textContent = v; s.appendChild(o);
+  }
+}
+fill("model", D.models, true);
+fill("method", D.methods.concat(D.methods.length > 1 ? [ALL] : []), false);
+fill("region", D.regions, true);
+fill("attribute", D.attributes, true);
+fill("sort", ["id"].concat(Object.keys(D.sortable)), false);
+$("mode").textContent = D.mode;
+const fmt = (v) => v === null || v === undefined ? "" : (Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3));
+function pic(src, caption, degenerate) {
+  const d = document.createElement("div"); d.className = "pic" + (degenerate ? " degenerate" : "");
+  const i = document.createElement("img"); i.src = D.pictures[src]; i.alt = caption; i.title = caption;
+  i.dataset.key = src; d.appendChild(i);
+  const c = document.createElement("div"); c.textContent = caption; d.appendChild(c); return d;
+}
+function card(dec, methods) {
+  const c = document.createElement("div"); c.className = "card";
+  c.dataset.model = dec.model; c.dataset.id = dec.id; c.dataset.attribute = dec.attribute; c.dataset.region = dec.region;
+  const h = document.createElement("div"); h.className = "head";
+  h.textContent = dec.model + " · id " + dec.id + " · " + dec.attribute + " → " + dec.region + " · p=" + fmt(dec.score);
+  c.appendChild(h);
+  const pics = document.createElement("div"); pics.className = "pics";
+  pics.appendChild(pic(dec.image, "image", false));
+  pics.appendChild(pic(dec.labels, "labels: " + dec.region, false));
+  for (const m of methods) {
+    const e = dec.methods[m]; if (!e) continue;
+    const p = pic(e.map, m, !!e.degenerate); p.classList.add("map"); p.dataset.method = m; pics.appendChild(p);
+  }
+  c.appendChild(pics);
+  // metrics: one column per shown method (all methods side by side, or the selected one)
+  const shownMethods = methods.filter(m => dec.methods[m]);
+  if (shownMethods.length) {
+    const t = document.createElement("table");
+    if (shownMethods.length > 1) {
+      const r = t.insertRow(); r.insertCell();
+      for (const m of shownMethods) { const h = r.insertCell(); h.className = "v"; h.textContent = m.slice(0, 10); h.title = m; }
+    }
+    for (const [k, label] of D.shown) {
+      if (!shownMethods.some(m => k in dec.methods[m].metrics)) continue;
+      const r = t.insertRow(); r.insertCell().textContent = label;
+      for (const m of shownMethods) {
+        const v = r.insertCell(); v.className = "v"; v.dataset.metric = k; v.dataset.method = m;
+        v.textContent = fmt(dec.methods[m].metrics[k]);
+      }
+    }
+    c.appendChild(t);
+    for (const m of shownMethods) {
+      const e = dec.methods[m];
+      if (e.degenerate) { const w = document.createElement("div"); w.className = "warn"; w.textContent = m + " undefined: " + e.degenerate; c.appendChild(w); }
+    }
+  }
+  return c;
+}
+function state() { return {model: $("model").value, method: $("method").value, region: $("region").value,
+                           attribute: $("attribute").value, sort: $("sort").value}; }
+function render() {
+  const s = state();
+  const methods = s.method === ALL ? D.methods : [s.method];
+  let shown = D.decisions.filter(d => (s.model === ALL || d.model === s.model) && (s.region === ALL || d.region === s.region)
+                                      && (s.attribute === ALL || d.attribute === s.attribute));
+  if (s.sort !== "id") {
+    const dir = D.sortable[s.sort];  // best first; undefined values last
+    const key = (d) => { const m = d.methods[methods[0]]; const v = m ? m.metrics[s.sort] : null;
+                         return v === null || v === undefined ? -Infinity : dir * v; };
+    shown = shown.slice().sort((a, b) => key(b) - key(a));
+  }
+  const box = $("cards"); box.replaceChildren(...shown.map(d => card(d, methods)));
+  $("count").textContent = shown.length + " of " + D.decisions.length + " decisions";
+  history.replaceState(null, "", "#" + new URLSearchParams(s).toString());
+}
+const KEYS = ["model", "method", "region", "attribute", "sort"];
+function fromHash() {
+  const h = new URLSearchParams(location.hash.slice(1));
+  for (const k of KEYS) { const v = h.get(k); if (v !== null && [...$(k).options].some(o => o.value === v)) $(k).value = v; }
+}
+for (const k of KEYS) $(k).addEventListener("change", render);
+window.addEventListener("hashchange", () => { fromHash(); render(); });
+fromHash();
+render();
+</script></body></html>
+"""
