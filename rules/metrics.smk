@@ -61,7 +61,8 @@ rule verification_localisation:
         report(
             f"{R}/tables/verification_localisation.csv",
             caption="../report/verification_localisation.rst",
-            category="Metrics",
+            category="3 Metrics",
+            subcategory="Tables",
         ),
     params:
         metrics=PAIR_SUMMARY_METRICS,

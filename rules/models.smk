@@ -72,7 +72,7 @@ rule model_accuracy:
     input:
         expand(f"{R}/models/{{model}}/eval_{{dataset}}.tsv", model=MODELS, dataset=DATASETS),
     output:
-        report(f"{R}/tables/model_accuracy.csv", caption="../report/model_accuracy.rst", category="Models"),
+        report(f"{R}/tables/model_accuracy.csv", caption="../report/model_accuracy.rst", category="1 Models"),
     log:
         f"{R}/logs/model_accuracy.log",
     script:
@@ -83,7 +83,7 @@ rule training_curves:
     input:
         f"{R}/models/{{model}}/curves.tsv",
     output:
-        report(f"{R}/figures/training_curves_{{model}}.png", caption="../report/curves.rst", category="Models"),
+        report(f"{R}/figures/training_curves_{{model}}.png", caption="../report/curves.rst", category="1 Models"),
     log:
         f"{R}/logs/figures/training_curves_{{model}}.log",
     script:
@@ -140,7 +140,7 @@ rule evaluate_verification:
         summary=report(
             f"{R}/verification/embedder/eer.json",
             caption="../report/verification.rst",
-            category="Models",
+            category="1 Models",
         ),
     params:
         device=config["device"],

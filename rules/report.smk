@@ -11,12 +11,14 @@ rule aggregate:
         by_attribute=report(
             f"{R}/tables/localisation_by_attribute.csv",
             caption="../report/localisation.rst",
-            category="Metrics",
+            category="3 Metrics",
+            subcategory="Tables",
         ),
         by_region=report(
             f"{R}/tables/localisation_by_region.csv",
             caption="../report/localisation.rst",
-            category="Metrics",
+            category="3 Metrics",
+            subcategory="Tables",
         ),
     params:
         models=MODELS,
@@ -40,17 +42,17 @@ rule statistics:
         comparisons=report(
             f"{R}/tables/method_comparison.csv",
             caption="../report/statistics.rst",
-            category="Statistics",
+            category="4 Statistics",
         ),
         beats_random=report(
             f"{R}/tables/beats_random.csv",
             caption="../report/statistics.rst",
-            category="Statistics",
+            category="4 Statistics",
         ),
         fr_vs_rp=report(
             f"{R}/tables/fr_vs_rp.csv",
             caption="../report/statistics.rst",
-            category="Statistics",
+            category="4 Statistics",
         ),
         summary=f"{R}/summary.json",
     params:
@@ -78,11 +80,24 @@ rule metric_figures:
         fr_vs_rp=f"{R}/tables/fr_vs_rp.csv",
         summary=f"{R}/summary.json",
     output:
-        box=report(f"{R}/figures/box_rp_lift.png", caption="../report/box.rst", category="Figures"),
-        fr_vs_rp=report(f"{R}/figures/fr_vs_rp.png", caption="../report/fr_vs_rp.rst", category="Figures"),
-        curves=report(f"{R}/figures/curves.png", caption="../report/perturbation_curves.rst", category="Figures"),
+        box=report(
+            f"{R}/figures/box_rp_lift.png",
+            caption="../report/box.rst",
+            category="3 Metrics",
+            subcategory="Figures",
+        ),
+        fr_vs_rp=report(f"{R}/figures/fr_vs_rp.png", caption="../report/fr_vs_rp.rst", category="4 Statistics"),
+        curves=report(
+            f"{R}/figures/curves.png",
+            caption="../report/perturbation_curves.rst",
+            category="3 Metrics",
+            subcategory="Figures",
+        ),
         lift_heatmap=report(
-            f"{R}/figures/lift_heatmap.png", caption="../report/lift_heatmap.rst", category="Figures"
+            f"{R}/figures/lift_heatmap.png",
+            caption="../report/lift_heatmap.rst",
+            category="3 Metrics",
+            subcategory="Figures",
         ),
         pdfs=multiext(f"{R}/figures/", "box_rp_lift.pdf", "fr_vs_rp.pdf", "curves.pdf", "lift_heatmap.pdf"),
     params:
@@ -104,7 +119,12 @@ rule twin_figure:
             for shard in EXPLAIN_SHARDS
         ],
     output:
-        png=report(f"{R}/figures/twin_mass.png", caption="../report/twin.rst", category="Figures"),
+        png=report(
+            f"{R}/figures/twin_mass.png",
+            caption="../report/twin.rst",
+            category="3 Metrics",
+            subcategory="Figures",
+        ),
         pdf=f"{R}/figures/twin_mass.pdf",
     params:
         models=TWIN_MODELS,
@@ -130,8 +150,7 @@ rule overlay_figure:
         png=report(
             f"{R}/figures/overlay_{{model}}.png",
             caption="../report/overlay.rst",
-            category="Figures",
-            subcategory="Maps",
+            category="2 Attribution maps",
         ),
         pdf=f"{R}/figures/overlay_{{model}}.pdf",
     params:
@@ -158,8 +177,7 @@ rule pair_figure:
         png=report(
             f"{R}/figures/verification_pairs.png",
             caption="../report/pair_figure.rst",
-            category="Figures",
-            subcategory="Maps",
+            category="2 Attribution maps",
         ),
         pdf=f"{R}/figures/verification_pairs.pdf",
     params:
@@ -192,7 +210,7 @@ rule gallery:
         report(
             f"{R}/gallery/index.html",
             caption="../report/gallery.rst",
-            category="Gallery",
+            category="2 Attribution maps",
         ),
     params:
         models=MODELS,

@@ -243,6 +243,19 @@ def test_gallery_in_a_real_browser(tiny_run):
         browser.quit()
 
 
+def test_snakemake_report_has_every_stage(tiny_run):
+    out = tiny_run / "results/report.html"
+    result = snakemake(tiny_run, "--report", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "WARNING" not in result.stderr and "ERROR" not in result.stderr, result.stderr[-3000:]
+    html = out.read_text()
+    for category in ("1 Models", "2 Attribution maps", "3 Metrics", "4 Statistics"):
+        assert category in html, category
+    for name in ("model_accuracy.csv", "overlay_resnet.png", "verification_pairs.png", "index.html",
+                 "localisation_by_region.csv", "lift_heatmap.png", "beats_random.csv", "fr_vs_rp.png"):
+        assert f"Adding {name}" in result.stderr, name
+
+
 def test_second_run_has_nothing_to_do(tiny_run):
     result = snakemake(tiny_run, "-n")
     assert result.returncode == 0
