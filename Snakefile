@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 from snakemake.utils import min_version, validate
@@ -12,6 +13,14 @@ configfile: Path(workflow.basedir) / "config/config.yaml"
 validate(config, Path(workflow.basedir) / "config/schema/config.schema.yaml")
 
 
+# scripts import the facexai package from this checkout, in any software environment (conda: too)
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        p for p in (workflow.basedir, os.environ.get("PYTHONPATH")) if p
+    )
+)
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/models.smk"
@@ -21,6 +30,6 @@ include: "rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_outputs(),
-    default_target: True

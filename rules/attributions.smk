@@ -6,19 +6,21 @@ rule attribute:
         meta=f"{R}/models/{{model}}/model.json",
     output:
         f"{R}/attributions/{{model}}/{{method}}/{{shard}}.h5",
-    params:
-        method=lambda wc: config["methods"][wc.method],  # a change here reruns only this method
-        explain=config["explain"],
-        seed=config["seed"],
-        device=config["device"],
     log:
         f"{R}/logs/attribute/{{model}}/{{method}}/{{shard}}.log",
     benchmark:
         f"{R}/benchmarks/attribute/{{model}}/{{method}}/{{shard}}.tsv"
+    conda:
+        "../envs/facexai.yaml"
     threads: config["threads"]
     resources:
         mem_mb=4000,
         gpu=gpu_request(),
+    params:
+        method=lambda wc: config["methods"][wc.method],  # a change here reruns only this method
+        explain=EXPLAIN_PARAMS,
+        seed=config["seed"],
+        device=config["device"],
     script:
         "../scripts/attribute.py"
 
@@ -30,18 +32,20 @@ rule attribute_pairs:
         weights=f"{R}/verification/embedder/weights.pt",
     output:
         f"{R}/attributions/verification/{{method}}/{{shard}}.h5",
-    params:
-        method=lambda wc: config["methods"][wc.method],  # a change here reruns only this method
-        explain=config["verification"]["explain"],
-        seed=config["seed"],
-        device=config["device"],
     log:
         f"{R}/logs/attribute/verification/{{method}}/{{shard}}.log",
     benchmark:
         f"{R}/benchmarks/attribute/verification/{{method}}/{{shard}}.tsv"
+    conda:
+        "../envs/facexai.yaml"
     threads: config["threads"]
     resources:
         mem_mb=4000,
         gpu=gpu_request(),
+    params:
+        method=lambda wc: config["methods"][wc.method],  # a change here reruns only this method
+        explain=PAIR_EXPLAIN_PARAMS,
+        seed=config["seed"],
+        device=config["device"],
     script:
         "../scripts/attribute_pairs.py"

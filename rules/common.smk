@@ -1,4 +1,5 @@
 import math
+import sys
 from pathlib import Path
 
 from facexai.config import check_config, digest
@@ -11,8 +12,6 @@ R = config["results_dir"]
 MODELS = [m["name"] for m in config["models"]]
 METHODS = list(config["explain"]["methods"])
 PAIR_METHODS = list(config["verification"]["explain"]["methods"])
-PAIR_SHARDS = list(range(config["verification"]["explain"]["shards"]))
-EXPLAIN_SHARDS = list(range(config["explain"]["shards"]))
 
 
 def model_config(name):
@@ -86,6 +85,40 @@ def n_samples():
 FUSE_SHARDS = list(range(math.ceil(n_samples() / config["dataset"]["shard_size"])))
 
 
+def explain_shard_count():
+    """Attribution jobs per (model, method): explain.shards, or, with explain.shard_size, enough
+    shards for the expected number of explained test samples (the exact test split is known only
+    after the split; shards are balanced, so each holds about shard_size samples)."""
+    e = config["explain"]
+    if not e.get("shard_size"):
+        return e["shards"]
+    expected = n_samples() * config["split"]["test_fraction"]
+    if e["max_samples"]:
+        expected = min(expected, e["max_samples"])
+    return max(1, math.ceil(expected / e["shard_size"]))
+
+
+EXPLAIN_SHARDS = list(range(explain_shard_count()))
+PAIR_SHARDS = list(range(config["verification"]["explain"]["shards"]))
+
+
+def explain_params(section, keys):
+    """The settings an attribution job depends on, and no more: the method list is left out, so that
+    adding a method does not rerun the others."""
+    return {k: section[k] for k in keys if k in section}
+
+
+EXPLAIN_PARAMS = {
+    **explain_params(
+        config["explain"], ("attributes", "only_positive", "max_samples", "batch_size")
+    ),
+    "shards": len(EXPLAIN_SHARDS),
+}
+PAIR_EXPLAIN_PARAMS = explain_params(
+    config["verification"]["explain"], ("kinds", "max_pairs", "shards", "batch_size")
+)
+
+
 def dataset_inputs(wildcards):
     """What fusion reads: the generated folder, or the real dataset's annotation files."""
     if is_synthetic():
@@ -100,7 +133,10 @@ def synthetic_params(dataset):
     """Generator settings; only the shortcut dataset carries the spurious cue."""
     settings = dict(config["synthetic"])
     if dataset != "shortcut":
-        settings["shortcut"] = {"attribute": None, "strength": settings["shortcut"]["strength"]}
+        settings["shortcut"] = {
+            "attribute": None,
+            "strength": settings["shortcut"]["strength"],
+        }
     return settings
 
 
@@ -111,7 +147,8 @@ def dataset_digest(dataset):
 
 def twin_pairs():
     """(fair, biased) model pairs: each model trained on the shortcut dataset with the first model of
-    the same architecture trained on the main one; only when the shortcut attribute is explained."""
+    the same architecture trained on the main one; only when the shortcut attribute is explained.
+    """
     attribute = config["synthetic"]["shortcut"]["attribute"]
     if not is_synthetic() or attribute not in config["explain"]["attributes"]:
         return []
@@ -120,7 +157,11 @@ def twin_pairs():
         if model_dataset(biased) != "shortcut":
             continue
         arch = model_config(biased).get("arch")
-        fair = [m for m in MODELS if model_dataset(m) == "main" and model_config(m).get("arch") == arch]
+        fair = [
+            m
+            for m in MODELS
+            if model_dataset(m) == "main" and model_config(m).get("arch") == arch
+        ]
         if fair:
             pairs.append((fair[0], biased))
     return pairs
@@ -148,6 +189,58 @@ def final_outputs():
         f"{R}/gallery/index.html",
         *expand(f"{R}/figures/training_curves_{{model}}.png", model=TRAINED_MODELS),
         *([f"{R}/verification/embedder/eer.json"] if identity_file() else []),
-        *([f"{R}/tables/verification_localisation.csv"] if identity_file() and PAIR_METHODS else []),
-        *([f"{R}/figures/verification_pairs.png"] if identity_file() and PAIR_METHODS else []),
+        *(
+            [f"{R}/tables/verification_localisation.csv"]
+            if identity_file() and PAIR_METHODS
+            else []
+        ),
+        *(
+            [f"{R}/figures/verification_pairs.png"]
+            if identity_file() and PAIR_METHODS
+            else []
+        ),
     ]
+
+
+def shard_outputs():
+    """The shard files a run reads, by kind, for the integrity check."""
+    return {
+        "fused": [
+            f"{R}/data/{d}/shards/fused_{s}.h5" for d in DATASETS for s in FUSE_SHARDS
+        ]
+        + [f"{R}/data/{d}/dataset.h5" for d in DATASETS],
+        "attributions": [
+            f"{R}/attributions/{m}/{method}/{s}.h5"
+            for m in MODELS
+            for method in METHODS
+            for s in EXPLAIN_SHARDS
+        ]
+        + [
+            f"{R}/attributions/verification/{method}/{s}.h5"
+            for method in PAIR_METHODS
+            for s in PAIR_SHARDS
+        ],
+        "csv": [
+            f"{R}/metrics/{m}/{method}/{s}.csv"
+            for m in MODELS
+            for method in METHODS
+            for s in EXPLAIN_SHARDS
+        ]
+        + [
+            f"{R}/metrics/verification/{method}/{s}.csv"
+            for method in PAIR_METHODS
+            for s in PAIR_SHARDS
+        ],
+    }
+
+
+# A damaged shard (truncated, overwritten, failing its checksums) is moved aside to <name>.corrupt
+# before the DAG is built, so that it is made again rather than read (facexai/integrity.py).
+if config["integrity_check"] and workflow.is_main_process:
+    from facexai.integrity import quarantine
+
+    for path, problem in quarantine(shard_outputs()):
+        print(
+            f"facexai: {path}: {problem}; moved to {path}.corrupt and scheduled again",
+            file=sys.stderr,
+        )

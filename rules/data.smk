@@ -1,17 +1,19 @@
 rule generate_synthetic:
     output:
         directory(f"{R}/synthetic/{{dataset}}/CelebAMask-HQ"),
-    params:
-        synthetic=lambda wc: synthetic_params(wc.dataset),
-        split=config["split"],
-        seed=config["seed"],
     log:
         f"{R}/logs/generate_synthetic/{{dataset}}.log",
     benchmark:
         f"{R}/benchmarks/generate_synthetic/{{dataset}}.tsv"
+    conda:
+        "../envs/facexai.yaml"
     threads: config["threads"]
     resources:
         mem_mb=2000,
+    params:
+        synthetic=lambda wc: synthetic_params(wc.dataset),
+        split=config["split"],
+        seed=config["seed"],
     script:
         "../scripts/generate_synthetic.py"
 
@@ -22,37 +24,45 @@ rule fuse_shard:
     output:
         h5=f"{R}/data/{{dataset}}/shards/fused_{{shard}}.h5",
         bad=f"{R}/data/{{dataset}}/shards/bad_{{shard}}.tsv",
+    log:
+        f"{R}/logs/fuse/{{dataset}}/{{shard}}.log",
+    benchmark:
+        f"{R}/benchmarks/fuse/{{dataset}}/{{shard}}.tsv"
+    conda:
+        "../envs/facexai.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=2000,
     params:
         root=lambda wc: dataset_root(wc.dataset),
         identity_file=lambda wc: identity_file(wc.dataset),
         dataset=config["dataset"],
         digest=lambda wc: dataset_digest(wc.dataset),
-    log:
-        f"{R}/logs/fuse/{{dataset}}/{{shard}}.log",
-    benchmark:
-        f"{R}/benchmarks/fuse/{{dataset}}/{{shard}}.tsv"
-    threads: config["threads"]
-    resources:
-        mem_mb=2000,
     script:
         "../scripts/fuse_shard.py"
 
 
 rule merge_fused:
     input:
-        h5=expand(f"{R}/data/{{{{dataset}}}}/shards/fused_{{shard}}.h5", shard=FUSE_SHARDS),
-        bad=expand(f"{R}/data/{{{{dataset}}}}/shards/bad_{{shard}}.tsv", shard=FUSE_SHARDS),
+        h5=expand(
+            f"{R}/data/{{{{dataset}}}}/shards/fused_{{shard}}.h5", shard=FUSE_SHARDS
+        ),
+        bad=expand(
+            f"{R}/data/{{{{dataset}}}}/shards/bad_{{shard}}.tsv", shard=FUSE_SHARDS
+        ),
     output:
         h5=f"{R}/data/{{dataset}}/dataset.h5",
         bad=f"{R}/data/{{dataset}}/bad_samples.tsv",
-    params:
-        digest=lambda wc: dataset_digest(wc.dataset),
     log:
         f"{R}/logs/merge_fused/{{dataset}}.log",
     benchmark:
         f"{R}/benchmarks/merge_fused/{{dataset}}.tsv"
+    conda:
+        "../envs/facexai.yaml"
     resources:
         mem_mb=1000,
+    params:
+        digest=lambda wc: dataset_digest(wc.dataset),
     script:
         "../scripts/merge_fused.py"
 
@@ -62,9 +72,11 @@ rule split:
         f"{R}/data/{{dataset}}/dataset.h5",
     output:
         f"{R}/data/{{dataset}}/split.tsv",
-    params:
-        split=config["split"],
     log:
         f"{R}/logs/split/{{dataset}}.log",
+    conda:
+        "../envs/facexai.yaml"
+    params:
+        split=config["split"],
     script:
         "../scripts/split.py"

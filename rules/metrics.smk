@@ -9,6 +9,16 @@ rule metrics:
         meta=f"{R}/models/{{model}}/model.json",
     output:
         f"{R}/metrics/{{model}}/{{method}}/{{shard}}.csv",
+    log:
+        f"{R}/logs/metrics/{{model}}/{{method}}/{{shard}}.log",
+    benchmark:
+        f"{R}/benchmarks/metrics/{{model}}/{{method}}/{{shard}}.tsv"
+    conda:
+        "../envs/facexai.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        gpu=gpu_request(),
     params:
         regions=config["regions"],
         attribute_regions=config["attribute_regions"],
@@ -16,14 +26,6 @@ rule metrics:
         method=lambda wc: config["methods"][wc.method],  # the sanity check recomputes maps
         seed=config["seed"],
         device=config["device"],
-    log:
-        f"{R}/logs/metrics/{{model}}/{{method}}/{{shard}}.log",
-    benchmark:
-        f"{R}/benchmarks/metrics/{{model}}/{{method}}/{{shard}}.tsv"
-    threads: config["threads"]
-    resources:
-        mem_mb=4000,
-        gpu=gpu_request(),
     script:
         "../scripts/metrics.py"
 
@@ -36,27 +38,33 @@ rule pair_metrics:
         eer=f"{R}/verification/embedder/eer.json",
     output:
         f"{R}/metrics/verification/{{method}}/{{shard}}.csv",
+    log:
+        f"{R}/logs/metrics/verification/{{method}}/{{shard}}.log",
+    benchmark:
+        f"{R}/benchmarks/metrics/verification/{{method}}/{{shard}}.tsv"
+    conda:
+        "../envs/facexai.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        gpu=gpu_request(),
     params:
         regions=config["regions"],
         settings=config["metrics"],
         method=lambda wc: config["methods"][wc.method],  # the sanity check recomputes maps
         seed=config["seed"],
         device=config["device"],
-    log:
-        f"{R}/logs/metrics/verification/{{method}}/{{shard}}.log",
-    benchmark:
-        f"{R}/benchmarks/metrics/verification/{{method}}/{{shard}}.tsv"
-    threads: config["threads"]
-    resources:
-        mem_mb=4000,
-        gpu=gpu_request(),
     script:
         "../scripts/pair_metrics.py"
 
 
 rule verification_localisation:
     input:
-        expand(f"{R}/metrics/verification/{{method}}/{{shard}}.csv", method=PAIR_METHODS, shard=PAIR_SHARDS),
+        expand(
+            f"{R}/metrics/verification/{{method}}/{{shard}}.csv",
+            method=PAIR_METHODS,
+            shard=PAIR_SHARDS,
+        ),
     output:
         report(
             f"{R}/tables/verification_localisation.csv",
@@ -64,11 +72,13 @@ rule verification_localisation:
             category="3 Metrics",
             subcategory="Tables",
         ),
+    log:
+        f"{R}/logs/verification_localisation.log",
+    conda:
+        "../envs/facexai.yaml"
     params:
         metrics=PAIR_SUMMARY_METRICS,
         resamples=config["aggregate"]["bootstrap_resamples"],
         seed=config["seed"],
-    log:
-        f"{R}/logs/verification_localisation.log",
     script:
         "../scripts/verification_localisation.py"

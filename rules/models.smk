@@ -1,6 +1,4 @@
 rule train_attribute_model:
-    wildcard_constraints:
-        model="|".join(TRAINED_MODELS) or "^$",
     input:
         data=dataset_h5,
         split=split_tsv,
@@ -9,25 +7,27 @@ rule train_attribute_model:
         meta=f"{R}/models/{{model}}/model.json",
         metrics=f"{R}/models/{{model}}/test_metrics.tsv",
         curves=f"{R}/models/{{model}}/curves.tsv",
-    params:
-        model=lambda wc: model_config(wc.model),
-        seed=config["seed"],
-        device=config["device"],
     log:
         f"{R}/logs/train/{{model}}.log",
     benchmark:
         f"{R}/benchmarks/train/{{model}}.tsv"
+    wildcard_constraints:
+        model="|".join(TRAINED_MODELS) or "^$",
+    conda:
+        "../envs/facexai.yaml"
     threads: config["threads"]
     resources:
         mem_mb=4000,
         gpu=gpu_request(),
+    params:
+        model=lambda wc: model_config(wc.model),
+        seed=config["seed"],
+        device=config["device"],
     script:
         "../scripts/train_attribute_model.py"
 
 
 rule import_user_model:
-    wildcard_constraints:
-        model="|".join(USER_MODELS) or "^$",
     input:
         user_weights=lambda wc: model_config(wc.model)["weights"],
         data=dataset_h5,
@@ -36,14 +36,18 @@ rule import_user_model:
         weights=f"{R}/models/{{model}}/weights.pt",
         meta=f"{R}/models/{{model}}/model.json",
         metrics=f"{R}/models/{{model}}/test_metrics.tsv",
+    log:
+        f"{R}/logs/import/{{model}}.log",
+    wildcard_constraints:
+        model="|".join(USER_MODELS) or "^$",
+    conda:
+        "../envs/facexai.yaml"
+    resources:
+        mem_mb=2000,
     params:
         model=lambda wc: model_config(wc.model),
         image_size=config["dataset"]["image_size"],
         device=config["device"],
-    log:
-        f"{R}/logs/import/{{model}}.log",
-    resources:
-        mem_mb=2000,
     script:
         "../scripts/import_user_model.py"
 
@@ -56,25 +60,41 @@ rule evaluate_attribute_model:
         split=f"{R}/data/{{dataset}}/split.tsv",
     output:
         f"{R}/models/{{model}}/eval_{{dataset}}.tsv",
-    params:
-        synthetic_meta=lambda wc: f"{synthetic_root(wc.dataset)}/synthetic-meta.json" if is_synthetic() else None,
-        device=config["device"],
     log:
         f"{R}/logs/evaluate/{{model}}_{{dataset}}.log",
+    conda:
+        "../envs/facexai.yaml"
     threads: config["threads"]
     resources:
         mem_mb=2000,
+    params:
+        synthetic_meta=lambda wc: (
+            f"{synthetic_root(wc.dataset)}/synthetic-meta.json"
+            if is_synthetic()
+            else None
+        ),
+        device=config["device"],
     script:
         "../scripts/evaluate_attribute_model.py"
 
 
 rule model_accuracy:
     input:
-        expand(f"{R}/models/{{model}}/eval_{{dataset}}.tsv", model=MODELS, dataset=DATASETS),
+        expand(
+            f"{R}/models/{{model}}/eval_{{dataset}}.tsv",
+            model=MODELS,
+            dataset=DATASETS,
+        ),
     output:
-        report(f"{R}/tables/model_accuracy.csv", caption="../report/model_accuracy.rst", category="1 Models"),
+        report(
+            f"{R}/tables/model_accuracy.csv",
+            caption="../report/model_accuracy.rst",
+            category="1 Models",
+        ),
     log:
         f"{R}/logs/model_accuracy.log",
+    conda:
+        "../envs/facexai.yaml"
     script:
         "../scripts/concat_tables.py"
 
@@ -83,9 +103,15 @@ rule training_curves:
     input:
         f"{R}/models/{{model}}/curves.tsv",
     output:
-        report(f"{R}/figures/training_curves_{{model}}.png", caption="../report/curves.rst", category="1 Models"),
+        report(
+            f"{R}/figures/training_curves_{{model}}.png",
+            caption="../report/curves.rst",
+            category="1 Models",
+        ),
     log:
         f"{R}/logs/figures/training_curves_{{model}}.log",
+    conda:
+        "../envs/facexai.yaml"
     script:
         "../scripts/training_curves.py"
 
@@ -96,12 +122,16 @@ rule build_pairs:
         data=f"{R}/data/main/dataset.h5",
     output:
         f"{R}/verification/pairs.tsv",
+    log:
+        f"{R}/logs/verification/build_pairs.log",
+    conda:
+        "../envs/facexai.yaml"
     params:
         pairs=config["verification"]["pairs"],
         seed=config["seed"],
-        region_pairs=f"{synthetic_root('main')}/{PAIRS_FILE}" if is_synthetic() else None,
-    log:
-        f"{R}/logs/verification/build_pairs.log",
+        region_pairs=(
+            f"{synthetic_root('main')}/{PAIRS_FILE}" if is_synthetic() else None
+        ),
     script:
         "../scripts/build_pairs.py"
 
@@ -114,18 +144,20 @@ rule train_embedder:
         weights=f"{R}/verification/embedder/weights.pt",
         meta=f"{R}/verification/embedder/model.json",
         curves=f"{R}/verification/embedder/curves.tsv",
-    params:
-        embedder=config["verification"]["embedder"],
-        seed=config["seed"],
-        device=config["device"],
     log:
         f"{R}/logs/verification/train_embedder.log",
     benchmark:
         f"{R}/benchmarks/verification/train_embedder.tsv"
+    conda:
+        "../envs/facexai.yaml"
     threads: config["threads"]
     resources:
         mem_mb=4000,
         gpu=gpu_request(),
+    params:
+        embedder=config["verification"]["embedder"],
+        seed=config["seed"],
+        device=config["device"],
     script:
         "../scripts/train_embedder.py"
 
@@ -142,12 +174,14 @@ rule evaluate_verification:
             caption="../report/verification.rst",
             category="1 Models",
         ),
-    params:
-        device=config["device"],
     log:
         f"{R}/logs/verification/evaluate.log",
+    conda:
+        "../envs/facexai.yaml"
     threads: config["threads"]
     resources:
         mem_mb=2000,
+    params:
+        device=config["device"],
     script:
         "../scripts/evaluate_verification.py"

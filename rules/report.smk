@@ -20,12 +20,14 @@ rule aggregate:
             category="3 Metrics",
             subcategory="Tables",
         ),
+    log:
+        f"{R}/logs/aggregate.log",
+    conda:
+        "../envs/facexai.yaml"
     params:
         models=MODELS,
         resamples=config["aggregate"]["bootstrap_resamples"],
         seed=config["seed"],
-    log:
-        f"{R}/logs/aggregate.log",
     script:
         "../scripts/aggregate.py"
 
@@ -55,16 +57,18 @@ rule statistics:
             category="4 Statistics",
         ),
         summary=f"{R}/summary.json",
-    params:
-        resamples=config["aggregate"]["bootstrap_resamples"],
-        alpha=config["aggregate"]["alpha"],
-        seed=config["seed"],
     log:
         f"{R}/logs/statistics.log",
     benchmark:
         f"{R}/benchmarks/statistics.tsv"
+    conda:
+        "../envs/facexai.yaml"
     resources:
         mem_mb=2000,
+    params:
+        resamples=config["aggregate"]["bootstrap_resamples"],
+        alpha=config["aggregate"]["alpha"],
+        seed=config["seed"],
     script:
         "../scripts/statistics.py"
 
@@ -86,7 +90,11 @@ rule metric_figures:
             category="3 Metrics",
             subcategory="Figures",
         ),
-        fr_vs_rp=report(f"{R}/figures/fr_vs_rp.png", caption="../report/fr_vs_rp.rst", category="4 Statistics"),
+        fr_vs_rp=report(
+            f"{R}/figures/fr_vs_rp.png",
+            caption="../report/fr_vs_rp.rst",
+            category="4 Statistics",
+        ),
         curves=report(
             f"{R}/figures/curves.png",
             caption="../report/perturbation_curves.rst",
@@ -99,12 +107,20 @@ rule metric_figures:
             category="3 Metrics",
             subcategory="Figures",
         ),
-        pdfs=multiext(f"{R}/figures/", "box_rp_lift.pdf", "fr_vs_rp.pdf", "curves.pdf", "lift_heatmap.pdf"),
+        pdfs=multiext(
+            f"{R}/figures/",
+            "box_rp_lift.pdf",
+            "fr_vs_rp.pdf",
+            "curves.pdf",
+            "lift_heatmap.pdf",
+        ),
+    log:
+        f"{R}/logs/figures/metric_figures.log",
+    conda:
+        "../envs/facexai.yaml"
     params:
         resamples=config["aggregate"]["bootstrap_resamples"],
         seed=config["seed"],
-    log:
-        f"{R}/logs/figures/metric_figures.log",
     script:
         "../scripts/metric_figures.py"
 
@@ -126,14 +142,16 @@ rule twin_figure:
             subcategory="Figures",
         ),
         pdf=f"{R}/figures/twin_mass.pdf",
+    log:
+        f"{R}/logs/figures/twin_mass.log",
+    conda:
+        "../envs/facexai.yaml"
     params:
         models=TWIN_MODELS,
         model_methods=[(m, method) for m in TWIN_MODELS for method in METHODS],
         n_shards=len(EXPLAIN_SHARDS),
         twins=TWINS,
         attribute=config["synthetic"]["shortcut"]["attribute"],
-    log:
-        f"{R}/logs/figures/twin_mass.log",
     script:
         "../scripts/twin_figure.py"
 
@@ -153,14 +171,16 @@ rule overlay_figure:
             category="2 Attribution maps",
         ),
         pdf=f"{R}/figures/overlay_{{model}}.pdf",
+    log:
+        f"{R}/logs/figures/overlay_{{model}}.log",
+    conda:
+        "../envs/facexai.yaml"
     params:
         methods=METHODS,
         n_shards=len(EXPLAIN_SHARDS),
         n_samples=config["figures"]["overlay_samples"],
         ids=config["figures"]["overlay_ids"],
         mode=config["metrics"]["mass"],
-    log:
-        f"{R}/logs/figures/overlay_{{model}}.log",
     script:
         "../scripts/overlay_figure.py"
 
@@ -180,13 +200,15 @@ rule pair_figure:
             category="2 Attribution maps",
         ),
         pdf=f"{R}/figures/verification_pairs.pdf",
+    log:
+        f"{R}/logs/figures/verification_pairs.log",
+    conda:
+        "../envs/facexai.yaml"
     params:
         methods=PAIR_METHODS,
         n_shards=len(PAIR_SHARDS),
         per_kind=config["figures"]["pairs_per_kind"],
         regions=config["regions"],
-    log:
-        f"{R}/logs/figures/verification_pairs.log",
     script:
         "../scripts/pair_figure.py"
 
@@ -212,6 +234,14 @@ rule gallery:
             caption="../report/gallery.rst",
             category="2 Attribution maps",
         ),
+    log:
+        f"{R}/logs/gallery.log",
+    benchmark:
+        f"{R}/benchmarks/gallery.tsv"
+    conda:
+        "../envs/facexai.yaml"
+    resources:
+        mem_mb=2000,
     params:
         models=MODELS,
         model_methods=[(m, method) for m in MODELS for method in METHODS],
@@ -219,11 +249,5 @@ rule gallery:
         regions=config["regions"],
         mode=config["metrics"]["mass"],
         max_per_model=config["figures"]["gallery_max_per_model"],
-    log:
-        f"{R}/logs/gallery.log",
-    benchmark:
-        f"{R}/benchmarks/gallery.tsv"
-    resources:
-        mem_mb=2000,
     script:
         "../scripts/gallery.py"
