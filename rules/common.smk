@@ -85,6 +85,18 @@ def n_samples():
 FUSE_SHARDS = list(range(math.ceil(n_samples() / config["dataset"]["shard_size"])))
 
 
+def training_mem_mb():
+    """Training holds the split's images in memory (uint8, read once, not per epoch): 2 GB plus
+    twice their size."""
+    size = config["dataset"]["image_size"]
+    return 2000 + math.ceil(2 * n_samples() * size * size * 3 / 1e6)
+
+
+def tables_mem_mb(wildcards, input):
+    """Jobs that read every per-sample table: about 4x the CSVs' size, at least 2 GB."""
+    return max(2000, math.ceil(4 * input.size_mb))
+
+
 def explain_shard_count():
     """Attribution jobs per (model, method): explain.shards, or, with explain.shard_size, enough
     shards for the expected number of explained test samples (the exact test split is known only
@@ -117,6 +129,25 @@ EXPLAIN_PARAMS = {
 PAIR_EXPLAIN_PARAMS = explain_params(
     config["verification"]["explain"], ("kinds", "max_pairs", "shards", "batch_size")
 )
+
+
+_FINGERPRINTS = []
+
+
+def shard_files_digest(wildcards):
+    """Real data: a digest of the names and sizes of this shard's image and mask files (a changed
+    file reruns its shard; facexai/data/fingerprint.py). Computed on first use only."""
+    if is_synthetic() or not config["dataset"]["fingerprint"]:
+        return None
+    if not _FINGERPRINTS:
+        from facexai.data.fingerprint import shard_fingerprints
+
+        _FINGERPRINTS.append(
+            shard_fingerprints(config["dataset_root"], config["dataset"]["shard_size"])
+        )
+    digests = _FINGERPRINTS[0]
+    shard = int(wildcards.shard)
+    return digests[shard] if shard < len(digests) else None
 
 
 def dataset_inputs(wildcards):

@@ -38,6 +38,7 @@ rule fuse_shard:
         identity_file=lambda wc: identity_file(wc.dataset),
         dataset=config["dataset"],
         digest=lambda wc: dataset_digest(wc.dataset),
+        files=shard_files_digest,
     script:
         "../scripts/fuse_shard.py"
 

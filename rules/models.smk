@@ -17,7 +17,7 @@ rule train_attribute_model:
         "../envs/facexai.yaml"
     threads: config["threads"]
     resources:
-        mem_mb=4000,
+        mem_mb=training_mem_mb(),
         gpu=gpu_request(),
     params:
         model=lambda wc: model_config(wc.model),
@@ -66,6 +66,7 @@ rule evaluate_attribute_model:
         "../envs/facexai.yaml"
     threads: config["threads"]
     resources:
+        gpu=gpu_request(),
         mem_mb=2000,
     params:
         synthetic_meta=lambda wc: (
@@ -180,6 +181,7 @@ rule evaluate_verification:
         "../envs/facexai.yaml"
     threads: config["threads"]
     resources:
+        gpu=gpu_request(),
         mem_mb=2000,
     params:
         device=config["device"],

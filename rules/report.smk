@@ -22,8 +22,12 @@ rule aggregate:
         ),
     log:
         f"{R}/logs/aggregate.log",
+    benchmark:
+        f"{R}/benchmarks/aggregate.tsv"
     conda:
         "../envs/facexai.yaml"
+    resources:
+        mem_mb=tables_mem_mb,
     params:
         models=MODELS,
         resamples=config["aggregate"]["bootstrap_resamples"],
@@ -64,7 +68,7 @@ rule statistics:
     conda:
         "../envs/facexai.yaml"
     resources:
-        mem_mb=2000,
+        mem_mb=tables_mem_mb,
     params:
         resamples=config["aggregate"]["bootstrap_resamples"],
         alpha=config["aggregate"]["alpha"],
@@ -116,8 +120,12 @@ rule metric_figures:
         ),
     log:
         f"{R}/logs/figures/metric_figures.log",
+    benchmark:
+        f"{R}/benchmarks/metric_figures.tsv"
     conda:
         "../envs/facexai.yaml"
+    resources:
+        mem_mb=tables_mem_mb,
     params:
         resamples=config["aggregate"]["bootstrap_resamples"],
         seed=config["seed"],
@@ -241,7 +249,7 @@ rule gallery:
     conda:
         "../envs/facexai.yaml"
     resources:
-        mem_mb=2000,
+        mem_mb=tables_mem_mb,
     params:
         models=MODELS,
         model_methods=[(m, method) for m in MODELS for method in METHODS],

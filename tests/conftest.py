@@ -1,4 +1,6 @@
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -38,3 +40,27 @@ def independent_refusion(root, sample_id, size):
                 mask = mask[..., :3].max(axis=2)
             labels[mask > 0] = index
     return labels
+
+
+def snakemake(workdir, *args, timeout=900):
+    """Run the workflow in `workdir` with the tiny config (a later --configfile overrides it key by key)."""
+    extra = list(args)
+    configs = [f"{REPO}/tests/tiny.yaml"]
+    while "--configfile" in extra:
+        k = extra.index("--configfile")
+        configs.append(extra.pop(k + 1))
+        extra.pop(k)
+    # --configfile takes several values: it comes last, after targets and options
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "-s", f"{REPO}/Snakefile", "-d", str(workdir),
+           *extra, "--configfile", *configs]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """The whole workflow at tiny size (tests/tiny.yaml), run once per session; tests only read it
+    (copy it first to change anything)."""
+    workdir = tmp_path_factory.mktemp("run")
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return workdir

@@ -15,6 +15,9 @@ import time
 from pathlib import Path
 
 SBIN = Path("/usr/sbin")
+# srun inside a job step reads the default config path (SLURM_CONF does not reach it), so the test
+# cluster's slurm.conf is linked there for the test's duration
+SYSTEM_CONF = Path("/etc/slurm/slurm.conf")
 
 
 def available() -> str | None:
@@ -26,14 +29,19 @@ def available() -> str | None:
         return "the local SLURM runs its daemons as root"
     if not Path("/etc/munge/munge.key").is_file():
         return "no /etc/munge/munge.key"
+    if SYSTEM_CONF.exists() and not SYSTEM_CONF.is_symlink():
+        return f"{SYSTEM_CONF} exists: this machine has its own SLURM, which the test does not touch"
     return None
 
 
 class LocalSlurm:
     def __init__(self, root: Path, cpus: int = 2, memory_mb: int = 20000, gpus: int = 1):
+        """cpus and memory_mb are what the node announces (config_overrides: it may announce more
+        than the machine has, so that small jobs run side by side)."""
         self.root = Path(root)
         self.cpus, self.memory_mb, self.gpus = cpus, memory_mb, gpus
         self.started: list[Path] = []  # pid files of the daemons this object started
+        self.linked = False
         self.conf = self.root / "slurm.conf"
         self.env = {**os.environ, "SLURM_CONF": str(self.conf)}
 
@@ -64,6 +72,7 @@ SelectTypeParameters=CR_Core_Memory
 AccountingStorageType=accounting_storage/none
 JobAcctGatherType=jobacct_gather/none
 ReturnToService=2
+SlurmdParameters=config_overrides
 MinJobAge=300
 GresTypes=gpu
 NodeName=localhost NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={self.memory_mb} Gres=gpu:{len(devices)} State=UNKNOWN
@@ -81,6 +90,11 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 
     def __enter__(self) -> "LocalSlurm":
         self._write_conf()
+        if SYSTEM_CONF.is_symlink():
+            SYSTEM_CONF.unlink()  # left by an earlier test run that was killed
+        SYSTEM_CONF.parent.mkdir(parents=True, exist_ok=True)
+        SYSTEM_CONF.symlink_to(self.conf)
+        self.linked = True
         self._munge()
         subprocess.run([str(SBIN / "slurmctld"), "-f", str(self.conf)], check=True, env=self.env)
         self.started.append(self.root / "run/slurmctld.pid")
@@ -96,6 +110,9 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
         raise RuntimeError(f"the local SLURM node did not become idle; see {self.root}/log")
 
     def __exit__(self, *exc) -> None:
+        if self.started:  # jobs still queued or running (a failed or timed-out test) go first
+            subprocess.run(["scancel", "--user", "root"], capture_output=True, env=self.env)
+            time.sleep(1)
         for pid_file in reversed(self.started):
             try:
                 pid = int(pid_file.read_text().split()[0])
@@ -109,3 +126,6 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
                     break
                 time.sleep(0.1)
         self.started.clear()
+        if self.linked and SYSTEM_CONF.is_symlink():
+            SYSTEM_CONF.unlink()
+        self.linked = False

@@ -13,30 +13,9 @@ from PIL import Image
 from facexai.data.synthetic import SyntheticConfig, generate
 from facexai.labels import ATTRIBUTE_INDEX
 
-from conftest import REPO, independent_refusion
+from conftest import REPO, independent_refusion, snakemake
 
 pytestmark = pytest.mark.slow
-
-
-def snakemake(workdir, *args, timeout=900):
-    """Run the workflow in `workdir` with the tiny config (a later --configfile overrides it key by key)."""
-    extra = list(args)
-    configs = [f"{REPO}/tests/tiny.yaml"]
-    while "--configfile" in extra:
-        k = extra.index("--configfile")
-        configs.append(extra.pop(k + 1))
-        extra.pop(k)
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "-s", f"{REPO}/Snakefile", "-d", str(workdir),
-           "--configfile", *configs, *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("run")
-    result = snakemake(workdir)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return workdir
 
 
 def test_fused_dataset_equals_an_independent_refusion(tiny_run):
