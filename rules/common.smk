@@ -230,6 +230,9 @@ def final_outputs():
             if identity_file() and PAIR_METHODS
             else []
         ),
+        # the per-shard maps and metric tables are results too: a missing or damaged one is remade
+        *shard_outputs()["attributions"],
+        *shard_outputs()["csv"],
     ]
 
 
