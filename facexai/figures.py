@@ -40,14 +40,25 @@ def _heat_panel(ax, image, a, mode, title):
     ax.set_title(title if heat is not None else f"{title}\n(no mass)", fontsize=7)
 
 
+def _finish_grid(fig, axes, out_png, dpi: int, empty_message: str | None) -> None:
+    """Panels without ticks, a message when there was nothing to draw, PNG + PDF."""
+    from .plots import save
+
+    for ax in axes.ravel():
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if empty_message:
+        axes[0, 0].text(0.5, 0.5, empty_message, ha="center", va="center")
+    fig.tight_layout()
+    save(fig, out_png, dpi=dpi)
+
+
 def overlay_figure(dataset_h5, attribution_h5s: dict[str, list], out_png, n_samples: int = 6, ids=None,
                    mode: str = "positive", dpi: int = 100) -> int:
     """Rows: explained decisions (same sample and attribute for every method), the configured sample
     ids or else the first n_samples; columns: image, colour-coded label map, one heat map per method
     over the image (the map's mass as the metrics count it, scaled to its maximum; a map without mass
     is drawn grey and says so). PNG and PDF. Returns rows drawn."""
-    from .plots import save
-
     methods = list(attribution_h5s)
     loaded = {m: _load_maps(paths) for m, paths in attribution_h5s.items()}
     common = [k for k in loaded[methods[0]] if all(k in loaded[m] for m in methods)]
@@ -75,13 +86,7 @@ def overlay_figure(dataset_h5, attribution_h5s: dict[str, list], out_png, n_samp
             axes[r, 1].set_title("label map", fontsize=7)
             for c, method in enumerate(methods):
                 _heat_panel(axes[r, 2 + c], image, loaded[method][key]["map"], mode, method)
-    for ax in axes.ravel():
-        ax.set_xticks([])
-        ax.set_yticks([])
-    if not common:
-        axes[0, 0].text(0.5, 0.5, "no explained samples", ha="center", va="center")
-    fig.tight_layout()
-    save(fig, out_png, dpi=dpi)
+    _finish_grid(fig, axes, out_png, dpi, "no explained samples" if not common else None)
     return len(common)
 
 
@@ -92,7 +97,6 @@ def pair_figure(dataset_h5, attribution_h5s: dict[str, list], out_png, *, region
     over the image and scaled to its own maximum. For region pairs the changed region is outlined in
     every panel. PNG and PDF. Returns rows drawn."""
     from .labels import region_class_indices
-    from .plots import save
 
     methods = list(attribution_h5s)
     loaded = {m: _load_maps(paths, extra=("partner_row", "kind", "region")) for m, paths in attribution_h5s.items()}
@@ -130,13 +134,7 @@ def pair_figure(dataset_h5, attribution_h5s: dict[str, list], out_png, *, region
                 for ax in axes[r, [0, *range(2, n_cols)]]:
                     ax.contour(np.linspace(0, size - 1, outline.shape[1]), np.linspace(0, size - 1, outline.shape[0]),
                                outline, levels=[0.5], colors="#d55e00", linewidths=0.8)
-    for ax in axes.ravel():
-        ax.set_xticks([])
-        ax.set_yticks([])
-    if not chosen:
-        axes[0, 0].text(0.5, 0.5, "no explained pairs", ha="center", va="center")
-    fig.tight_layout()
-    save(fig, out_png, dpi=dpi)
+    _finish_grid(fig, axes, out_png, dpi, "no explained pairs" if not chosen else None)
     return len(chosen)
 
 
