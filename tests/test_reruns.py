@@ -3,6 +3,7 @@ a changed method parameter or an added method touches only its jobs; a changed d
 fusion and everything after it, a `touch` does not; a killed run resumes keeping finished shards; a
 damaged shard is made again rather than read."""
 
+import base64
 import os
 import re
 import shutil
@@ -80,45 +81,65 @@ def _assert_same_tables(a, b):
                                       check_exact=False, rtol=1e-9, atol=1e-12, obj=name)
 
 
-@pytest.mark.skip(reason="unfinished (issue 7): the kill lands before Snakemake records the first finished "
-                         "shard, so which shards are kept is not yet asserted reliably")
+def _marker(workdir, kind, path):
+    """Snakemake's own record for an output file: .snakemake/{incomplete,metadata}/<urlsafe b64 of its path>."""
+    return workdir / ".snakemake" / kind / base64.urlsafe_b64encode(path.encode()).decode()
+
+
 def test_kill_9_during_attribution_then_rerun(tiny_run, tmp_path):
     # a changed parameter of the random baseline makes its 4 attribution shards (2 models x 2
     # shards) and what follows due; one copy of the run is brought up to date uninterrupted, the
-    # other is killed after its first new shard and resumed
+    # other is killed with SIGKILL while an attribution job runs, after Snakemake has recorded at
+    # least one finished shard, and is then resumed
     change = extra_config(tmp_path, "methods:\n  random: {cells: 4}\n")
     reference = tmp_path / "reference"
     shutil.copytree(tiny_run, reference, symlinks=True)
     assert snakemake(reference, *change).returncode == 0
     work = tmp_path / "run"
     shutil.copytree(tiny_run, work, symlinks=True)
-    shards = sorted((work / "results/attributions").glob("*/random/*.h5"))
-    old = {p: p.stat().st_mtime_ns for p in shards}
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "-s", f"{REPO}/Snakefile", "-d", str(work),
+    shards = sorted(p.relative_to(work).as_posix() for p in (work / "results/attributions").glob("*/random/*.h5"))
+    assert len(shards) == 4
+    old = {s: (work / s).stat().st_mtime_ns for s in shards}
+
+    def running(s):  # started and not yet recorded as finished
+        return _marker(work, "incomplete", s).exists()
+
+    def mtime(s):  # Snakemake deletes a job's old outputs before the job starts
+        return (work / s).stat().st_mtime_ns if (work / s).exists() else None
+
+    def recorded(s):  # rewritten, and Snakemake has written its metadata and dropped the marker
+        return mtime(s) not in (None, old[s]) and not running(s) and _marker(work, "metadata", s).exists()
+
+    # one job at a time, so that the kill finds exactly one attribution job mid-run
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "1", "-s", f"{REPO}/Snakefile", "-d", str(work),
            "--configfile", f"{REPO}/tests/tiny.yaml", change[1]]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    new = lambda: {p for p in shards if p.exists() and p.stat().st_mtime_ns != old[p]}  # noqa: E731
-    deadline = time.time() + 300
-    while time.time() < deadline and not new() and proc.poll() is None:
-        time.sleep(0.05)
-    time.sleep(1.0)  # let Snakemake record the finished job, then kill while the next one runs
+    log = (tmp_path / "killed.log").open("w")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline, victim = time.time() + 300, None
+    while time.time() < deadline and proc.poll() is None:
+        if any(recorded(s) for s in shards):
+            victim = next((s for s in shards if running(s)), None)
+            if victim:
+                break
+        time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)  # the whole job tree, mid-run
     proc.wait()
-    done = {p: p.stat().st_mtime_ns for p in new()}
-    assert 1 <= len(done) < len(shards), "the kill should land between the first and the last shard"
-    # what to do after a kill: unlock, then run again; the shard being written when the job died is
-    # marked incomplete (its old version is still there), --rerun-incomplete redoes it
+    log.close()
+    assert victim, "no attribution job was caught running after a first finished shard:\n" + \
+        (tmp_path / "killed.log").read_text()[-3000:]
+    kept = {s: mtime(s) for s in shards if recorded(s)}
+    assert kept and victim not in kept and len(kept) < len(shards)
+    # what to do after a kill: unlock, then run again with --rerun-incomplete (an output of the killed
+    # job left on disk, e.g. a metrics table written before its log, is marked incomplete)
     assert snakemake(work, "--unlock", *change).returncode == 0
     redone = {f"results/attributions/{w['model']}/random/{w['shard']}.h5"
               for w in planned(work, "--rerun-incomplete", *change).get("attribute", [])}
-    rel = {p: p.relative_to(work).as_posix() for p in shards}
-    assert {rel[p] for p in shards if p not in done} <= redone  # unfinished ones are redone
-    kept = {p: t for p, t in done.items() if rel[p] not in redone}
-    assert kept, "a shard finished before the kill is kept"
+    assert redone == set(shards) - set(kept), (redone, kept)  # exactly the unfinished ones
     result = snakemake(work, "--rerun-incomplete", *change)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert all(p.stat().st_mtime_ns == t for p, t in kept.items())  # finished shards were kept
+    assert {s: mtime(s) for s in kept} == kept  # finished shards were not rewritten
     assert not list((work / "results/attributions").glob("*/random/.*.tmp-*")), "a killed job's temporary is left"
+    assert planned(work, *change) == {}
     _assert_same_tables(work, reference)
 
 
