@@ -204,6 +204,14 @@ def test_unknown_engine_is_named(model, name):
         get_method(name, {"engine": "fast"})(ClassTask(model, torch.tensor([0])), smooth_images(1), [0], seed=0)
 
 
+def test_a_task_with_too_few_targets_is_a_clear_error(model):
+    x = torch.randn(3, 3, 24, 24)
+    with pytest.raises(ValueError, match="task: 3 images but 2 targets"):
+        get_method("gradcam")(ClassTask(model, torch.tensor([0, 1])), x, np.arange(3), seed=0)
+    with pytest.raises(ValueError, match="task: 3 images but 1 partner embeddings"):
+        PairTask(model, torch.randn(1, 3)).forward(x, torch.randn(1, 3))
+
+
 def test_unknown_method_or_parameter_is_named():
     with pytest.raises(ValueError, match="unknown attribution method 'gradcm'"):
         get_method("gradcm")

@@ -60,6 +60,11 @@ class Task:
         return len(self.extra[0])
 
 
+def _same_length(x: torch.Tensor, per_row: torch.Tensor, what: str) -> None:
+    if len(per_row) != len(x):
+        raise ValueError(f"task: {len(x)} images but {len(per_row)} {what} (one per image is needed)")
+
+
 class ClassTask(Task):
     """Explain output `targets[i]` of a (multi-label) classifier for row i."""
 
@@ -67,6 +72,7 @@ class ClassTask(Task):
         super().__init__(model, (torch.as_tensor(targets, dtype=torch.long),), probability)
 
     def forward(self, x, targets):
+        _same_length(x, targets, "targets")
         logits = self.model(x).gather(1, targets.to(x.device).view(-1, 1))
         return torch.sigmoid(logits) if self.probability else logits
 
@@ -88,6 +94,7 @@ class PairTask(Task):
         self.partner_ids = None if partner_ids is None else np.asarray(partner_ids, np.int64)
 
     def forward(self, x, partners):
+        _same_length(x, partners, "partner embeddings")
         return F.cosine_similarity(self.model(x), partners.to(x.device), dim=1).view(-1, 1)
 
     def score_matrix(self, x, rows):
