@@ -131,6 +131,11 @@ class AttributionMethod(abc.ABC):
         """Maps (N, H, W) for the task's scores."""
 
 
+def row_seed(seed: int, sample_id: int) -> int:
+    """The seed of one sample's random draws: a map depends on (seed, sample id), not on batching."""
+    return int(np.random.default_rng([seed, int(sample_id)]).integers(2**31))
+
+
 def channel_sum(attributions: torch.Tensor) -> np.ndarray:
     """Pixel map from per-channel input attributions (N, C, H, W): the sum over channels (signed)."""
     return attributions.detach().sum(dim=1).float().cpu().numpy()

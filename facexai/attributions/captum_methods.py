@@ -15,7 +15,7 @@ import torch
 from captum.attr import IntegratedGradients, Occlusion
 
 from ..data.samples import PIXEL_MEAN, PIXEL_STD
-from .base import AttributionMethod, channel_sum
+from .base import AttributionMethod, channel_sum, row_seed
 from .blur import gaussian_blur
 
 BASELINES = ("black", "grey", "blur")
@@ -75,7 +75,7 @@ class SmoothGrad(AttributionMethod):
         tunnel = NoiseTunnel(Saliency(task.forward))
         out = []
         for i, sample_id in enumerate(sample_ids):
-            torch.manual_seed(int(np.random.default_rng([seed, int(sample_id)]).integers(2**31)))
+            torch.manual_seed(row_seed(seed, sample_id))
             with torch.enable_grad():
                 grads = tunnel.attribute(images[i:i + 1], nt_type="smoothgrad", nt_samples=int(self.params["nt_samples"]),
                                          nt_samples_batch_size=int(self.params["nt_samples_batch_size"]),

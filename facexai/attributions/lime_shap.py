@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ..data.samples import PIXEL_MEAN, PIXEL_STD
-from .base import AttributionMethod, Task
+from .base import AttributionMethod, Task, row_seed
 from .captum_methods import baseline_images
 
 
@@ -39,10 +39,6 @@ def to_pixels(images: torch.Tensor) -> np.ndarray:
 def from_pixels(pixels: np.ndarray, device) -> torch.Tensor:
     x = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32)).to(device).permute(0, 3, 1, 2)
     return (x - PIXEL_MEAN) / PIXEL_STD
-
-
-def _row_seed(seed: int, sample_id: int) -> int:
-    return int(np.random.default_rng([seed, int(sample_id)]).integers(2**31))
 
 
 def _chunks(total: int, size: int):
@@ -57,7 +53,24 @@ def _runs(rows: np.ndarray, index: np.ndarray):
         yield int(rows[start]), int(index[start]), int(index[end - 1]) + 1
 
 
-class LIME(AttributionMethod):
+def _paint(local_exp, segments: np.ndarray) -> np.ndarray:
+    """Pixel map from lime's [(superpixel, weight), ...]: each pixel gets its superpixel's weight."""
+    weights = np.zeros(int(segments.max()) + 1, np.float32)
+    for feature, weight in local_exp:
+        weights[feature] = weight
+    return weights[segments]
+
+
+class _TwoEngines(AttributionMethod):
+    """`engine`: `batched` (ours, the default) or `package` (the package's own loop, the reference)."""
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        if self.params["engine"] not in ("batched", "package"):
+            raise ValueError(f"methods.{self.name}.engine: {self.params['engine']!r}, expected 'batched' or 'package'")
+
+
+class LIME(_TwoEngines):
     name = "lime"
     defaults = {"num_samples": 500, "n_segments": 40, "compactness": 10.0, "batch_size": 64, "engine": "batched"}
     uses_probability = True
@@ -72,12 +85,9 @@ class LIME(AttributionMethod):
         return np.unique(seg, return_inverse=True)[1].reshape(seg.shape)
 
     def attribute(self, task, images, sample_ids, seed):
-        engine = self.params["engine"]
-        if engine not in ("batched", "package"):
-            raise ValueError(f"methods.lime.engine: {engine!r}, expected 'batched' or 'package'")
         pixels = to_pixels(images)
         segments = [self.segments(image) for image in pixels]
-        if engine == "package":
+        if self.params["engine"] == "package":
             return self._package(task, images.device, pixels, segments, sample_ids, seed)
         return self._batched(task, pixels, images.device, segments, sample_ids, seed)
 
@@ -91,16 +101,13 @@ class LIME(AttributionMethod):
                     return task.score(from_pixels(np.asarray(batch), device), [i] * len(batch)) \
                         .cpu().numpy()[:, None].astype(np.float64)
 
-            random_seed = _row_seed(seed, sample_id)
+            random_seed = row_seed(seed, sample_id)
             explainer = lime_image.LimeImageExplainer(random_state=random_seed)
             explanation = explainer.explain_instance(
                 image, classifier_fn, labels=(0,), top_labels=None, hide_color=0,
                 num_samples=int(self.params["num_samples"]), batch_size=int(self.params["batch_size"]),
                 segmentation_fn=lambda _, seg=segments[i]: seg, random_seed=random_seed)
-            weights = np.zeros(segments[i].max() + 1, np.float32)
-            for feature, weight in explanation.local_exp[0]:
-                weights[feature] = weight
-            out[i] = weights[segments[i]]
+            out[i] = _paint(explanation.local_exp[0], segments[i])
         return out
 
     def _batched(self, task, pixels, device, segments, sample_ids, seed):
@@ -112,7 +119,7 @@ class LIME(AttributionMethod):
         hidden = from_pixels(np.zeros((1, 1, 1, 3)), device)  # hide_color 0, normalised (1, 3, 1, 1)
         explainers, patterns = [], []
         for i, sample_id in enumerate(sample_ids):
-            explainer = lime_image.LimeImageExplainer(random_state=_row_seed(seed, sample_id))
+            explainer = lime_image.LimeImageExplainer(random_state=row_seed(seed, sample_id))
             n_features = int(segments[i].max()) + 1
             # the package's draw, in its order: one call on the explainer's RandomState
             data = explainer.random_state.randint(0, 2, n_samples * n_features).reshape(n_samples, n_features)
@@ -136,10 +143,7 @@ class LIME(AttributionMethod):
             distances = pairwise_distances(data, data[:1], metric="cosine").ravel()
             _, local_exp, _, _ = explainer.base.explain_instance_with_data(
                 data, labels, distances, 0, 100000, feature_selection=explainer.feature_selection)
-            weights = np.zeros(data.shape[1], np.float32)
-            for feature, weight in local_exp:
-                weights[feature] = weight
-            out[i] = weights[segments[i]]
+            out[i] = _paint(local_exp, segments[i])
         return out
 
 
@@ -154,20 +158,17 @@ class _RowScore(nn.Module):
         return self.task.score(x, [self.row] * len(x))[:, None]
 
 
-class SHAP(AttributionMethod):
+class SHAP(_TwoEngines):
     name = "shap"
     # batch_size: interpolated inputs per model call (package engine: per image; batched: across
     # images); 0 means nsamples
     defaults = {"nsamples": 64, "batch_size": 64, "engine": "batched"}
 
     def attribute(self, task, images, sample_ids, seed):
-        engine = self.params["engine"]
-        if engine not in ("batched", "package"):
-            raise ValueError(f"methods.shap.engine: {engine!r}, expected 'batched' or 'package'")
         # per image: black, grey and a blurred copy of itself (N, 3 backgrounds, C, H, W)
         backgrounds = torch.stack([baseline_images(images, kind) for kind in ("black", "grey", "blur")], dim=1)
-        rseeds = [_row_seed(seed, sample_id) for sample_id in sample_ids]
-        run = self._package if engine == "package" else self._batched
+        rseeds = [row_seed(seed, sample_id) for sample_id in sample_ids]
+        run = self._package if self.params["engine"] == "package" else self._batched
         return run(task, images, backgrounds, rseeds).sum(axis=1).astype(np.float32)
 
     def _batch(self) -> int:
