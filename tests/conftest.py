@@ -56,6 +56,17 @@ def snakemake(workdir, *args, timeout=900):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
+def assert_same_results(work, reference, tables):
+    """Every per-sample metrics CSV of `reference` and the named tables equal those of `work`."""
+    import pandas as pd
+
+    names = sorted(p.relative_to(reference).as_posix() for p in (reference / "results").glob("metrics/*/*/*.csv"))
+    assert names == sorted(p.relative_to(work).as_posix() for p in (work / "results").glob("metrics/*/*/*.csv"))
+    for rel in names + [f"results/tables/{t}" for t in tables]:
+        pd.testing.assert_frame_equal(pd.read_csv(work / rel), pd.read_csv(reference / rel), check_exact=False,
+                                      rtol=1e-9, atol=1e-12, obj=rel)
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
     """The whole workflow at tiny size (tests/tiny.yaml), run once per session; tests only read it

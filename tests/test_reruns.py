@@ -12,13 +12,14 @@ import subprocess
 import sys
 import time
 
-import pandas as pd
 import pytest
 from PIL import Image
 
 from facexai.data.synthetic import SyntheticConfig, generate
 
-from conftest import REPO, snakemake
+from conftest import REPO, assert_same_results, snakemake
+
+TABLES = ["localisation_by_region.csv", "beats_random.csv"]
 
 pytestmark = pytest.mark.slow
 
@@ -64,21 +65,6 @@ def test_adding_a_method_adds_only_its_jobs(tiny_run, tmp_path):
     assert {w["method"] for w in jobs.pop("attribute")} == {"gradcampp"}
     assert {w["method"] for w in jobs.pop("metrics")} == {"gradcampp"}
     assert set(jobs) == {"aggregate", "statistics", "metric_figures", "overlay_figure", "gallery", "all"}
-
-
-def _tables(workdir):
-    return {p.relative_to(workdir).as_posix(): pd.read_csv(p)
-            for p in sorted((workdir / "results").glob("metrics/*/*/*.csv"))}
-
-
-def _assert_same_tables(a, b):
-    ta, tb = _tables(a), _tables(b)
-    assert ta.keys() == tb.keys()
-    for name in ta:
-        pd.testing.assert_frame_equal(ta[name], tb[name], check_exact=False, rtol=1e-9, atol=1e-12, obj=name)
-    for name in ("tables/localisation_by_region.csv", "tables/beats_random.csv"):
-        pd.testing.assert_frame_equal(pd.read_csv(a / "results" / name), pd.read_csv(b / "results" / name),
-                                      check_exact=False, rtol=1e-9, atol=1e-12, obj=name)
 
 
 def _marker(workdir, kind, path):
@@ -140,7 +126,7 @@ def test_kill_9_during_attribution_then_rerun(tiny_run, tmp_path):
     assert {s: mtime(s) for s in kept} == kept  # finished shards were not rewritten
     assert not list((work / "results/attributions").glob("*/random/.*.tmp-*")), "a killed job's temporary is left"
     assert planned(work, *change) == {}
-    _assert_same_tables(work, reference)
+    assert_same_results(work, reference, TABLES)
 
 
 def test_a_damaged_shard_is_made_again_not_read(tiny_run, tmp_path):
@@ -157,7 +143,7 @@ def test_a_damaged_shard_is_made_again_not_read(tiny_run, tmp_path):
     assert (h5.parent / "1.h5.corrupt").is_file() and (csv.parent / "0.csv.corrupt").is_file()
     result = snakemake(work)
     assert result.returncode == 0, result.stderr[-3000:]
-    _assert_same_tables(work, tiny_run)
+    assert_same_results(work, tiny_run, TABLES)
 
 
 def test_a_bit_flip_in_the_maps_is_caught_by_their_checksums(tiny_run, tmp_path):

@@ -6,10 +6,9 @@ import re
 import subprocess
 import sys
 
-import pandas as pd
 import pytest
 
-from conftest import REPO
+from conftest import REPO, assert_same_results
 from local_slurm import LocalSlurm, available
 
 pytestmark = pytest.mark.slow
@@ -74,10 +73,4 @@ def test_tiny_workflow_on_a_real_slurm_equals_a_local_run(tiny_run, tmp_path):
             assert asked, f"{rule} did not ask for a GPU: {job}"
         elif rule in {"fuse_shard", "merge_fused", "aggregate", "statistics", "gallery"}:
             assert not asked, f"{rule} asked for a GPU: {job}"
-    for name in sorted((tiny_run / "results").glob("metrics/*/*/*.csv")):
-        rel = name.relative_to(tiny_run)
-        pd.testing.assert_frame_equal(pd.read_csv(work / rel), pd.read_csv(name), check_exact=False, rtol=1e-9,
-                                      atol=1e-12, obj=str(rel))
-    for rel in ("results/tables/localisation_by_region.csv", "results/tables/model_accuracy.csv"):
-        pd.testing.assert_frame_equal(pd.read_csv(work / rel), pd.read_csv(tiny_run / rel), check_exact=False,
-                                      rtol=1e-9, atol=1e-12, obj=rel)
+    assert_same_results(work, tiny_run, ["localisation_by_region.csv", "model_accuracy.csv"])
