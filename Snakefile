@@ -5,11 +5,15 @@ from snakemake.utils import min_version, validate
 
 min_version("8.0")
 
+from facexai.config import check_schema
+
 
 # the embedded default; --configfile / --config override it key by key
 configfile: Path(workflow.basedir) / "config/config.yaml"
 
 
+# one line per problem (key, what is wrong, what is allowed); then snakemake fills the schema's defaults
+check_schema(config, Path(workflow.basedir) / "config/schema/config.schema.yaml")
 validate(config, Path(workflow.basedir) / "config/schema/config.schema.yaml")
 
 

@@ -101,7 +101,9 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--only", nargs="*", default=None, help="methods of the first table (default all)")
-    parser.add_argument("--batch", type=int, default=256, help="LIME / SHAP inputs per model call, batched engine")
+    parser.add_argument("--batch", type=int, default=256,
+                        help="inputs per model call of IG, RISE, CorrRISE, LIME, SHAP (batched engine), Occlusion")
+    parser.add_argument("--no-engines", action="store_true", help="skip the LIME / SHAP engine comparison")
     parser.add_argument("--model-dir", default="results/models/resnet",
                         help="a trained model (for meaningful LIME/SHAP maps); random weights if absent")
     parser.add_argument("--data", default="results/data/main/dataset.h5", help="fused faces; noise if absent")
@@ -127,31 +129,40 @@ def main(argv=None):
     ids = np.arange(args.rows)
     task = ClassTask(model, torch.arange(args.rows) % 10)
     n, s = args.rows, args.size
-    occ = {"window": 8, "stride": 4, "perturbations_per_eval": 8}
+    b = args.batch
+    occ = {"window": 8, "stride": 4, "perturbations_per_eval": max(1, b // n)}
     n_windows = ((s - occ["window"]) // occ["stride"] + 1) ** 2
     plans = {
         # method: (params, bare passes it needs)
         "gradcam": ({}, bare_forward_backward(model, n, n, x)),
         "gradcampp": ({}, bare_forward_backward(model, n, n, x)),
-        "integrated_gradients": ({"n_steps": 16, "internal_batch_size": 256},
-                                 bare_forward_backward(model, n * 16, 256, x)),
+        "integrated_gradients": ({"n_steps": 16, "internal_batch_size": b},
+                                 bare_forward_backward(model, n * 16, b, x)),
         # captum evaluates perturbations_per_eval copies of the whole batch per call
         "occlusion": (occ, bare_forward(model, n * (n_windows + 1), occ["perturbations_per_eval"] * n, x)),
-        "rise": ({"n_masks": 512, "batch_size": 256}, bare_forward(model, n * 512, 256, x)),
-        "corrrise": ({"n_masks": 512, "batch_size": 256}, bare_forward(model, n * 512, 256, x)),
+        "rise": ({"n_masks": 512, "batch_size": b}, bare_forward(model, n * 512, b, x)),
+        "corrrise": ({"n_masks": 512, "batch_size": b}, bare_forward(model, n * 512, b, x)),
         "lime": ({"num_samples": 300, "batch_size": args.batch}, bare_forward(model, n * 300, args.batch, x)),
         "shap": ({"nsamples": 32, "batch_size": args.batch}, bare_forward_backward(model, n * 32, args.batch, x)),
     }
-    print(f"device {dev}, {n} explained images of {s}x{s}, resnet_small width 32 ({source})")
-    print(f"{'method':<22}{'s / image':>10}{'bare s / image':>16}{'efficiency':>12}")
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+    print(f"device {dev} ({name}), {n} explained images of {s}x{s}, resnet_small width 32 ({source}), "
+          f"{b} inputs per model call")
+    cuda = dev.type == "cuda"
+    print(f"{'method':<22}{'s / image':>10}{'bare s / image':>16}{'efficiency':>12}" + (f"{'peak GiB':>10}" if cuda else ""))
     for name, (params, bare) in plans.items():
         if args.only and name not in args.only:
             continue
         method = get_method(name, params)
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(dev)
         _, t_method = timed(lambda: method(task, x, ids, seed=0))
+        peak = f"{torch.cuda.max_memory_allocated(dev) / 2 ** 30:>10.2f}" if cuda else ""
         _, t_bare = timed(bare)
-        print(f"{name:<22}{t_method / n:>10.4f}{t_bare / n:>16.4f}{t_bare / t_method:>12.2f}")
+        print(f"{name:<22}{t_method / n:>10.4f}{t_bare / n:>16.4f}{t_bare / t_method:>12.2f}{peak}", flush=True)
 
+    if args.no_engines:
+        return
     print(f"\nLIME (300 samples) and SHAP (32 samples), batched engine ({args.batch} inputs per model call "
           "across images) against the packages' default usage (same samples, same seeds):")
     print(f"{'':<34}{'batched s/img':>14}{'package s/img':>14}{'speed-up':>10}{'rank corr':>10}")

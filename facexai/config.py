@@ -10,6 +10,52 @@ from .errors import ConfigError
 from .labels import ATTRIBUTE_INDEX, validate_region_tables
 
 
+def _key_path(parts) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _short(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def describe_schema_error(error) -> str:
+    """One line for one jsonschema error: the key path, what is wrong, what is allowed."""
+    key = _key_path(error.absolute_path)
+    schema, value = error.schema, error.instance
+    if error.validator == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        unknown = sorted(k for k in value if k not in allowed)
+        where = "at the top level" if not error.absolute_path else f"under {key}"
+        names = ", ".join(f"{key}.{u}" if error.absolute_path else u for u in unknown)
+        return f"{names}: unknown key{'s' if len(unknown) > 1 else ''} (allowed {where}: {', '.join(allowed)})"
+    if error.validator == "type":
+        expected = schema["type"] if isinstance(schema["type"], str) else " or ".join(schema["type"])
+        return f"{key}: {_short(value)} is not of type {expected}"
+    if error.validator == "enum":
+        return f"{key}: {_short(value)} is not one of {schema['enum']}"
+    if error.validator == "required":
+        return f"{key}: {error.message}"
+    return f"{key}: {_short(value)} fails the schema's {error.validator} {_short(error.validator_value)}"
+
+
+def check_schema(config: dict, schema_path) -> None:
+    """Validate against the JSON schema; every problem becomes one line naming its key (no schema dump)."""
+    import jsonschema
+    import yaml
+
+    with open(schema_path) as fh:
+        schema = yaml.safe_load(fh)
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        lines = [describe_schema_error(e) for e in errors]
+        raise ConfigError(f"{len(lines)} problem(s) in the configuration:\n  " + "\n  ".join(lines))
+
+
 def check_config(config: dict) -> None:
     try:
         validate_region_tables(config["regions"], config["attribute_regions"])

@@ -67,3 +67,17 @@ def test_cross_key_errors_name_the_key(edit, message):
     with pytest.raises(ConfigError) as info:
         check_config(config)
     assert message in str(info.value)
+
+
+def test_config_errors_are_one_line_per_problem_not_a_schema_dump(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("metricz: 1\nmodels:\n  - name: resnet\n    epoch: 3\nmetrics:\n  deletion: {steps: x}\n")
+    result = dry_run(tmp_path, "--configfile", str(config))
+    text = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "3 problem(s) in the configuration" in text
+    assert "metricz: unknown key (allowed at the top level: aggregate, attribute_regions," in text
+    assert "models[0].epoch: unknown key (allowed under models[0]: arch, attributes," in text
+    assert "metrics.deletion.steps: 'x' is not of type integer" in text
+    assert "$schema" not in text and "Failed validating" not in text
+    assert len(text.splitlines()) < 20, text

@@ -58,7 +58,7 @@ def test_training_is_deterministic_and_writes_its_outputs(tiny_dataset, tmp_path
 def test_load_model_errors_name_the_file(tiny_dataset, tmp_path):
     _train(tiny_dataset, tmp_path / "a")
     (tmp_path / "a" / "weights.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="weights.pt: cannot load weights"):
+    with pytest.raises(ValueError, match="weights.pt: not a readable PyTorch state dict"):
         load_model(tmp_path / "a")
     (tmp_path / "a" / "weights.pt").unlink()
     with pytest.raises(FileNotFoundError, match="weights.pt: model file not found"):

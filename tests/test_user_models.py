@@ -40,10 +40,16 @@ def test_torchscript_round_trip_and_gradcam_refusal(model, tmp_path):
 
 
 def test_errors_name_the_file(model, tmp_path):
+    (tmp_path / "text.pt").write_text("this is a text file, not a model\n" * 20)  # torch: bare IndexError
+    with pytest.raises(ValueError, match="text.pt: not a readable PyTorch state dict"):
+        load_weights(tmp_path / "text.pt", "state_dict", "vgg_small", 3)
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(ValueError, match="empty.pt: not a readable PyTorch state dict"):
+        load_weights(tmp_path / "empty.pt", "state_dict", "vgg_small", 3)
     with pytest.raises(FileNotFoundError, match="nope.pt: model file not found"):
         load_weights(tmp_path / "nope.pt", "state_dict", "vgg_small", 3)
     (tmp_path / "junk.pt").write_bytes(b"\x00garbage")
-    with pytest.raises(ValueError, match="junk.pt: cannot load weights"):
+    with pytest.raises(ValueError, match="junk.pt: not a readable PyTorch state dict"):
         load_weights(tmp_path / "junk.pt", "state_dict", "vgg_small", 3)
     with pytest.raises(ValueError, match="junk.pt: not a TorchScript archive"):
         load_weights(tmp_path / "junk.pt", "torchscript", None, 3)
@@ -63,6 +69,8 @@ class Payload:
 
 def test_arbitrary_pickles_are_refused(tmp_path, capsys):
     torch.save({"layer": Payload()}, tmp_path / "evil.pt")
-    with pytest.raises(ValueError, match="evil.pt: cannot load weights"):
+    with pytest.raises(ValueError, match=r"evil.pt: refused to load: it holds a pickled Python object "
+                                         r"\(\S*print\)") as info:
         load_weights(tmp_path / "evil.pt", "state_dict", "vgg_small", 3)
+    assert "weights_only" not in str(info.value)  # never relays torch's advice to load unsafely
     assert "this must never run" not in capsys.readouterr().out

@@ -25,7 +25,12 @@ def read_rows(h5: h5py.File, name: str, rows) -> np.ndarray:
 
 
 def to_model_input(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    """uint8 (N, H, W, 3) -> normalised float32 (N, 3, H, W)."""
+    """uint8 (N, H, W, 3) -> normalised float32 (N, 3, H, W), contiguous in that (channels-first) order.
+
+    The permuted view of the HWC array must not reach a model as is: with 2+ threads, the CPU build of
+    torch 2.13 aborts in the backward pass of a convolution on such channels-last strides for some batch
+    sizes (seen: every odd batch from 3 to 33), so the result is made contiguous here.
+    """
     x = torch.from_numpy(np.ascontiguousarray(images)).to(device)
     x = x.permute(0, 3, 1, 2).float().div_(255.0)
-    return (x - PIXEL_MEAN) / PIXEL_STD
+    return ((x - PIXEL_MEAN) / PIXEL_STD).contiguous()

@@ -133,7 +133,36 @@ class SmallDenseNet(nn.Module):
 ARCHITECTURES = {"resnet_small": SmallResNet, "vgg_small": SmallVGG, "densenet_small": SmallDenseNet}
 
 
+def _contiguous_input(module: nn.Module, args: tuple):
+    return tuple(a.contiguous() if isinstance(a, torch.Tensor) else a for a in args)
+
+
+def with_contiguous_input(model: nn.Module) -> nn.Module:
+    """Make every input a model receives contiguous (a forward pre-hook on the model itself).
+
+    Inputs reach models from many places (training batches, captum's and our perturbations, metric
+    curves); some are strided views (a permuted HWC array, a flipped batch). The CPU build of torch
+    2.13 with 2+ threads aborts in a convolution's backward pass on such input for some batch sizes,
+    so no view enters a model. TorchScript modules take no hooks: see `ContiguousInput`.
+    """
+    if isinstance(model, torch.jit.ScriptModule):
+        return ContiguousInput(model)
+    model.register_forward_pre_hook(_contiguous_input)
+    return model
+
+
+class ContiguousInput(nn.Module):
+    """Wraps a module that takes no hooks (TorchScript) and hands it contiguous inputs."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, *args):
+        return self.inner(*_contiguous_input(self, args))
+
+
 def build_model(arch: str, n_outputs: int, **kwargs) -> nn.Module:
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; known: {sorted(ARCHITECTURES)}")
-    return ARCHITECTURES[arch](n_outputs, **kwargs)
+    return with_contiguous_input(ARCHITECTURES[arch](n_outputs, **kwargs))

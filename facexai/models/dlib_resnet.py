@@ -42,6 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .backbones import with_contiguous_input
+
 MODEL_FILE = "dlib_face_recognition_resnet_model_v1.dat"
 INPUT_SIZE = 150
 
@@ -319,7 +321,7 @@ class DlibFaceResNet(nn.Module):
     def preprocess(images: np.ndarray | torch.Tensor) -> torch.Tensor:
         """uint8 RGB (N, 150, 150, 3) -> float (N, 3, 150, 150) in [0, 255] (normalised in forward)."""
         x = torch.as_tensor(np.ascontiguousarray(images))
-        return x.permute(0, 3, 1, 2).float()
+        return x.permute(0, 3, 1, 2).float().contiguous()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = (x - self.mean) / 256.0
@@ -334,4 +336,4 @@ def load_dlib_face_resnet(path: str | os.PathLike | None = None) -> DlibFaceResN
     settings, layers = read_dlib_metric_net(path)
     if settings["size"] != (INPUT_SIZE, INPUT_SIZE):
         raise DlibFormatError(f"{path}: expected a {INPUT_SIZE}x{INPUT_SIZE} input, found {settings['size']}")
-    return DlibFaceResNet(layers, settings).eval()
+    return with_contiguous_input(DlibFaceResNet(layers, settings)).eval()

@@ -12,7 +12,9 @@ import json
 import logging
 import os
 import pickle
+import re
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +22,38 @@ import torch
 from torch import nn
 
 from ..atomic import atomic_path
-from .backbones import ARCHITECTURES, build_model
+from .backbones import ARCHITECTURES, build_model, with_contiguous_input
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("state_dict", "torchscript")
+
+
+EXPECTED_STATE_DICT = "a state dict written by torch.save(model.state_dict(), path): tensors in plain containers"
+
+
+def read_state_dict(path: Path):
+    """torch.load(weights_only=True) of a user file; every failure names the file and what was expected.
+
+    An unsafe pickle is refused without running it; the message does not relay torch's advice to
+    retry with weights_only=False, which would run the file's code.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's pickle-protocol notes are not the user's problem
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        if found:
+            raise ValueError(f"{path}: refused to load: it holds a pickled Python object ({found.group(1)}), "
+                             "which could run code when unpickled; facexai loads weights only. "
+                             f"Expected {EXPECTED_STATE_DICT}") from None
+        raise ValueError(f"{path}: not a readable PyTorch state dict (pickle data that a weights-only load "
+                         f"cannot read; nothing in it was run). Expected {EXPECTED_STATE_DICT}") from None
+    except Exception as exc:  # a foreign file fails anywhere inside torch's reader (IndexError, KeyError, ...)
+        reason = str(exc).splitlines()[0] if str(exc) else "file is empty or truncated"
+        raise ValueError(f"{path}: not a readable PyTorch state dict ({type(exc).__name__}: {reason}). "
+                         f"Expected {EXPECTED_STATE_DICT}") from None
 
 
 def load_weights(path: str | os.PathLike, fmt: str, arch: str | None, n_outputs: int,
@@ -38,10 +67,7 @@ def load_weights(path: str | os.PathLike, fmt: str, arch: str | None, n_outputs:
             raise ValueError(f"{path}: a state dict needs an architecture name, one of {sorted(ARCHITECTURES)}; "
                              f"got {arch!r}")
         model = build_model(arch, n_outputs, width=width)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except (RuntimeError, OSError, ValueError, EOFError, pickle.UnpicklingError) as exc:
-            raise ValueError(f"{path}: cannot load weights ({str(exc).splitlines()[0]})") from exc
+        state = read_state_dict(path)
         if not isinstance(state, dict):
             raise ValueError(f"{path}: expected a state dict, found {type(state).__name__}")
         try:
@@ -52,8 +78,11 @@ def load_weights(path: str | os.PathLike, fmt: str, arch: str | None, n_outputs:
     elif fmt == "torchscript":
         try:
             model = torch.jit.load(str(path), map_location="cpu")
-        except (RuntimeError, OSError, ValueError) as exc:
-            raise ValueError(f"{path}: not a TorchScript archive ({str(exc).splitlines()[0]})") from exc
+        except Exception as exc:  # a foreign file fails anywhere inside torch's reader
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ValueError(f"{path}: not a TorchScript archive ({reason}). Expected a file written by "
+                             "torch.jit.save(torch.jit.script(model), path) or torch.jit.trace") from None
+        model = with_contiguous_input(model)
     else:
         raise ValueError(f"{path}: unknown model format {fmt!r}; use one of {FORMATS}")
     return model.eval()

@@ -32,6 +32,7 @@ from ..data.samples import read_rows, to_model_input
 from ..data.splits import read_split
 from ..device import resolve_device
 from .backbones import build_model
+from .user import read_state_dict
 from .train import seed_everything
 
 log = logging.getLogger(__name__)
@@ -169,10 +170,12 @@ def load_embedder(model_dir, device="cpu") -> tuple[nn.Module, dict]:
             raise FileNotFoundError(f"{model_dir / name}: model file not found")
     meta = json.loads((model_dir / "model.json").read_text())
     model = build_model(meta["arch"], meta["dim"], width=meta["width"])
+    state = read_state_dict(model_dir / "weights.pt")
     try:
-        model.load_state_dict(torch.load(model_dir / "weights.pt", map_location="cpu", weights_only=True))
-    except Exception as exc:  # torch raises several types for corrupt files
-        raise ValueError(f"{model_dir / 'weights.pt'}: cannot load weights ({str(exc).splitlines()[0]})") from exc
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{model_dir / 'weights.pt'}: weights do not fit {meta['arch']} (dim {meta['dim']}, "
+                         f"width {meta['width']}): {str(exc).splitlines()[0]}") from exc
     return model.to(device).eval(), meta
 
 
