@@ -30,6 +30,7 @@ include: "rules/data.smk"
 include: "rules/models.smk"
 include: "rules/attributions.smk"
 include: "rules/metrics.smk"
+include: "rules/statistics.smk"
 include: "rules/report.smk"
 
 

@@ -149,7 +149,8 @@ def main(argv=None):
     print(f"device {dev} ({name}), {n} explained images of {s}x{s}, resnet_small width 32 ({source}), "
           f"{b} inputs per model call")
     cuda = dev.type == "cuda"
-    print(f"{'method':<22}{'s / image':>10}{'bare s / image':>16}{'efficiency':>12}" + (f"{'peak GiB':>10}" if cuda else ""))
+    peak_header = f"{'peak GiB':>10}" if cuda else ""
+    print(f"{'method':<22}{'s / image':>10}{'bare s / image':>16}{'efficiency':>12}{peak_header}")
     for name, (params, bare) in plans.items():
         if args.only and name not in args.only:
             continue

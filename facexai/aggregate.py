@@ -6,15 +6,8 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_path
+from .metrics import registry
 
-# the per-sample columns summarised (curves, `metric@x` columns, are left to the figures)
-METRICS = ("rp", "lift", "recall", "iou", "rank_accuracy", "pointing", "components", "largest_share", "auc",
-           "deletion_auc", "insertion_auc", "road_morf", "road_lerf", "road_gap", "drop_subject",
-           "increase_subject", "drop_background", "increase_background", "falsified", "sanity_spearman",
-           "sanity_ssim")
-PAIR_METRICS = ("rp", "lift", "rp_dissimilarity", "lift_dissimilarity", "recall", "pointing", "auc",
-                "deletion_auc", "insertion_auc", "deletion_accuracy_auc", "insertion_accuracy_auc", "road_gap",
-                "drop_subject", "drop_background", "falsified", "sanity_spearman", "sanity_ssim")
 GROUPS = {"by_attribute": ["model", "method", "attribute", "region"],
           "by_region": ["model", "method", "region"]}
 
@@ -35,7 +28,10 @@ def bootstrap_mean_ci(values: np.ndarray, n_resamples: int, seed: int, level: fl
 
 
 def summarise(table: pd.DataFrame, by: list[str], n_resamples: int = 1000, seed: int = 0,
-              metrics=METRICS) -> pd.DataFrame:
+              metrics=None) -> pd.DataFrame:
+    """Per group: n, n degenerate, and per summarised metric (default: the registry's for attribute
+    decisions) n valid, mean, median and the bootstrap CI of the mean."""
+    metrics = registry.summarised() if metrics is None else metrics
     records = []
     table = table.assign(degenerate=table["degenerate"].fillna(""))
     for key in by:  # an empty key (a pair without a region) is a group of its own, not dropped

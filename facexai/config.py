@@ -56,6 +56,14 @@ def check_schema(config: dict, schema_path) -> None:
         raise ConfigError(f"{len(lines)} problem(s) in the configuration:\n  " + "\n  ".join(lines))
 
 
+def model_settings(config: dict, name: str) -> dict:
+    """A model's settings: its own keys over `model_defaults` (without its name)."""
+    own = next((m for m in config["models"] if m["name"] == name), None)
+    if own is None:
+        raise KeyError(f"models: no model named {name!r}")
+    return {k: v for k, v in {**config["model_defaults"], **own}.items() if k != "name"}
+
+
 def check_config(config: dict) -> None:
     try:
         validate_region_tables(config["regions"], config["attribute_regions"])
@@ -79,7 +87,7 @@ def check_config(config: dict) -> None:
         raise ConfigError("models: 'verification' is reserved (results/attributions/verification/ holds pair maps)")
     for own in config["models"]:
         name = own["name"]
-        model = {**config["model_defaults"], **own}
+        model = model_settings(config, name)
         if model.get("dataset") == "shortcut":
             if dataset["source"] != "synthetic":
                 raise ConfigError(f"models.{name}.dataset: the shortcut dataset exists only for the synthetic set")

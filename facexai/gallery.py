@@ -9,8 +9,6 @@ sorting by a metric; the view is kept in the URL's hash so that a view can be sh
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import logging
 import math
@@ -20,69 +18,16 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from .atomic import atomic_path
+from .attributions.store import read_maps, read_shard
+from .metrics import registry
 from .data.samples import read_rows
-from .labels import CLASS_NAMES, region_class_indices
+from .labels import region_class_indices
+from .render import data_uri, heat_of, label_rgb, overlay_rgb
 
 log = logging.getLogger(__name__)
 
-# per-sample metrics shown on a card, in this order, with a short label
-SHOWN = (("rp", "RP"), ("lift", "lift"), ("recall", "recall@q"), ("pointing", "pointing"), ("auc", "AUC"),
-         ("deletion_auc", "deletion"), ("insertion_auc", "insertion"), ("road_gap", "ROAD gap"),
-         ("falsified", "falsified"), ("sanity_spearman", "sanity ρ"))
-# metrics a view can be sorted by, best first (+1: higher is better, -1: lower is better)
-SORTABLE = {"rp": 1, "lift": 1, "auc": 1, "road_gap": 1, "insertion_auc": 1, "deletion_auc": -1}
-
-
-def _palette() -> np.ndarray:
-    from .figures import LABEL_CMAP
-
-    return (np.array([LABEL_CMAP(i)[:3] for i in range(len(CLASS_NAMES))]) * 255).astype(np.float32)
-
-
-def _viridis() -> np.ndarray:
-    import matplotlib
-
-    return (matplotlib.colormaps["viridis"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.float32)
-
-
-def heat_of(a: np.ndarray, mode: str = "positive") -> np.ndarray | None:
-    """The map as displayed, in [0, 1] (positive part, |a| or negative part per mass mode, scaled by
-    its maximum); None when it has no mass or is not finite (shown as such, never as a blank map)."""
-    a = np.asarray(a, np.float64)
-    if not np.isfinite(a).all():
-        return None
-    a = {"positive": np.maximum(a, 0), "absolute": np.abs(a), "negative": np.maximum(-a, 0)}[mode]
-    top = a.max()
-    return a / top if top > 0 else None
-
-
-def overlay_rgb(image: np.ndarray, heat: np.ndarray | None, alpha: float = 0.6) -> np.ndarray:
-    """The heat map (bilinearly resized to the image) in viridis over the image; a degenerate map
-    gives the image in grey."""
-    img = image.astype(np.float32)
-    if heat is None:
-        return np.repeat(img.mean(axis=2, keepdims=True), 3, axis=2).astype(np.uint8)
-    h, w = img.shape[:2]
-    if heat.shape != (h, w):
-        heat = np.asarray(Image.fromarray(heat.astype(np.float32), mode="F").resize((w, h), Image.BILINEAR))
-    colours = _viridis()[np.clip(np.rint(heat * 255), 0, 255).astype(np.int64)]
-    return np.clip((1 - alpha) * img + alpha * colours, 0, 255).astype(np.uint8)
-
-
-def label_rgb(labels: np.ndarray, region_classes) -> np.ndarray:
-    """The label map in its 19-colour palette, pixels outside the region faded towards white."""
-    rgb = _palette()[labels.astype(np.int64)]
-    inside = np.isin(labels, list(region_classes))[..., None]
-    return np.where(inside, rgb, 0.3 * rgb + 0.7 * 255).astype(np.uint8)
-
-
-def data_uri(rgb: np.ndarray) -> str:
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _number(v):
@@ -95,7 +40,7 @@ def gallery_data(metric_csvs, attribution_h5s: dict, dataset_h5s: dict, *, regio
     {model: fused dataset the model is explained on}; metric_csvs: the per-sample metric tables.
     max_per_model caps the decisions per model (taken in turn from each attribute, lowest ids first)
     so that the file stays small at dataset scale; None keeps all."""
-    needed = {"model", "method", "id", "attribute", "region", "degenerate", *(name for name, _ in SHOWN)}
+    needed = {"model", "method", "id", "attribute", "region", "degenerate", *(name for name, _ in registry.shown())}
     table = pd.concat([pd.read_csv(p, keep_default_na=False, na_values=[""], usecols=lambda c: c in needed)
                        for p in metric_csvs], ignore_index=True)
     methods = list(dict.fromkeys(m for _, m in attribution_h5s))
@@ -107,12 +52,9 @@ def gallery_data(metric_csvs, attribution_h5s: dict, dataset_h5s: dict, *, regio
     where: dict[tuple, tuple] = {}  # (model, method, id, attribute) -> (file, index in file)
     for (model, method), paths in attribution_h5s.items():
         for path in paths:
-            with h5py.File(path, "r") as f:
-                ids = f["ids"][:].tolist()
-                attrs = [a.decode() for a in f["attribute"][:]]
-                rows = f["row"][:].tolist()
-                scores = f["score"][:].tolist()
-            for k, key in enumerate(zip(ids, attrs)):
+            shard = read_shard(path, maps=False)
+            rows, scores = shard["row"].tolist(), shard["score"].tolist()
+            for k, key in enumerate(shard.keys()):
                 rows_of[model][key[0]] = rows[k]
                 where[(model, method) + key] = (path, k)
                 decisions.setdefault((model,) + key, {"model": model, "id": int(key[0]), "attribute": key[1],
@@ -126,9 +68,7 @@ def gallery_data(metric_csvs, attribution_h5s: dict, dataset_h5s: dict, *, regio
             wanted[path].append((k, (model, method, sample_id, attribute)))
     for path, entries in wanted.items():
         entries.sort()
-        with h5py.File(path, "r") as f:
-            maps = f["maps"][[k for k, _ in entries]].astype(np.float32)
-        for (_, key), a in zip(entries, maps):
+        for (_, key), a in zip(entries, read_maps(path, [k for k, _ in entries])):
             maps_of[key] = a
     for model in list(rows_of):
         shown_ids = {i for (m, i, _) in decisions if m == model}
@@ -172,12 +112,13 @@ def gallery_data(metric_csvs, attribution_h5s: dict, dataset_h5s: dict, *, regio
                     "map": map_key,
                     "degenerate": degenerate if isinstance(degenerate, str) and degenerate else
                     ("map has no mass" if heat is None else ""),
-                    "metrics": {name: _number(row.get(name)) for name, _ in SHOWN if name in row}}
+                    "metrics": {name: _number(row.get(name)) for name, _ in registry.shown() if name in row}}
     ordered = sorted(decisions.values(), key=lambda d: (models.index(d["model"]), d["attribute"], d["id"]))
     return {"models": models, "methods": methods,
             "regions": sorted({d["region"] for d in ordered if d.get("region")}),
             "attributes": sorted({d["attribute"] for d in ordered}),
-            "shown": [list(s) for s in SHOWN], "sortable": {k: d for k, d in SORTABLE.items() if k in table},
+            "shown": [list(s) for s in registry.shown()],
+            "sortable": {k: d for k, d in registry.sortable().items() if k in table},
             "mode": mode, "decisions": ordered, "pictures": pictures}
 
 

@@ -44,6 +44,13 @@ DEFAULT_REGIONS: dict[str, tuple[str, ...]] = {
     "background": ("background",),
 }
 
+# A partition of the fused classes (every pixel in exactly one part), for "where does a map's mass go".
+MASS_PARTS: dict[str, tuple[str, ...]] = {
+    "background": ("background",), "skin": ("skin",), "eyes": ("l_brow", "r_brow", "l_eye", "r_eye", "eye_g"),
+    "nose": ("nose",), "mouth": ("mouth", "u_lip", "l_lip"), "ears": ("l_ear", "r_ear", "ear_r"),
+    "hair": ("hair",), "hat": ("hat",), "neck & cloth": ("neck", "neck_l", "cloth"),
+}
+
 # Attribute -> the region expected to drive its decision (SPEC.md, Regions).
 DEFAULT_ATTRIBUTE_REGIONS: dict[str, str] = {
     "Eyeglasses": "eyes",

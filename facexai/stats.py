@@ -22,11 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-# direction in which a metric is better (+1 higher, -1 lower); metrics without a direction
-# (chance, spatial coherence counts) are not tested
-DIRECTION = {"rp": 1, "lift": 1, "recall": 1, "iou": 1, "rank_accuracy": 1, "pointing": 1, "auc": 1,
-             "deletion_auc": -1, "insertion_auc": 1, "road_gap": 1, "falsified": -1, "sanity_spearman": -1,
-             "sanity_ssim": -1}
+from .metrics import registry
+
 PAIR_KEY = ("model", "id", "attribute")
 
 
@@ -73,8 +70,10 @@ def _key(table: pd.DataFrame):
     return [k for k in PAIR_KEY if k in table.columns] + (["partner_id"] if "partner_id" in table else [])
 
 
-def method_comparisons(table: pd.DataFrame, metrics=tuple(DIRECTION)) -> pd.DataFrame:
-    """Two-sided paired Wilcoxon for every pair of methods, per model and metric; Holm per metric."""
+def method_comparisons(table: pd.DataFrame, metrics=None) -> pd.DataFrame:
+    """Two-sided paired Wilcoxon for every pair of methods, per model and metric (default: the
+    registry's tested metrics); Holm per metric."""
+    metrics = registry.tested() if metrics is None else metrics
     key = _key(table)
     records = []
     for metric in (m for m in metrics if m in table):
@@ -90,17 +89,18 @@ def method_comparisons(table: pd.DataFrame, metrics=tuple(DIRECTION)) -> pd.Data
     return out
 
 
-def beats_random(table: pd.DataFrame, metrics=tuple(DIRECTION), random_method: str = "random",
+def beats_random(table: pd.DataFrame, metrics=None, random_method: str = "random",
                  alpha: float = 0.05) -> pd.DataFrame:
     """One-sided paired Wilcoxon of each method against the random baseline in the metric's good
     direction, per model and metric; Holm per metric; `beats_random` = adjusted p < alpha."""
+    metrics = registry.tested() if metrics is None else metrics
     key = _key(table)
     records = []
     if random_method not in set(table["method"]):
         return pd.DataFrame(columns=["metric", "model", "method", "direction", "n_pairs", "n_dropped",
                                      "median_difference", "statistic", "p", "p_holm", "beats_random"])
     for metric in (m for m in metrics if m in table):
-        direction = DIRECTION[metric]
+        direction = registry.direction(metric)
         for model, group in table.groupby("model", sort=True):
             for method in sorted(set(group["method"]) - {random_method}):
                 a, b = _paired(group, metric, method, random_method, key)
@@ -176,14 +176,15 @@ def _clean(value):
     return value
 
 
-def best_methods(table: pd.DataFrame, metrics=tuple(DIRECTION), random_method: str = "random") -> dict:
+def best_methods(table: pd.DataFrame, metrics=None, random_method: str = "random") -> dict:
     """Per model and metric, the method with the best mean (the random baseline excluded)."""
+    metrics = registry.tested() if metrics is None else metrics
     out: dict = {}
     for model, group in table.groupby("model", sort=True):
         means = group[group["method"] != random_method].groupby("method").mean(numeric_only=True)
         for metric in (m for m in metrics if m in means and means[m].notna().any()):
             series = means[metric].dropna()
-            method = series.idxmax() if DIRECTION[metric] > 0 else series.idxmin()
+            method = series.idxmax() if registry.direction(metric) > 0 else series.idxmin()
             out.setdefault(str(model), {})[metric] = {"method": str(method), "mean": float(series[method])}
     return out
 

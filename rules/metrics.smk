@@ -1,4 +1,4 @@
-from facexai.aggregate import PAIR_METRICS as PAIR_SUMMARY_METRICS
+from facexai.metrics.registry import summarised
 
 
 rule metrics:
@@ -77,7 +77,7 @@ rule verification_localisation:
     conda:
         "../envs/facexai.yaml"
     params:
-        metrics=PAIR_SUMMARY_METRICS,
+        metrics=summarised(pairs=True),
         resamples=config["aggregate"]["bootstrap_resamples"],
         seed=config["seed"],
     script:

@@ -1,82 +1,3 @@
-rule aggregate:
-    input:
-        tables=expand(
-            f"{R}/metrics/{{model}}/{{method}}/{{shard}}.csv",
-            model=MODELS,
-            method=METHODS,
-            shard=EXPLAIN_SHARDS,
-        ),
-        model_metrics=expand(f"{R}/models/{{model}}/test_metrics.tsv", model=MODELS),
-    output:
-        by_attribute=report(
-            f"{R}/tables/localisation_by_attribute.csv",
-            caption="../report/localisation.rst",
-            category="3 Metrics",
-            subcategory="Tables",
-        ),
-        by_region=report(
-            f"{R}/tables/localisation_by_region.csv",
-            caption="../report/localisation.rst",
-            category="3 Metrics",
-            subcategory="Tables",
-        ),
-    log:
-        f"{R}/logs/aggregate.log",
-    benchmark:
-        f"{R}/benchmarks/aggregate.tsv"
-    conda:
-        "../envs/facexai.yaml"
-    resources:
-        mem_mb=tables_mem_mb,
-    params:
-        models=MODELS,
-        resamples=config["aggregate"]["bootstrap_resamples"],
-        seed=config["seed"],
-    script:
-        "../scripts/aggregate.py"
-
-
-rule statistics:
-    input:
-        tables=expand(
-            f"{R}/metrics/{{model}}/{{method}}/{{shard}}.csv",
-            model=MODELS,
-            method=METHODS,
-            shard=EXPLAIN_SHARDS,
-        ),
-    output:
-        comparisons=report(
-            f"{R}/tables/method_comparison.csv",
-            caption="../report/statistics.rst",
-            category="4 Statistics",
-        ),
-        beats_random=report(
-            f"{R}/tables/beats_random.csv",
-            caption="../report/statistics.rst",
-            category="4 Statistics",
-        ),
-        fr_vs_rp=report(
-            f"{R}/tables/fr_vs_rp.csv",
-            caption="../report/statistics.rst",
-            category="4 Statistics",
-        ),
-        summary=f"{R}/summary.json",
-    log:
-        f"{R}/logs/statistics.log",
-    benchmark:
-        f"{R}/benchmarks/statistics.tsv"
-    conda:
-        "../envs/facexai.yaml"
-    resources:
-        mem_mb=tables_mem_mb,
-    params:
-        resamples=config["aggregate"]["bootstrap_resamples"],
-        alpha=config["aggregate"]["alpha"],
-        seed=config["seed"],
-    script:
-        "../scripts/statistics.py"
-
-
 rule metric_figures:
     input:
         tables=expand(
@@ -156,8 +77,6 @@ rule twin_figure:
         "../envs/facexai.yaml"
     params:
         models=TWIN_MODELS,
-        model_methods=[(m, method) for m in TWIN_MODELS for method in METHODS],
-        n_shards=len(EXPLAIN_SHARDS),
         twins=TWINS,
         attribute=config["synthetic"]["shortcut"]["attribute"],
     script:
@@ -184,8 +103,6 @@ rule overlay_figure:
     conda:
         "../envs/facexai.yaml"
     params:
-        methods=METHODS,
-        n_shards=len(EXPLAIN_SHARDS),
         n_samples=config["figures"]["overlay_samples"],
         ids=config["figures"]["overlay_ids"],
         mode=config["metrics"]["mass"],
@@ -213,8 +130,6 @@ rule pair_figure:
     conda:
         "../envs/facexai.yaml"
     params:
-        methods=PAIR_METHODS,
-        n_shards=len(PAIR_SHARDS),
         per_kind=config["figures"]["pairs_per_kind"],
         regions=config["regions"],
     script:
@@ -252,8 +167,6 @@ rule gallery:
         mem_mb=tables_mem_mb,
     params:
         models=MODELS,
-        model_methods=[(m, method) for m in MODELS for method in METHODS],
-        n_shards=len(EXPLAIN_SHARDS),
         regions=config["regions"],
         mode=config["metrics"]["mass"],
         max_per_model=config["figures"]["gallery_max_per_model"],

@@ -1,5 +1,5 @@
 from facexai.logutil import log_to
-from facexai.plots import metric_figures
+from facexai.metric_figures import metric_figures
 
 with log_to(snakemake.log[0]):
     metric_figures(snakemake.input.tables, snakemake.input.fr_vs_rp, snakemake.input.summary,

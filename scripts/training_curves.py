@@ -1,4 +1,4 @@
-from facexai.figures import training_curves_figure
+from facexai.metric_figures import training_curves_figure
 from facexai.logutil import log_to
 
 with log_to(snakemake.log[0]):

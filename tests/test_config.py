@@ -81,3 +81,38 @@ def test_config_errors_are_one_line_per_problem_not_a_schema_dump(tmp_path):
     assert "metrics.deletion.steps: 'x' is not of type integer" in text
     assert "$schema" not in text and "Failed validating" not in text
     assert len(text.splitlines()) < 20, text
+
+
+def _schema_properties(schema, config, path=()):
+    """(dotted key, value in config or a marker) for every object property the schema declares."""
+    for key, sub in schema.get("properties", {}).items():
+        here = path + (key,)
+        value = config.get(key, _ABSENT) if isinstance(config, dict) else _ABSENT
+        yield ".".join(here), sub, value
+        if isinstance(sub, dict) and "properties" in sub and isinstance(value, dict):
+            yield from _schema_properties(sub, value, here)
+
+
+_ABSENT = object()
+# per-model keys for user models: no default, a model without them is trained
+OPTIONAL_KEYS = {"model_defaults.weights", "model_defaults.format"}
+
+
+def test_defaults_live_in_one_place():
+    """config/config.yaml holds every default; the schema only says what a key may hold, so the two
+    cannot disagree; the method classes' own defaults equal config.yaml's."""
+    import yaml
+
+    from facexai.attributions import METHODS
+
+    schema_text = open(f"{REPO}/config/schema/config.schema.yaml").read()
+    schema = yaml.safe_load(schema_text)
+    config = load_default()
+    declared = list(_schema_properties(schema, config))
+    with_default = [key for key, sub, _ in declared if isinstance(sub, dict) and "default" in sub]
+    assert with_default == [], f"defaults belong in config/config.yaml, not the schema: {with_default}"
+    missing = [key for key, _, value in declared if value is _ABSENT and key not in OPTIONAL_KEYS]
+    assert missing == [], f"keys without a value in config/config.yaml: {missing}"
+    for name, cls in METHODS.items():
+        assert name in config["methods"], f"methods.{name}: no parameters in config/config.yaml"
+        assert cls.defaults == config["methods"][name], (name, cls.defaults, config["methods"][name])

@@ -53,3 +53,9 @@ def test_snakefile_and_rules_are_formatted_with_snakefmt():
     result = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "--diff", "Snakefile", "rules"],
                             cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, "run `snakefmt Snakefile rules`:\n" + result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_python_code_lints_clean_with_ruff():
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=REPO, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, "run `ruff check .`:\n" + result.stdout[-3000:] + result.stderr[-3000:]

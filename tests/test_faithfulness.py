@@ -7,14 +7,14 @@ import torch
 from torch import nn
 
 from facexai.attributions.base import ClassTask, PairTask, Task, get_method
-from facexai.data.samples import PIXEL_MEAN, PIXEL_STD, to_model_input
+from facexai.data.samples import normalise, to_model_input
 from facexai.metrics.faithfulness import confidence_change, deletion_insertion, pixel_ranks, trapezoid_auc
 from facexai.metrics.falsification import counterfactuals, falsification, normalise01
 from facexai.metrics.road import impute, removal_masks, road
 from facexai.metrics.sanity import cascade_stages, cascading_randomisation, spearman_rows, ssim_rows, weight_layers
 from facexai.models.backbones import build_model
 
-BLACK = (0.0 - PIXEL_MEAN) / PIXEL_STD
+BLACK = normalise(0.0)
 
 
 class LinearTask(Task):

@@ -8,8 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from facexai.gallery import build_gallery, gallery_data, heat_of, label_rgb, overlay_rgb
+from facexai.gallery import build_gallery, gallery_data
+from facexai.render import heat_of, label_rgb, overlay_rgb
 from facexai.labels import CLASS_INDEX
+from facexai.attributions.store import make_shard
 
 REGIONS = {"mouth": ["mouth", "u_lip", "l_lip"], "hat": ["hat"]}
 
@@ -54,12 +56,8 @@ def small_inputs(tmp_path):
         if method == "b":
             maps[1] = 0  # no mass
         path = tmp_path / f"{method}.h5"
-        with h5py.File(path, "w") as f:
-            f["maps"] = maps
-            f["ids"] = np.array([10, 11, 12])
-            f["row"] = np.array([0, 1, 2])
-            f["attribute"] = np.array([b"Smiling", b"Smiling", b"Wearing_Hat"])
-            f["score"] = np.array([0.9, 0.8, 0.7], np.float32)
+        make_shard(path, maps, method=method, model="m", ids=[10, 11, 12], row=[0, 1, 2],
+                   attribute=["Smiling", "Smiling", "Wearing_Hat"], score=[0.9, 0.8, 0.7])
         attributions[("m", method)] = [path]
         table = pd.DataFrame({"model": "m", "method": method, "id": [10, 11, 12],
                               "attribute": ["Smiling", "Smiling", "Wearing_Hat"], "region": ["mouth", "mouth", "hat"],
@@ -104,7 +102,7 @@ def test_gallery_html_is_self_contained(small_inputs, tmp_path):
 def test_overlay_figure_draws_the_configured_samples_and_names_unknown_ids(small_inputs, tmp_path):
     from PIL import Image
 
-    from facexai.figures import overlay_figure
+    from facexai.map_figures import overlay_figure
 
     tables, attributions, data = small_inputs
     per_method = {method: paths for (_, method), paths in attributions.items()}

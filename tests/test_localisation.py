@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from facexai.attributions.store import make_shard
 from facexai.metrics.localisation import (chance_level, degenerate_reason, lift, positive_part,
                                           regional_precision, resize_maps)
 
@@ -108,13 +109,8 @@ def test_pair_metrics_on_a_hand_made_file(tmp_path):
     maps[0, 0:4, 0:8] = -1.0   # dissimilarity exactly where the hat is in the partner (label rows 0, cols 0-1)
     maps[0, 12:, 12:] = 2.0    # similarity elsewhere
     maps[1] = 1.0              # a genuine pair: no region, mask metrics undefined
-    with h5py.File(tmp_path / "a.h5", "w") as f:
-        f["maps"] = maps
-        f["row"], f["partner_row"] = np.array([0, 2]), np.array([1, 0])
-        f["ids"], f["partner_id"] = np.array([10, 12]), np.array([11, 10])
-        f["kind"], f["region"] = np.array([b"region", b"genuine"]), np.array([b"hat", b""])
-        f["score"] = np.array([0.9, 0.8], np.float32)
-        f.attrs["method"], f.attrs["params"] = "random", "{}"
+    make_shard(tmp_path / "a.h5", maps, method="random", model="embedder", row=[0, 2], partner_row=[1, 0],
+               ids=[10, 12], partner_id=[11, 10], kind=["region", "genuine"], region=["hat", ""], score=[0.9, 0.8])
     embedder = tmp_path / "embedder"
     embedder.mkdir()
     torch.manual_seed(0)

@@ -34,7 +34,8 @@ def _table(rng, n=30):
     for model in ("m1", "m2"):
         for i in range(n):
             truth = rng.random()
-            for method, rp in (("good", truth * 0.5 + 0.5), ("random", rng.random() * 0.3), ("bad", rng.random() * 0.3)):
+            for method, rp in (("good", truth * 0.5 + 0.5), ("random", rng.random() * 0.3),
+                               ("bad", rng.random() * 0.3)):
                 rows.append({"model": model, "method": method, "id": i, "attribute": "A", "rp": rp,
                              "falsified": float(rng.random() < (0.1 if method == "good" else 0.5))})
     return pd.DataFrame(rows)

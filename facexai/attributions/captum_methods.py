@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from captum.attr import IntegratedGradients, Occlusion
 
-from ..data.samples import PIXEL_MEAN, PIXEL_STD
+from ..data.samples import normalise
 from .base import AttributionMethod, channel_sum, row_seed
 from .blur import gaussian_blur
 
@@ -24,7 +24,7 @@ BASELINES = ("black", "grey", "blur")
 def baseline_images(images: torch.Tensor, kind: str) -> torch.Tensor:
     """Baselines in the model's normalised input space."""
     if kind == "black":
-        return torch.full_like(images, (0.0 - PIXEL_MEAN) / PIXEL_STD)
+        return torch.full_like(images, normalise(0.0))
     if kind == "grey":
         return torch.zeros_like(images)
     if kind == "blur":
@@ -34,7 +34,7 @@ def baseline_images(images: torch.Tensor, kind: str) -> torch.Tensor:
 
 class IntegratedGradientsMethod(AttributionMethod):
     name = "integrated_gradients"
-    defaults = {"n_steps": 32, "baseline": "black", "internal_batch_size": 256}
+    defaults = {"n_steps": 16, "baseline": "black", "internal_batch_size": 32}
 
     def attribute(self, task, images, sample_ids, seed):
         ig = IntegratedGradients(task.forward)
@@ -77,7 +77,8 @@ class SmoothGrad(AttributionMethod):
         for i, sample_id in enumerate(sample_ids):
             torch.manual_seed(row_seed(seed, sample_id))
             with torch.enable_grad():
-                grads = tunnel.attribute(images[i:i + 1], nt_type="smoothgrad", nt_samples=int(self.params["nt_samples"]),
+                grads = tunnel.attribute(images[i:i + 1], nt_type="smoothgrad",
+                                         nt_samples=int(self.params["nt_samples"]),
                                          nt_samples_batch_size=int(self.params["nt_samples_batch_size"]),
                                          stdevs=float(self.params["stdev"]), target=0, abs=False,
                                          additional_forward_args=tuple(e[i:i + 1] for e in task.extra))

@@ -26,19 +26,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.samples import PIXEL_MEAN, PIXEL_STD
+from ..data.samples import denormalise, normalise
 from .base import AttributionMethod, Task, row_seed
 from .captum_methods import baseline_images
 
 
 def to_pixels(images: torch.Tensor) -> np.ndarray:
     """Normalised (N, 3, H, W) -> float pixels (N, H, W, 3) in [0, 1]."""
-    return (images * PIXEL_STD + PIXEL_MEAN).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy().astype(np.float64)
+    return denormalise(images).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy().astype(np.float64)
 
 
 def from_pixels(pixels: np.ndarray, device) -> torch.Tensor:
     x = torch.from_numpy(np.ascontiguousarray(pixels, dtype=np.float32)).to(device).permute(0, 3, 1, 2)
-    return (x - PIXEL_MEAN) / PIXEL_STD
+    return normalise(x)
 
 
 def _chunks(total: int, size: int):
@@ -72,7 +72,7 @@ class _TwoEngines(AttributionMethod):
 
 class LIME(_TwoEngines):
     name = "lime"
-    defaults = {"num_samples": 500, "n_segments": 40, "compactness": 10.0, "batch_size": 64, "engine": "batched"}
+    defaults = {"num_samples": 300, "n_segments": 40, "compactness": 10.0, "batch_size": 32, "engine": "batched"}
     uses_probability = True
 
     def segments(self, image: np.ndarray) -> np.ndarray:
@@ -162,7 +162,7 @@ class SHAP(_TwoEngines):
     name = "shap"
     # batch_size: interpolated inputs per model call (package engine: per image; batched: across
     # images); 0 means nsamples
-    defaults = {"nsamples": 64, "batch_size": 64, "engine": "batched"}
+    defaults = {"nsamples": 32, "batch_size": 32, "engine": "batched"}
 
     def attribute(self, task, images, sample_ids, seed):
         # per image: black, grey and a blurred copy of itself (N, 3 backgrounds, C, H, W)

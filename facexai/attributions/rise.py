@@ -26,10 +26,10 @@ import torch
 import torch.nn.functional as F
 from scipy.stats import rankdata
 
-from ..data.samples import PIXEL_MEAN, PIXEL_STD
+from ..data.samples import normalise
 from .base import AttributionMethod
 
-BLACK = (0.0 - PIXEL_MEAN) / PIXEL_STD
+BLACK = normalise(0.0)
 
 
 def rise_masks(n_masks: int, cells: int, p: float, size: tuple[int, int], seed: int) -> torch.Tensor:
@@ -79,7 +79,7 @@ class _MaskedScores:
 
 class RISE(AttributionMethod):
     name = "rise"
-    defaults = {"n_masks": 1000, "cells": 8, "p": 0.5, "batch_size": 250, "center": True}
+    defaults = {"n_masks": 256, "cells": 8, "p": 0.5, "batch_size": 32, "center": True}
     uses_probability = True
 
     def attribute(self, task, images, sample_ids, seed):
@@ -93,7 +93,7 @@ class RISE(AttributionMethod):
 
 class CorrRISE(AttributionMethod):
     name = "corrrise"
-    defaults = {"n_masks": 1000, "cells": 8, "p": 0.5, "batch_size": 250}
+    defaults = {"n_masks": 256, "cells": 8, "p": 0.5, "batch_size": 32}
     uses_probability = True
 
     def attribute(self, task, images, sample_ids, seed):

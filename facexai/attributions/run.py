@@ -4,14 +4,7 @@ Which decisions are explained: every test sample (the first `max_samples` by id,
 `n_shards` contiguous shards) times every configured attribute the model predicts; with
 `only_positive`, only where the ground truth is positive (an absent hat has no region to find).
 
-Attribution file (SPEC.md, HDF5):
-    maps        float16 (R, H, W)  at the model resolution
-    row         int64 (R,)         row of the sample in the fused dataset
-    ids         int64 (R,)         sample ids
-    target      int64 (R,)         index of the explained output of the model
-    attribute   bytes (R,)         the explained attribute's name
-    score       float32 (R,)       the model's probability for that attribute
-Attributes: method, params (JSON), model, seed, facexai_version.
+The attribution file: `store` (its one writer and reader).
 """
 
 from __future__ import annotations
@@ -25,13 +18,13 @@ import pandas as pd
 import torch
 
 from .. import __version__
-from ..atomic import atomic_path
 from ..data.samples import read_rows, to_model_input
 from ..data.splits import read_split
 from ..device import resolve_device
 from ..labels import ATTRIBUTE_INDEX
 from ..models.train import load_model, seed_everything
 from .base import ClassTask, get_method
+from .store import write_shard
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +74,9 @@ def explain_shard(dataset_h5, split_tsv, model_dir, out_h5, *, model_name: str, 
         images, table["id"].to_numpy(), lambda a, b: ClassTask(model, targets[a:b].to(dev), probability=True),
         explainer, seed, batch_size, dev, f"{method} shard {shard}", progress)
     n = len(table)
-    _write_attributions(out_h5, maps, {
+    write_shard(out_h5, maps, {
         "row": table["row"].to_numpy(np.int64), "ids": table["id"].to_numpy(np.int64),
-        "target": table["target"].to_numpy(np.int64), "attribute": table["attribute"].to_numpy().astype("S"),
+        "target": table["target"].to_numpy(np.int64), "attribute": table["attribute"].to_numpy(),
         "score": scores}, {"method": method, "params": json.dumps(explainer.params, sort_keys=True),
                            "model": model_name, "seed": seed, "facexai_version": __version__})
     log.info("%s on %s shard %d: %d maps", method, model_name, shard, n)
@@ -129,10 +122,10 @@ def explain_pair_shard(dataset_h5, pairs_tsv, embedder_dir, out_h5, *, method: s
         images, pairs["id_a"].to_numpy(),
         lambda a, b: PairTask(model, partner_emb[a:b].to(dev), partner_ids=partner_ids[a:b]),
         explainer, seed, batch_size, dev, f"{method} pairs shard {shard}", progress)
-    _write_attributions(out_h5, maps, {
+    write_shard(out_h5, maps, {
         "row": pairs["row_a"].to_numpy(np.int64), "ids": pairs["id_a"].to_numpy(np.int64),
         "partner_row": pairs["row_b"].to_numpy(np.int64), "partner_id": pairs["id_b"].to_numpy(np.int64),
-        "kind": pairs["kind"].to_numpy().astype("S"), "region": pairs["region"].to_numpy().astype("S"),
+        "kind": pairs["kind"].to_numpy(), "region": pairs["region"].to_numpy(),
         "score": scores}, {"method": method, "params": json.dumps(explainer.params, sort_keys=True),
                            "model": "embedder", "target": "pair cosine similarity", "seed": seed,
                            "facexai_version": __version__})
@@ -164,15 +157,3 @@ def _explain_batches(images: np.ndarray, ids: np.ndarray, make_task, explainer, 
                                 f"{np.nanmax(np.abs(batch_maps)):.3g}); rescale in the method")
         maps[start:stop] = stored
     return maps, scores
-
-
-def _write_attributions(out_h5, maps: np.ndarray, columns: dict, attrs: dict) -> None:
-    """The attribution file, written under a temporary name and renamed."""
-    n, size = maps.shape[0], maps.shape[-1]
-    with atomic_path(out_h5) as tmp, h5py.File(tmp, "w") as out:
-        # Fletcher-32 checksums per chunk: a damaged file fails on read (facexai.integrity)
-        out.create_dataset("maps", data=maps, chunks=(1, size, size) if n else None,
-                           compression="gzip" if n else None, fletcher32=bool(n))
-        for name, values in columns.items():
-            out[name] = values
-        out.attrs.update(attrs)

@@ -78,6 +78,21 @@ class Annotations:
     identity: np.ndarray | None  # int64 (N,) or None when no identity file
 
 
+def read_sample_count(path: str | os.PathLike) -> int:
+    """Line 1 of the attribute file (the sample count), without reading the rest."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(path, "file not found")
+    try:
+        with open(path) as fh:
+            first = fh.readline().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInputError(path, f"cannot read: {exc}") from exc
+    if not first.isdigit():
+        raise BadInputError(path, "line 1 must be the sample count")
+    return int(first)
+
+
 def read_attribute_file(path: str | os.PathLike) -> tuple[np.ndarray, list[str], np.ndarray]:
     path = Path(path)
     lines = [ln for ln in _read_lines(path) if ln.strip()]

@@ -24,6 +24,16 @@ def read_rows(h5: h5py.File, name: str, rows) -> np.ndarray:
     return out
 
 
+def normalise(x):
+    """Pixel values in [0, 1] (array, tensor or number) -> model input units."""
+    return (x - PIXEL_MEAN) / PIXEL_STD
+
+
+def denormalise(x):
+    """Model input units -> pixel values (in [0, 1] for real images)."""
+    return x * PIXEL_STD + PIXEL_MEAN
+
+
 def to_model_input(images: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """uint8 (N, H, W, 3) -> normalised float32 (N, 3, H, W), contiguous in that (channels-first) order.
 
@@ -33,4 +43,4 @@ def to_model_input(images: np.ndarray, device: torch.device | str = "cpu") -> to
     """
     x = torch.from_numpy(np.ascontiguousarray(images)).to(device)
     x = x.permute(0, 3, 1, 2).float().div_(255.0)
-    return ((x - PIXEL_MEAN) / PIXEL_STD).contiguous()
+    return normalise(x).contiguous()

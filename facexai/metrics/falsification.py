@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ..attributions.base import PairTask, Task
-from ..data.samples import PIXEL_MEAN, PIXEL_STD
+from ..data.samples import normalise
 from .faithfulness import batched_scores, scoring
 
 
@@ -50,7 +50,7 @@ def counterfactuals(x: torch.Tensor, pixel_set: np.ndarray, m: int, k: int,
     for j in range(k):
         chosen = torch.from_numpy(rng.choice(candidates, size=m, replace=False)).to(x.device)
         colours = torch.from_numpy(rng.random((3, m), dtype=np.float32)).to(x.device)
-        out[j][:, chosen] = (colours - PIXEL_MEAN) / PIXEL_STD
+        out[j][:, chosen] = normalise(colours)
     return out.view(k, 3, h, w)
 
 

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 import torch
 
-from ..data.samples import PIXEL_MEAN, PIXEL_STD
+from ..data.samples import normalise
 from .faithfulness import batched_scores, pixel_ranks, scoring
 
 # (dy, dx, weight) of the 8 neighbours
@@ -108,7 +108,7 @@ def road(task, images: np.ndarray, maps: np.ndarray, *, percentages=(10, 20, 30,
                 for j, p in enumerate(percentages):
                     imputed[i - a, o, j] = impute(x01, removal_masks(ranks[i], (h, w), p, order), noise, rng)
         x = torch.from_numpy(imputed).to(device).flatten(0, 2).permute(0, 3, 1, 2)
-        x = (x - PIXEL_MEAN) / PIXEL_STD
+        x = normalise(x)
         rows = np.repeat(np.arange(a, b), 2 * len(percentages))
         scores[a:b] = batched_scores(task, x, rows, batch_size).reshape(b - a, 2, len(percentages))
     morf, lerf = scores[:, 0], scores[:, 1]

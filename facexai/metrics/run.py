@@ -20,14 +20,28 @@ import torch
 import torch.nn.functional as F
 
 from ..atomic import atomic_path
+from ..attributions.store import read_shard
 from ..data.samples import read_rows, to_model_input
 from ..device import resolve_device
 from ..labels import region_class_indices
+from .registry import added, mask_columns
 
 log = logging.getLogger(__name__)
 
-MASK_COLUMNS = ("rp", "chance", "lift", "recall", "iou", "rank_accuracy", "pointing", "components", "largest_share",
-                "auc", "degenerate")
+MASK_COLUMNS = (*mask_columns(), "degenerate")
+
+
+def added_metric_columns(maps: np.ndarray, masks: np.ndarray, settings: dict, rows=None) -> dict[str, np.ndarray]:
+    """The registered metrics beyond the built-ins (registry.register), each from its own function;
+    `rows` (bool) limits them to some rows (the others NaN)."""
+    out = {}
+    for metric in added():
+        values = np.full(len(maps), np.nan)
+        sel = np.ones(len(maps), bool) if rows is None else np.asarray(rows, bool)
+        if sel.any():
+            values[sel] = np.asarray(metric.compute(maps[sel], masks[sel], settings), np.float64)
+        out[metric.name] = values
+    return out
 
 
 def region_masks(labels: np.ndarray, regions_of_rows: list[str], regions: dict) -> np.ndarray:
@@ -129,12 +143,10 @@ def metric_table(attribution_h5, dataset_h5, model_dir, out_csv, *, regions: dic
     torch.set_num_threads(max(1, threads))
     seed_everything(seed)
     dev = resolve_device(device)
-    with h5py.File(attribution_h5, "r") as f:
-        maps = f["maps"][:].astype(np.float32)
-        rows, ids, score, targets = f["row"][:], f["ids"][:], f["score"][:], f["target"][:]
-        attributes = [a.decode() for a in f["attribute"][:]]
-        method, model_name = f.attrs["method"], f.attrs["model"]
-        stored_params = json.loads(f.attrs["params"])
+    shard = read_shard(attribution_h5)
+    maps, rows, ids, score, targets = shard.maps, shard["row"], shard["ids"], shard["score"], shard["target"]
+    attributes = list(shard["attribute"])
+    method, model_name, stored_params = shard.method, shard.model, shard.params
     missing = sorted({a for a in attributes if a not in attribute_regions})
     if missing:
         raise ValueError(f"attribute_regions: no expected region for explained attribute(s) {missing}")
@@ -149,6 +161,8 @@ def metric_table(attribution_h5, dataset_h5, model_dir, out_csv, *, regions: dic
                       mode=settings["mass"], workers=threads)
     for name in MASK_COLUMNS:
         table[name] = mm[name]
+    for name, values in added_metric_columns(maps, masks, settings).items():
+        table[name] = values
     if len(table):
         model, _ = load_model(model_dir, dev)
         task = ClassTask(model, torch.from_numpy(targets).to(dev))
@@ -192,13 +206,11 @@ def pair_metric_table(attribution_h5, dataset_h5, embedder_dir, eer_json, out_cs
     torch.set_num_threads(max(1, threads))
     seed_everything(seed)
     dev = resolve_device(device)
-    with h5py.File(attribution_h5, "r") as f:
-        maps = f["maps"][:].astype(np.float32)
-        rows, partner_rows = f["row"][:], f["partner_row"][:]
-        ids, partner_ids, score = f["ids"][:], f["partner_id"][:], f["score"][:]
-        kinds = [k.decode() for k in f["kind"][:]]
-        region_names = [r.decode() for r in f["region"][:]]
-        method, stored_params = f.attrs["method"], json.loads(f.attrs["params"])
+    shard = read_shard(attribution_h5)
+    maps, rows, partner_rows = shard.maps, shard["row"], shard["partner_row"]
+    ids, partner_ids, score = shard["ids"], shard["partner_id"], shard["score"]
+    kinds, region_names = list(shard["kind"]), list(shard["region"])
+    method, stored_params = shard.method, shard.params
     unknown = sorted(set(kinds) - set(PAIR_SAME))
     if unknown:
         raise ValueError(f"{attribution_h5}: unknown pair kind(s) {unknown}")
@@ -223,6 +235,8 @@ def pair_metric_table(attribution_h5, dataset_h5, embedder_dir, eer_json, out_cs
     table["rp_dissimilarity"] = np.where(is_region, dis["rp"], np.nan)
     table["lift_dissimilarity"] = np.where(is_region, dis["lift"], np.nan)
     table["degenerate_dissimilarity"] = np.where(is_region, dis["degenerate"], "not_a_region_pair")
+    for name, values in added_metric_columns(maps, masks, settings, rows=is_region).items():
+        table[name] = values
     if len(table):
         model, _ = load_embedder(embedder_dir, dev)
         explainer = get_method(method, stored_params)

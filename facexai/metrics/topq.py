@@ -32,6 +32,7 @@ import numpy as np
 from scipy import ndimage
 
 from .localisation import _check, positive_part
+from .registry import mask_columns
 
 
 def top_count(q: float, n_pixels: int) -> int:
@@ -172,8 +173,7 @@ def _auc(mass, regions, defined):
     return out
 
 
-MASK_METRICS = ("rp", "chance", "lift", "recall", "iou", "rank_accuracy", "pointing", "components",
-                "largest_share", "auc")
+MASK_METRICS = mask_columns()
 
 
 def _row(mass: np.ndarray, region: np.ndarray, target: np.ndarray | None, shape, k: int) -> tuple:

@@ -279,7 +279,7 @@ class DlibFaceResNet(nn.Module):
         super().__init__()
         self.settings = settings
         self.register_buffer("mean", torch.tensor(settings["mean_rgb"], dtype=torch.float32).view(1, 3, 1, 1))
-        kinds = [l.kind for l in layers]
+        kinds = [layer.kind for layer in layers]
         if kinds[:4] != ["con", "affine", "relu", "max_pool"] or kinds[-2:] != ["avg_pool", "fc"]:
             raise DlibFormatError(f"unexpected layer sequence: starts {kinds[:4]}, ends {kinds[-2:]}")
         self.stem = _ConvAffine(layers[0], layers[1])
@@ -287,14 +287,14 @@ class DlibFaceResNet(nn.Module):
         self.stem_pool = nn.MaxPool2d(mp["kernel"], mp["stride"], mp["padding"])
         blocks, body, i = [], layers[4:-2], 0
         while i < len(body):
-            kinds_here = [l.kind for l in body[i:i + 8]]
+            kinds_here = [layer.kind for layer in body[i:i + 8]]
             if kinds_here[:5] != ["con", "affine", "relu", "con", "affine"]:
                 raise DlibFormatError(f"unexpected layers at block {len(blocks)}: {kinds_here}")
             first, second = _ConvAffine(body[i], body[i + 1]), _ConvAffine(body[i + 3], body[i + 4])
             j, pool = i + 5, None
             if body[j].kind == "avg_pool":
                 pool, j = body[j], j + 1
-            if [l.kind for l in body[j:j + 2]] != ["add_prev", "relu"]:
+            if [layer.kind for layer in body[j:j + 2]] != ["add_prev", "relu"]:
                 raise DlibFormatError(f"block {len(blocks)} does not end in add_prev, relu")
             blocks.append(ResidualBlock(first, second, pool))
             i = j + 2

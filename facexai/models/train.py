@@ -128,8 +128,8 @@ def train_attribute_classifier(dataset_h5, split_tsv, out_dir, *, arch: str, att
             schedule.step()
             total += loss.item() * len(idx)
             seen += len(idx)
-        test_loss = float(loss_fn(torch.logit(torch.from_numpy(predict_proba(model, test_x, dev)).clamp(1e-6, 1 - 1e-6)),
-                                  torch.from_numpy(test_y)))
+        test_proba = torch.from_numpy(predict_proba(model, test_x, dev)).clamp(1e-6, 1 - 1e-6)
+        test_loss = float(loss_fn(torch.logit(test_proba), torch.from_numpy(test_y)))
         curves.append({"epoch": epoch + 1, "train_loss": total / max(seen, 1), "test_loss": test_loss})
         log.info("epoch %d: train loss %.4f, test loss %.4f", epoch + 1, curves[-1]["train_loss"], test_loss)
 

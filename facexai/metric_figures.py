@@ -1,4 +1,5 @@
-"""Figures of the metric tables: box plots by method, FR vs RP, perturbation curves, lift heat map.
+"""Figures drawn from tables: box plots by method, FR vs RP, perturbation curves, lift heat map,
+the fair-vs-biased twin shares, training curves.
 
 Every figure is written as PNG and PDF (same stem), with labelled axes and the Okabe-Ito
 colour-blind-safe palette for methods; heat maps use a diverging map centred on lift 1.
@@ -18,21 +19,9 @@ import pandas as pd  # noqa: E402
 
 from .aggregate import bootstrap_mean_ci  # noqa: E402
 from .atomic import atomic_path  # noqa: E402
+from .labels import MASS_PARTS  # noqa: E402
+from .render import OKABE_ITO, method_colours, save  # noqa: E402
 
-OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000")
-
-
-def method_colours(methods) -> dict[str, str]:
-    return {m: OKABE_ITO[i % len(OKABE_ITO)] for i, m in enumerate(sorted(methods))}
-
-
-def save(fig, png_path, dpi: int = 120) -> None:
-    """Write PNG and the PDF beside it, each atomically."""
-    png_path = Path(png_path)
-    for path, kwargs in ((png_path, {"dpi": dpi}), (png_path.with_suffix(".pdf"), {})):
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=path.suffix[1:], bbox_inches="tight", **kwargs)
-    plt.close(fig)
 
 
 def box_by_method(table: pd.DataFrame, out_png, metrics=("rp", "lift")) -> None:
@@ -172,12 +161,6 @@ def metric_figures(per_sample_csvs, fr_vs_rp_csv, summary_json, outputs: dict, *
     lift_heatmap(table, outputs["lift_heatmap"])
 
 
-# a partition of the fused classes (every pixel in exactly one part) for "where does the mass go"
-MASS_PARTS = {"background": ["background"], "skin": ["skin"], "eyes": ["l_brow", "r_brow", "l_eye", "r_eye", "eye_g"],
-              "nose": ["nose"], "mouth": ["mouth", "u_lip", "l_lip"], "ears": ["l_ear", "r_ear", "ear_r"],
-              "hair": ["hair"], "hat": ["hat"], "neck & cloth": ["neck", "neck_l", "cloth"]}
-
-
 def mass_shares(maps: np.ndarray, labels: np.ndarray, mode: str = "positive") -> np.ndarray:
     """(N, len(MASS_PARTS)): the share of each map's mass in each part of the label map (rows with no
     mass are NaN). The map is resized to the label resolution first."""
@@ -205,6 +188,7 @@ def twin_figure(dataset_h5s: dict, attribution_h5s: dict, twins: list[tuple[str,
     """
     import h5py
 
+    from .attributions.store import read_maps, read_shard
     from .data.samples import read_rows
 
     methods = sorted({m for _, m in attribution_h5s})
@@ -217,9 +201,9 @@ def twin_figure(dataset_h5s: dict, attribution_h5s: dict, twins: list[tuple[str,
             for k, (model, colour) in enumerate(((fair, OKABE_ITO[4]), (biased, OKABE_ITO[5]))):
                 shares = [np.full((0, len(parts)), np.nan)]
                 for path in attribution_h5s[(model, method)]:       # every shard
-                    with h5py.File(path, "r") as f:
-                        keep = np.flatnonzero(np.array([a.decode() for a in f["attribute"][:]]) == attribute)
-                        maps, rows = f["maps"][:].astype(np.float32)[keep], f["row"][:][keep]
+                    shard = read_shard(path, maps=False)
+                    keep = np.flatnonzero(shard["attribute"] == attribute)
+                    maps, rows = read_maps(path, keep), shard["row"][keep]
                     if len(keep):
                         with h5py.File(dataset_h5s[model], "r") as h5:
                             shares.append(mass_shares(maps, read_rows(h5, "labels", rows)))
@@ -234,3 +218,20 @@ def twin_figure(dataset_h5s: dict, attribution_h5s: dict, twins: list[tuple[str,
             ax.legend(fontsize=6)
     fig.suptitle("Where the mass goes: fair vs biased twin", fontsize=10)
     save(fig, out_png)
+
+
+def training_curves_figure(curves_tsv, out_png, title: str = "", dpi: int = 100) -> None:
+    """Train and test loss per epoch."""
+    curves = pd.read_csv(curves_tsv, sep="\t")
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    for column, style in (("train_loss", "-o"), ("test_loss", "--s")):
+        if column in curves:
+            ax.plot(curves["epoch"], curves[column], style, label=column.replace("_", " "), markersize=3)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title(title, fontsize=9)
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    plt.close(fig)

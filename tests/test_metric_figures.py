@@ -3,7 +3,9 @@ import numpy as np
 from PIL import Image
 
 from facexai.labels import CLASS_INDEX
-from facexai.plots import MASS_PARTS, mass_shares, twin_figure
+from facexai.labels import MASS_PARTS
+from facexai.metric_figures import mass_shares, twin_figure
+from facexai.attributions.store import make_shard
 
 
 def _labels():
@@ -35,11 +37,9 @@ def test_twin_figure_draws_both_models(tmp_path):
         h5["labels"] = labels
     paths = {}
     for model, region in (("fair", "u_lip"), ("biased", "background")):
-        maps = np.stack([(l == CLASS_INDEX[region]).astype(np.float16) for l in labels])
+        maps = np.stack([(lab == CLASS_INDEX[region]).astype(np.float16) for lab in labels])
         path = tmp_path / f"{model}.h5"
-        with h5py.File(path, "w") as f:
-            f["maps"], f["row"] = maps, np.arange(4)
-            f["attribute"] = np.array([b"Smiling", b"Smiling", b"Smiling", b"Bangs"])
+        make_shard(path, maps, method="gradcam", model=model, attribute=["Smiling", "Smiling", "Smiling", "Bangs"])
         paths[(model, "gradcam")] = [path]
     out = tmp_path / "twin.png"
     twin_figure({"fair": tmp_path / "d.h5", "biased": tmp_path / "d.h5"}, paths, [("fair", "biased")], "Smiling", out)

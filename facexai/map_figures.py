@@ -1,4 +1,6 @@
-"""Figures. Colour-blind-safe maps (viridis for saliency); label maps with a fixed 19-colour palette."""
+"""Figures of maps on faces: the overlay grid (image, label map, one heat map per method), the
+verification pair figure, the contact sheet of a dataset. Viridis for saliency; label maps in a
+fixed 19-colour palette (facexai.render)."""
 
 from __future__ import annotations
 
@@ -9,32 +11,26 @@ import matplotlib.patches
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.colors import ListedColormap  # noqa: E402
 
 from .atomic import atomic_path  # noqa: E402
 from .data.samples import read_rows  # noqa: E402
 from .labels import CLASS_NAMES  # noqa: E402
-
-LABEL_CMAP = ListedColormap(plt.get_cmap("tab20").colors[:len(CLASS_NAMES)], name="facexai_labels")
-
+from .render import LABEL_CMAP, heat_of, overlay_rgb, save  # noqa: E402
 
 def _load_maps(paths, extra=()) -> dict:
     """Maps and row data of one method's attribution shards, keyed by (id, attribute) or, for pair
     files, (id, partner id)."""
+    from .attributions.store import read_shard
+
     out = {}
     for path in paths:
-        with h5py.File(path, "r") as f:
-            second = f["partner_id"][:].tolist() if "partner_id" in f else [a.decode() for a in f["attribute"][:]]
-            maps = f["maps"][:].astype(np.float32)
-            columns = {name: f[name][:] for name in ("row", "score", *extra)}
-            for k, key in enumerate(zip(f["ids"][:].tolist(), second)):
-                out[key] = {"map": maps[k], **{name: v[k] for name, v in columns.items()}}
+        shard = read_shard(path)
+        for k, key in enumerate(shard.keys()):
+            out[key] = {"map": shard.maps[k], **{name: shard[name][k] for name in ("row", "score", *extra)}}
     return out
 
 
 def _heat_panel(ax, image, a, mode, title):
-    from .gallery import heat_of, overlay_rgb
-
     heat = heat_of(a, mode)
     ax.imshow(overlay_rgb(image, heat))
     ax.set_title(title if heat is not None else f"{title}\n(no mass)", fontsize=7)
@@ -42,8 +38,6 @@ def _heat_panel(ax, image, a, mode, title):
 
 def _finish_grid(fig, axes, out_png, dpi: int, empty_message: str | None) -> None:
     """Panels without ticks, a message when there was nothing to draw, PNG + PDF."""
-    from .plots import save
-
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
@@ -117,8 +111,8 @@ def pair_figure(dataset_h5, attribution_h5s: dict[str, list], out_png, *, region
             image = read_rows(h5, "images", [first["row"]])[0]
             partner = read_rows(h5, "images", [first["partner_row"]])[0]
             axes[r, 0].imshow(image)
-            axes[r, 0].set_title(f"{kind}" + (f" ({region})" if region else "") + f"\nid {key[0]}, sim {first['score']:.2f}",
-                                 fontsize=7)
+            where = f" ({region})" if region else ""
+            axes[r, 0].set_title(f"{kind}{where}\nid {key[0]}, sim {first['score']:.2f}", fontsize=7)
             axes[r, 1].imshow(partner)
             axes[r, 1].set_title(f"partner id {key[1]}", fontsize=7)
             outline = None
@@ -158,25 +152,6 @@ def contact_sheet(root, sample_ids, out_png, mask_size: int, columns: int = 4, d
     handles = [matplotlib.patches.Patch(color=LABEL_CMAP(i), label=f"{i} {n}") for i, n in enumerate(CLASS_NAMES)]
     fig.legend(handles=handles, loc="lower center", ncol=10, fontsize=7, frameon=False)
     fig.tight_layout(rect=(0, 0.06, 1, 1))
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png")
-    plt.close(fig)
-
-
-def training_curves_figure(curves_tsv, out_png, title: str = "", dpi: int = 100) -> None:
-    """Train and test loss per epoch."""
-    import pandas as pd
-
-    curves = pd.read_csv(curves_tsv, sep="\t")
-    fig, ax = plt.subplots(figsize=(4.5, 3.2))
-    for column, style in (("train_loss", "-o"), ("test_loss", "--s")):
-        if column in curves:
-            ax.plot(curves["epoch"], curves[column], style, label=column.replace("_", " "), markersize=3)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.set_title(title, fontsize=9)
-    ax.legend(frameon=False)
-    fig.tight_layout()
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
     plt.close(fig)

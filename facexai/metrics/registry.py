@@ -1,0 +1,129 @@
+"""Every per-sample metric once: its column, label, good direction, and where it is used.
+
+Every consumer reads this table: the per-sample tables (which columns exist), aggregation (which are
+summarised, for attribute decisions and for verification pairs), the statistics (which are tested,
+in which direction), the gallery (which are shown on a card and can sort a view) and the tests.
+Definitions are in docs/definitions.md.
+
+Adding a metric: write its function (its own module, with its tests) and `register` a `Metric` with
+`compute` set; the per-sample tables, the aggregate tables, the statistics and the gallery pick it
+up. The built-in metrics have `compute=None`: they come from the fast all-metrics paths
+(`topq.mask_metrics` against the masks, `run.model_metrics` against the model).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import numpy as np
+
+HIGHER, LOWER, NONE = 1, -1, 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    name: str                    # column of the per-sample tables
+    label: str                   # short label for figures and gallery cards
+    direction: int = NONE        # HIGHER / LOWER is better; NONE: described, never tested
+    kind: str = "mask"           # "mask": against the region mask; "model": calls the model
+    classes: bool = True         # summarised for attribute decisions
+    pairs: bool = False          # summarised for verification pairs
+    shown: bool = False          # on the gallery's cards
+    sortable: bool = False       # a gallery view can be sorted by it
+    # (maps (N, h, w) float32 at model resolution, regions (N, M, M) bool at label resolution,
+    # settings = config `metrics`) -> (N,) values, NaN where undefined; None for the built-ins
+    compute: Callable[[np.ndarray, np.ndarray, dict], np.ndarray] | None = None
+
+
+_BUILT_IN = (
+    Metric("rp", "RP", HIGHER, pairs=True, shown=True, sortable=True),
+    Metric("chance", "chance", classes=False),
+    Metric("lift", "lift", HIGHER, pairs=True, shown=True, sortable=True),
+    Metric("rp_dissimilarity", "RP (dissimilarity)", HIGHER, classes=False, pairs=True),
+    Metric("lift_dissimilarity", "lift (dissimilarity)", HIGHER, classes=False, pairs=True),
+    Metric("recall", "recall@q", HIGHER, pairs=True, shown=True),
+    Metric("iou", "IoU@q", HIGHER),
+    Metric("rank_accuracy", "rank accuracy", HIGHER),
+    Metric("pointing", "pointing", HIGHER, pairs=True, shown=True),
+    Metric("components", "components@q"),
+    Metric("largest_share", "largest component share"),
+    Metric("auc", "AUC", HIGHER, pairs=True, shown=True, sortable=True),
+    Metric("deletion_auc", "deletion", LOWER, "model", pairs=True, shown=True, sortable=True),
+    Metric("insertion_auc", "insertion", HIGHER, "model", pairs=True, shown=True, sortable=True),
+    Metric("deletion_accuracy_auc", "deletion (accuracy)", LOWER, "model", classes=False, pairs=True),
+    Metric("insertion_accuracy_auc", "insertion (accuracy)", HIGHER, "model", classes=False, pairs=True),
+    Metric("road_morf", "ROAD MoRF", kind="model"),
+    Metric("road_lerf", "ROAD LeRF", kind="model"),
+    Metric("road_gap", "ROAD gap", HIGHER, "model", pairs=True, shown=True, sortable=True),
+    Metric("drop_subject", "drop (region occluded)", kind="model", pairs=True),
+    Metric("increase_subject", "increase (region occluded)", kind="model"),
+    Metric("drop_background", "drop (background occluded)", kind="model", pairs=True),
+    Metric("increase_background", "increase (background occluded)", kind="model"),
+    Metric("falsified", "falsified", LOWER, "model", pairs=True, shown=True),
+    Metric("sanity_spearman", "sanity ρ", LOWER, "model", pairs=True, shown=True),
+    Metric("sanity_ssim", "sanity SSIM", LOWER, "model", pairs=True),
+)
+_REGISTRY: list[Metric] = list(_BUILT_IN)
+
+
+def register(metric: Metric) -> Metric:
+    """Add a metric (it must bring its `compute`); its name must be new."""
+    if any(m.name == metric.name for m in _REGISTRY):
+        raise ValueError(f"metric {metric.name!r} is already registered")
+    if metric.compute is None:
+        raise ValueError(f"metric {metric.name!r}: a registered metric needs its compute function")
+    _REGISTRY.append(metric)
+    return metric
+
+
+def unregister(name: str) -> None:
+    """Remove an added metric (tests); built-ins stay."""
+    if any(m.name == name for m in _BUILT_IN):
+        raise ValueError(f"metric {name!r} is built in")
+    _REGISTRY[:] = [m for m in _REGISTRY if m.name != name]
+
+
+def metrics() -> tuple[Metric, ...]:
+    return tuple(_REGISTRY)
+
+
+def get(name: str) -> Metric:
+    for m in _REGISTRY:
+        if m.name == name:
+            return m
+    raise KeyError(f"unknown metric {name!r}; known: {[m.name for m in _REGISTRY]}")
+
+
+def summarised(pairs: bool = False) -> tuple[str, ...]:
+    """Columns the aggregate tables summarise (mean, median, CI), in table order."""
+    return tuple(m.name for m in _REGISTRY if (m.pairs if pairs else m.classes))
+
+
+def tested(pairs: bool = False) -> tuple[str, ...]:
+    """Summarised columns with a good direction: compared between methods and against random."""
+    return tuple(name for name in summarised(pairs) if get(name).direction != NONE)
+
+
+def direction(name: str) -> int:
+    return get(name).direction
+
+
+def shown() -> tuple[tuple[str, str], ...]:
+    """(column, label) of the metrics on a gallery card, in order."""
+    return tuple((m.name, m.label) for m in _REGISTRY if m.shown)
+
+
+def sortable() -> dict[str, int]:
+    """Metrics a gallery view can be sorted by, with their good direction."""
+    return {m.name: m.direction for m in _REGISTRY if m.sortable}
+
+
+def mask_columns() -> tuple[str, ...]:
+    """The built-in per-sample columns against the masks (from `topq.mask_metrics`), in order."""
+    return tuple(m.name for m in _BUILT_IN if m.kind == "mask" and (m.classes or m.name == "chance"))
+
+
+def added() -> tuple[Metric, ...]:
+    """Registered metrics that bring their own `compute`."""
+    return tuple(m for m in _REGISTRY if m.compute is not None)

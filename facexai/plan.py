@@ -1,0 +1,225 @@
+"""What a run consists of, derived from the (validated) config: models, datasets, shards, twins, the
+parameters each job depends on, and the files a complete run leaves. rules/common.smk only wires
+these into Snakemake; every decision here is unit-tested (tests/test_plan.py).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from pathlib import Path
+
+from .config import digest, model_settings
+from .data.celebamask import IDENTITY_FILE, annotation_files, read_sample_count
+
+
+class RunPlan:
+    def __init__(self, config: dict):
+        self.config = config
+        self.results = config["results_dir"]
+        self.models = [m["name"] for m in config["models"]]
+        self.methods = list(config["explain"]["methods"])
+        self.pair_methods = list(config["verification"]["explain"]["methods"])
+        # models given as a weights file (TorchScript, or a state dict of one of our architectures)
+        # are imported, not trained
+        self.user_models = [m for m in self.models if self.model_config(m).get("weights")]
+        self.trained_models = [m for m in self.models if m not in self.user_models]
+        # "main" is the dataset itself; "shortcut" is the synthetic set regenerated with the spurious
+        # cue (synthetic.shortcut), made only when a model trains on it (the biased twin)
+        self.datasets = sorted({"main"} | {self.model_dataset(m) for m in self.models})
+        self.fuse_shards = list(range(math.ceil(self.n_samples() / config["dataset"]["shard_size"])))
+        self.explain_shards = list(range(self.explain_shard_count()))
+        self.pair_shards = list(range(config["verification"]["explain"]["shards"]))
+        self.twins = self.twin_pairs()
+        self.twin_models = sorted({m for pair in self.twins for m in pair})
+
+    # ----------------------------------------------------------------------------- models, data
+
+    def model_config(self, name: str) -> dict:
+        return model_settings(self.config, name)
+
+    def model_dataset(self, name: str) -> str:
+        return self.model_config(name).get("dataset", "main")
+
+    @property
+    def is_synthetic(self) -> bool:
+        return self.config["dataset"]["source"] == "synthetic"
+
+    def synthetic_root(self, dataset: str) -> str:
+        return f"{self.results}/synthetic/{dataset}/CelebAMask-HQ"
+
+    def dataset_root(self, dataset: str) -> str:
+        return self.synthetic_root(dataset) if self.is_synthetic else self.config["dataset_root"]
+
+    def dataset_h5(self, model: str) -> str:
+        """The fused dataset a model trains on and is explained on."""
+        return f"{self.results}/data/{self.model_dataset(model)}/dataset.h5"
+
+    def split_tsv(self, model: str) -> str:
+        return f"{self.results}/data/{self.model_dataset(model)}/split.tsv"
+
+    def identity_file(self, dataset: str = "main") -> str | None:
+        """The identity file to read, or None (then the split follows CelebA's official partition)."""
+        if self.config["dataset"]["identity_file"]:
+            return self.config["dataset"]["identity_file"]
+        if self.is_synthetic:
+            return f"{self.synthetic_root(dataset)}/{IDENTITY_FILE}"
+        default = Path(self.config["dataset_root"]) / IDENTITY_FILE
+        return str(default) if default.is_file() else None
+
+    def n_samples(self) -> int:
+        """Samples in the dataset: the generator's count, or line 1 of the real attribute file."""
+        if self.is_synthetic:
+            return self.config["synthetic"]["n_images"] + self.config["synthetic"]["region_pairs"]
+        return read_sample_count(annotation_files(self.config["dataset_root"])["attributes"])
+
+    def dataset_inputs(self, dataset: str) -> dict[str, str]:
+        """What fusion reads: the generated folder, or the real dataset's annotation files."""
+        if self.is_synthetic:
+            return {"root": self.synthetic_root(dataset)}
+        inputs = {k: str(v) for k, v in annotation_files(self.config["dataset_root"]).items()}
+        if self.identity_file():
+            inputs["identity"] = self.identity_file()
+        return inputs
+
+    def synthetic_params(self, dataset: str) -> dict:
+        """Generator settings; only the shortcut dataset carries the spurious cue."""
+        settings = dict(self.config["synthetic"])
+        if dataset != "shortcut":
+            settings["shortcut"] = {"attribute": None, "strength": settings["shortcut"]["strength"]}
+        return settings
+
+    def dataset_digest(self, dataset: str) -> str:
+        source = self.synthetic_params(dataset) if self.is_synthetic else self.config["dataset_root"]
+        return digest(self.config["dataset"], source)
+
+    # ----------------------------------------------------------------------------- resources
+
+    def training_mem_mb(self) -> int:
+        """Training holds the split's images in memory (uint8, read once, not per epoch): 2 GB plus
+        twice their size."""
+        size = self.config["dataset"]["image_size"]
+        return 2000 + math.ceil(2 * self.n_samples() * size * size * 3 / 1e6)
+
+    @staticmethod
+    def tables_mem_mb(input_size_mb: float) -> int:
+        """Jobs that read every per-sample table: about 4x the CSVs' size, at least 2 GB."""
+        return max(2000, math.ceil(4 * input_size_mb))
+
+    def gpu_request(self) -> int:
+        """Ask the scheduler for a GPU only where the config says the jobs need one."""
+        return 1 if self.config["device"] == "cuda" else 0
+
+    # ----------------------------------------------------------------------------- shards, params
+
+    def explain_shard_count(self) -> int:
+        """Attribution jobs per (model, method): explain.shards, or, with explain.shard_size, enough
+        shards for the expected number of explained test samples (the exact test split is known
+        only after the split; shards are balanced, so each holds about shard_size samples)."""
+        e = self.config["explain"]
+        if not e.get("shard_size"):
+            return e["shards"]
+        expected = self.n_samples() * self.config["split"]["test_fraction"]
+        if e["max_samples"]:
+            expected = min(expected, e["max_samples"])
+        return max(1, math.ceil(expected / e["shard_size"]))
+
+    def explain_params(self) -> dict:
+        """The settings an attribution job depends on, and no more: the method list is left out, so
+        that adding a method does not rerun the others."""
+        e = self.config["explain"]
+        return {**{k: e[k] for k in ("attributes", "only_positive", "max_samples", "batch_size") if k in e},
+                "shards": len(self.explain_shards)}
+
+    def pair_explain_params(self) -> dict:
+        e = self.config["verification"]["explain"]
+        return {k: e[k] for k in ("kinds", "max_pairs", "shards", "batch_size") if k in e}
+
+    def twin_pairs(self) -> list[tuple[str, str]]:
+        """(fair, biased) model pairs: each model trained on the shortcut dataset with the first model
+        of the same architecture trained on the main one; only when the shortcut attribute is
+        explained."""
+        attribute = self.config["synthetic"]["shortcut"]["attribute"]
+        if not self.is_synthetic or attribute not in self.config["explain"]["attributes"]:
+            return []
+        pairs = []
+        for biased in self.models:
+            if self.model_dataset(biased) != "shortcut":
+                continue
+            arch = self.model_config(biased).get("arch")
+            fair = [m for m in self.models
+                    if self.model_dataset(m) == "main" and self.model_config(m).get("arch") == arch]
+            if fair:
+                pairs.append((fair[0], biased))
+        return pairs
+
+    # ----------------------------------------------------------------------------- outputs
+
+    def has_verification(self) -> bool:
+        return self.identity_file() is not None
+
+    def shard_outputs(self) -> dict[str, list[str]]:
+        """The shard files a run reads, by kind, for the integrity check."""
+        R = self.results
+        return {
+            "fused": [f"{R}/data/{d}/shards/fused_{s}.h5" for d in self.datasets for s in self.fuse_shards]
+            + [f"{R}/data/{d}/dataset.h5" for d in self.datasets],
+            "attributions": [f"{R}/attributions/{m}/{method}/{s}.h5"
+                             for m in self.models for method in self.methods for s in self.explain_shards]
+            + [f"{R}/attributions/verification/{method}/{s}.h5"
+               for method in self.pair_methods for s in self.pair_shards],
+            "csv": [f"{R}/metrics/{m}/{method}/{s}.csv"
+                    for m in self.models for method in self.methods for s in self.explain_shards]
+            + [f"{R}/metrics/verification/{method}/{s}.csv"
+               for method in self.pair_methods for s in self.pair_shards],
+        }
+
+    def final_outputs(self) -> list[str]:
+        R = self.results
+        verification = self.has_verification()
+        pair_outputs = verification and bool(self.pair_methods)
+        shards = self.shard_outputs()
+        return [
+            f"{R}/tables/localisation_by_attribute.csv",
+            f"{R}/tables/localisation_by_region.csv",
+            f"{R}/tables/model_accuracy.csv",
+            f"{R}/tables/method_comparison.csv",
+            f"{R}/summary.json",
+            f"{R}/figures/fr_vs_rp.png",
+            *([f"{R}/figures/twin_mass.png"] if self.twins else []),
+            *[f"{R}/figures/overlay_{m}.png" for m in self.models],
+            f"{R}/gallery/index.html",
+            *[f"{R}/figures/training_curves_{m}.png" for m in self.trained_models],
+            *([f"{R}/verification/embedder/eer.json"] if verification else []),
+            *([f"{R}/tables/verification_localisation.csv"] if pair_outputs else []),
+            *([f"{R}/figures/verification_pairs.png"] if pair_outputs else []),
+            # the per-shard maps and metric tables are results too: a missing or damaged one is remade
+            *shards["attributions"],
+            *shards["csv"],
+        ]
+
+
+# Snakemake invocations that only look (plan, report, draw, lint, list, unlock): no file is moved.
+_LOOK_ONLY = ("dryrun", "report", "dag", "rulegraph", "filegraph", "lint", "summary", "detailed_summary",
+              "list_rules", "list_target_rules", "unlock", "touch", "cleanup_metadata", "list_changes",
+              "list_input_changes", "list_params_changes", "list_code_changes", "list_untracked",
+              "delete_all_output", "delete_temp_output", "archive", "containerize", "print_compilation",
+              "d3dag", "export_cwl")
+
+
+def jobs_will_run(argv: list[str] | None = None) -> bool:
+    """Whether this Snakemake invocation will run jobs (and so may move damaged shards aside),
+    read from its command line; True where the command line is not Snakemake's (API use)."""
+    if argv is None:
+        program = os.path.join(os.path.basename(os.path.dirname(sys.argv[0])), os.path.basename(sys.argv[0]))
+        if "snakemake" not in program:  # e.g. .../bin/snakemake, .../snakemake/__main__.py
+            return True
+        argv = sys.argv[1:]
+    from snakemake.cli import get_argument_parser
+
+    try:
+        args, _ = get_argument_parser().parse_known_args(argv)
+    except SystemExit:
+        return True
+    return not any(getattr(args, name, None) for name in _LOOK_ONLY)

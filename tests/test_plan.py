@@ -1,0 +1,97 @@
+"""RunPlan: what rules/common.smk wires into Snakemake, decided and tested here."""
+
+import copy
+
+import pytest
+import yaml
+
+from facexai.errors import BadInputError
+from facexai.plan import RunPlan, jobs_will_run
+
+from conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def default_config():
+    from snakemake.utils import validate
+
+    config = yaml.safe_load(open(f"{REPO}/config/config.yaml"))
+    validate(config, f"{REPO}/config/schema/config.schema.yaml")  # fills the schema's defaults
+    return config
+
+
+def test_models_and_their_settings(default_config):
+    config = copy.deepcopy(default_config)
+    config["models"].append({"name": "theirs", "weights": "/m/theirs.pt", "format": "torchscript"})
+    plan = RunPlan(config)
+    assert plan.models[-1] == "theirs" and plan.user_models == ["theirs"]
+    assert "theirs" not in plan.trained_models and "resnet" in plan.trained_models
+    # own keys over model_defaults, name left out
+    settings = plan.model_config("resnet_biased")
+    assert settings["dataset"] == "shortcut" and settings["epochs"] == config["model_defaults"]["epochs"]
+    assert "name" not in settings
+    assert plan.datasets == ["main", "shortcut"]
+    assert plan.dataset_h5("resnet_biased") == "results/data/shortcut/dataset.h5"
+
+
+def test_shards_from_counts_and_sizes(default_config):
+    config = copy.deepcopy(default_config)
+    n = config["synthetic"]["n_images"] + config["synthetic"]["region_pairs"]
+    config["dataset"]["shard_size"] = 100
+    config["explain"].update(shard_size=10, max_samples=None)
+    plan = RunPlan(config)
+    assert len(plan.fuse_shards) == -(-n // 100)
+    assert len(plan.explain_shards) == -(-int(n * config["split"]["test_fraction"]) // 10)
+    config["explain"].update(shard_size=None, shards=3)
+    assert RunPlan(config).explain_shards == [0, 1, 2]
+
+
+def test_attribution_params_leave_out_the_method_list(default_config):
+    plan = RunPlan(default_config)
+    params = plan.explain_params()
+    assert "methods" not in params and params["shards"] == len(plan.explain_shards)
+    assert set(params) == {"attributes", "only_positive", "max_samples", "batch_size", "shards"}
+
+
+def test_twins_pair_each_biased_model_with_a_fair_one_of_its_architecture(default_config):
+    config = copy.deepcopy(default_config)
+    config["models"] = [{"name": "a", "arch": "vgg_small"}, {"name": "b", "arch": "resnet_small"},
+                        {"name": "b_biased", "arch": "resnet_small", "dataset": "shortcut"},
+                        {"name": "orphan", "arch": "densenet_small", "dataset": "shortcut"}]
+    plan = RunPlan(config)
+    assert plan.twins == [("b", "b_biased")] and plan.twin_models == ["b", "b_biased"]
+    config["explain"]["attributes"] = [a for a in config["explain"]["attributes"]
+                                       if a != config["synthetic"]["shortcut"]["attribute"]]
+    assert RunPlan(config).twins == []  # the shortcut attribute is not explained: no twin figure
+
+
+def test_final_outputs_list_every_shard(default_config):
+    plan = RunPlan(default_config)
+    outputs = plan.final_outputs()
+    per_kind = len(plan.models) * len(plan.methods) * len(plan.explain_shards)
+    assert sum(o.startswith("results/attributions/") and "verification" not in o for o in outputs) == per_kind
+    assert "results/figures/twin_mass.png" in outputs and "results/verification/embedder/eer.json" in outputs
+    assert len(outputs) == len(set(outputs))
+
+
+def test_real_data_sample_count_is_line_one_of_the_attribute_file(default_config, tmp_path):
+    config = copy.deepcopy(default_config)
+    config["dataset"]["source"] = "celebamask_hq"
+    config["dataset_root"] = str(tmp_path)
+    attributes = tmp_path / "CelebAMask-HQ-attribute-anno.txt"
+    attributes.write_text("1234\n5_o_Clock_Shadow ...\n")
+    assert RunPlan(config).n_samples() == 1234
+    attributes.write_text("many\n")
+    with pytest.raises(BadInputError, match="CelebAMask-HQ-attribute-anno.txt: line 1 must be the sample count"):
+        RunPlan(config)
+
+
+@pytest.mark.parametrize("argv, runs", [
+    (["--cores", "2"], True),
+    (["--profile", "profiles/slurm", "--rerun-incomplete"], True),
+    (["-n"], False), (["-np", "--cores", "1"], False), (["--dry-run"], False),
+    (["--report", "r.html"], False), (["--dag"], False), (["--rulegraph"], False), (["--lint"], False),
+    (["--unlock"], False), (["--summary"], False), (["--touch"], False),
+])
+def test_the_integrity_check_runs_only_when_jobs_will_run(argv, runs):
+    assert jobs_will_run(argv) is runs

@@ -1,0 +1,120 @@
+"""The metric registry is the one list of metrics: adding a toy metric touches only the registry and
+the metric's own function, and the per-sample table, the aggregate tables, the statistics and the
+gallery pick it up."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from facexai.aggregate import summarise
+from facexai.attributions.store import make_shard, read_shard
+from facexai.metrics import chance_level, positive_part, registry, regional_precision, resize_maps
+from facexai.metrics.run import metric_table
+from facexai.stats import beats_random
+
+from conftest import REPO
+
+
+def toy_lift(maps, regions, settings):
+    """Lift computed the slow way: RP of the resized positive part over the region's pixel share."""
+    mass = positive_part(resize_maps(maps, regions.shape[-1]), settings["mass"])
+    return regional_precision(mass, regions) / chance_level(regions)
+
+
+def test_the_registry_holds_each_metric_once_with_a_direction():
+    names = [m.name for m in registry.metrics()]
+    assert len(names) == len(set(names))
+    assert registry.direction("deletion_auc") == registry.LOWER and registry.direction("rp") == registry.HIGHER
+    assert "chance" not in registry.tested() and "components" not in registry.tested()
+    assert set(registry.tested()) <= set(registry.summarised())
+    assert "rp_dissimilarity" in registry.summarised(pairs=True) and "rp_dissimilarity" not in registry.summarised()
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register(registry.Metric("rp", "RP", compute=toy_lift))
+    with pytest.raises(KeyError, match="unknown metric 'nope'"):
+        registry.get("nope")
+
+
+@pytest.fixture
+def toy_metric():
+    metric = registry.register(registry.Metric("toy_lift", "toy lift", registry.HIGHER, shown=True,
+                                               sortable=True, compute=toy_lift))
+    yield metric
+    registry.unregister("toy_lift")
+    assert "toy_lift" not in registry.summarised()
+
+
+@pytest.fixture
+def tiny_inputs(tmp_path):
+    """A dataset of 6 faces (16 px images, 32 px labels), a model trained for one epoch, a shard of maps."""
+    import h5py
+
+    from facexai.models.train import train_attribute_classifier
+
+    rng = np.random.default_rng(0)
+    n = 6
+    labels = np.zeros((n, 32, 32), np.uint8)
+    labels[:, 8:20, 6:26] = 4   # l_eye: the region "eyes"
+    attributes = -np.ones((n, 40), np.int8)
+    attributes[:, 15] = 1
+    with h5py.File(tmp_path / "d.h5", "w") as h5:
+        h5["images"] = rng.integers(0, 255, (n, 16, 16, 3), dtype=np.uint8)
+        h5["labels"], h5["attributes"], h5["ids"] = labels, attributes, np.arange(n)
+        h5.attrs["image_size"], h5.attrs["mask_size"] = 16, 32
+    pd.DataFrame({"row": np.arange(n), "id": np.arange(n), "identity": np.arange(n),
+                  "split": ["train"] * 4 + ["test"] * 2}).to_csv(tmp_path / "split.tsv", sep="\t", index=False)
+    train_attribute_classifier(tmp_path / "d.h5", tmp_path / "split.tsv", tmp_path / "model", arch="resnet_small",
+                               attributes=["Eyeglasses"], epochs=1, batch_size=4, lr=1e-3, weight_decay=0.0, seed=0,
+                               width=4, progress=False)
+    maps = rng.normal(size=(n, 16, 16)).astype(np.float32)
+    maps[0] = 0.0  # degenerate: no positive mass
+    # given maps under a real method's name (the sanity check recomputes maps with that method)
+    for name, method in (("toy", "gradcam"), ("random", "random")):
+        make_shard(tmp_path / f"{name}.h5", maps if name == "toy" else rng.random((n, 16, 16)), method=method,
+                   model="m", score=np.full(n, 0.7))
+    config = yaml.safe_load(open(f"{REPO}/config/config.yaml"))
+    settings = {**config["metrics"], "deletion": {"steps": 2, "baseline": "black"},
+                "road": {"percentages": [50], "noise": 0.01}, "falsification": {**config["metrics"]["falsification"],
+                                                                                "k": 2},
+                "sanity": {"stages": 1, "max_samples": 1}}
+    return tmp_path, config, settings
+
+
+def test_a_registered_metric_reaches_every_consumer(toy_metric, tiny_inputs):
+    from facexai.gallery import build_gallery
+
+    tmp, config, settings = tiny_inputs
+    tables = []
+    for method in ("toy", "random"):
+        tables.append(metric_table(tmp / f"{method}.h5", tmp / "d.h5", tmp / "model", tmp / f"{method}.csv",
+                                   regions=config["regions"], attribute_regions=config["attribute_regions"],
+                                   settings=settings))
+    table = pd.concat(tables, ignore_index=True)
+    # the per-sample table: the toy column, equal to the fast path's lift, NaN on the degenerate map
+    assert "toy_lift" in pd.read_csv(tmp / "toy.csv").columns
+    np.testing.assert_allclose(table["toy_lift"], table["lift"], rtol=1e-5)
+    assert np.isnan(table.loc[0, "toy_lift"]) and table.loc[0, "degenerate"] == "zero_map"
+    # aggregation and statistics
+    summary = summarise(table, ["model", "method", "region"], n_resamples=50)
+    assert {"toy_lift_mean", "toy_lift_n_valid", "toy_lift_ci_low"} <= set(summary.columns)
+    assert list(summary.loc[summary["method"] == "gradcam", "toy_lift_n_valid"]) == [5]
+    verdicts = beats_random(table)
+    assert "toy_lift" in set(verdicts["metric"])
+    # the gallery's cards and sort menu
+    assert ("toy_lift", "toy lift") in registry.shown() and registry.sortable()["toy_lift"] == 1
+    out = tmp / "gallery.html"
+    build_gallery([tmp / "toy.csv", tmp / "random.csv"], {("m", "gradcam"): [tmp / "toy.h5"],
+                                                          ("m", "random"): [tmp / "random.h5"]},
+                  {"m": tmp / "d.h5"}, out, regions=config["regions"])
+    assert '"toy_lift"' in out.read_text()
+
+
+def test_store_round_trip(tmp_path):
+    maps = np.random.default_rng(1).normal(size=(3, 8, 8))
+    make_shard(tmp_path / "s.h5", maps, method="rise", model="vgg", params={"n_masks": 4}, ids=[7, 8, 9],
+               attribute=["Smiling", "Bangs", "Smiling"])
+    shard = read_shard(tmp_path / "s.h5")
+    assert (shard.method, shard.model, shard.params) == ("rise", "vgg", {"n_masks": 4})
+    assert shard.keys() == [(7, "Smiling"), (8, "Bangs"), (9, "Smiling")] and not shard.is_pairs
+    np.testing.assert_allclose(shard.maps, maps.astype(np.float16).astype(np.float32))
+    assert read_shard(tmp_path / "s.h5", maps=False).maps is None
