@@ -51,7 +51,7 @@ MASS_PARTS: dict[str, tuple[str, ...]] = {
     "hair": ("hair",), "hat": ("hat",), "neck & cloth": ("neck", "neck_l", "cloth"),
 }
 
-# Attribute -> the region expected to drive its decision (SPEC.md, Regions).
+# Attribute -> the region expected to drive its decision (docs/definitions.md, Label scheme).
 DEFAULT_ATTRIBUTE_REGIONS: dict[str, str] = {
     "Eyeglasses": "eyes",
     "Smiling": "mouth",

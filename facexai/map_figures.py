@@ -97,7 +97,7 @@ def pair_figure(dataset_h5, attribution_h5s: dict[str, list], out_png, *, region
     common = [k for k in loaded[methods[0]] if all(k in loaded[m] for m in methods)]
     chosen, seen = [], {}
     for key in common:
-        kind = loaded[methods[0]][key]["kind"].decode()
+        kind = loaded[methods[0]][key]["kind"]
         if seen.get(kind, 0) < per_kind:
             chosen.append(key)
             seen[kind] = seen.get(kind, 0) + 1
@@ -107,7 +107,7 @@ def pair_figure(dataset_h5, attribution_h5s: dict[str, list], out_png, *, region
     with h5py.File(dataset_h5, "r") as h5:
         for r, key in enumerate(chosen):
             first = loaded[methods[0]][key]
-            kind, region = first["kind"].decode(), first["region"].decode()
+            kind, region = first["kind"], first["region"]
             image = read_rows(h5, "images", [first["row"]])[0]
             partner = read_rows(h5, "images", [first["partner_row"]])[0]
             axes[r, 0].imshow(image)

@@ -1,5 +1,5 @@
 """A real single-node SLURM for tests: Debian's slurm-wlm and munge, a localhost slurm.conf in a
-temporary folder, daemons started here and stopped by their PIDs (see ../shared/notes/local-slurm.md).
+temporary folder, daemons started here and stopped by their PIDs.
 
     with LocalSlurm(tmp_path) as cluster:
         subprocess.run([...], env=cluster.env)   # SLURM_CONF points at the temporary cluster

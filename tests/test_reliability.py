@@ -7,11 +7,9 @@ import hashlib
 import os
 import pickle
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import h5py
 import numpy as np
@@ -22,7 +20,7 @@ from facexai.data.synthetic import SyntheticConfig, generate
 
 from conftest import REPO, assert_same_results, snakemake
 from test_fusion import BAD_CASES
-from test_reruns import _marker, extra_config, planned
+from test_reruns import extra_config, kill_mid_run, planned
 
 # --------------------------------------------------------------------------- native crash in training
 
@@ -212,34 +210,7 @@ def test_kill_9_during_a_metrics_job_then_rerun(tiny_run, tmp_path):
     tables = sorted(p.relative_to(work).as_posix() for p in (work / "results/metrics").glob("*/*/*.csv")
                     if "verification" not in p.as_posix())
     assert len(tables) >= 4
-    old = {s: (work / s).stat().st_mtime_ns for s in tables}
-
-    def running(s):
-        return _marker(work, "incomplete", s).exists()
-
-    def mtime(s):
-        return (work / s).stat().st_mtime_ns if (work / s).exists() else None
-
-    def recorded(s):
-        return mtime(s) not in (None, old[s]) and not running(s) and _marker(work, "metadata", s).exists()
-
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "1", "-s", f"{REPO}/Snakefile", "-d", str(work),
-           "--configfile", f"{REPO}/tests/tiny.yaml", change[1]]
-    log = (tmp_path / "killed.log").open("w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline, victim = time.time() + 300, None
-    while time.time() < deadline and proc.poll() is None:
-        if any(recorded(s) for s in tables):
-            victim = next((s for s in tables if running(s)), None)
-            if victim:
-                break
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    log.close()
-    assert victim, "no metrics job was caught running after a first finished one:\n" + \
-        (tmp_path / "killed.log").read_text()[-3000:]
-    kept = {s: mtime(s) for s in tables if recorded(s)}
+    victim, kept, mtime = kill_mid_run(work, tables, change, tmp_path / "killed.log")
     assert snakemake(work, "--unlock", *change).returncode == 0
     redone = {f"results/metrics/{w['model']}/{w['method']}/{w['shard']}.csv"
               for w in planned(work, "--rerun-incomplete", *change).get("metrics", [])}

@@ -72,6 +72,39 @@ def _marker(workdir, kind, path):
     return workdir / ".snakemake" / kind / base64.urlsafe_b64encode(path.encode()).decode()
 
 
+def kill_mid_run(work, outputs, change, log_path):
+    """Run the workflow in `work` with one job at a time and SIGKILL its whole process tree once one of
+    `outputs` has been rewritten and recorded by Snakemake and another is being made. Returns the
+    output killed mid-job, the recorded ones {path: mtime} and an mtime function."""
+    old = {s: (work / s).stat().st_mtime_ns for s in outputs}
+
+    def running(s):  # started and not yet recorded as finished
+        return _marker(work, "incomplete", s).exists()
+
+    def mtime(s):  # Snakemake deletes a job's old outputs before the job starts
+        return (work / s).stat().st_mtime_ns if (work / s).exists() else None
+
+    def recorded(s):  # rewritten, and Snakemake has written its metadata and dropped the marker
+        return mtime(s) not in (None, old[s]) and not running(s) and _marker(work, "metadata", s).exists()
+
+    # one job at a time, so that the kill finds exactly one job mid-run
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "1", "-s", f"{REPO}/Snakefile", "-d", str(work),
+           "--configfile", f"{REPO}/tests/tiny.yaml", change[1]]
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline, victim = time.time() + 300, None
+        while time.time() < deadline and proc.poll() is None:
+            if any(recorded(s) for s in outputs):
+                victim = next((s for s in outputs if running(s)), None)
+                if victim:
+                    break
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGKILL)  # the whole job tree, mid-run
+        proc.wait()
+    assert victim, "no job was caught running after a first finished one:\n" + open(log_path).read()[-3000:]
+    return victim, {s: mtime(s) for s in outputs if recorded(s)}, mtime
+
+
 def test_kill_9_during_attribution_then_rerun(tiny_run, tmp_path):
     # a changed parameter of the random baseline makes its 4 attribution shards (2 models x 2
     # shards) and what follows due; one copy of the run is brought up to date uninterrupted, the
@@ -85,35 +118,7 @@ def test_kill_9_during_attribution_then_rerun(tiny_run, tmp_path):
     shutil.copytree(tiny_run, work, symlinks=True)
     shards = sorted(p.relative_to(work).as_posix() for p in (work / "results/attributions").glob("*/random/*.h5"))
     assert len(shards) == 4
-    old = {s: (work / s).stat().st_mtime_ns for s in shards}
-
-    def running(s):  # started and not yet recorded as finished
-        return _marker(work, "incomplete", s).exists()
-
-    def mtime(s):  # Snakemake deletes a job's old outputs before the job starts
-        return (work / s).stat().st_mtime_ns if (work / s).exists() else None
-
-    def recorded(s):  # rewritten, and Snakemake has written its metadata and dropped the marker
-        return mtime(s) not in (None, old[s]) and not running(s) and _marker(work, "metadata", s).exists()
-
-    # one job at a time, so that the kill finds exactly one attribution job mid-run
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "1", "-s", f"{REPO}/Snakefile", "-d", str(work),
-           "--configfile", f"{REPO}/tests/tiny.yaml", change[1]]
-    log = (tmp_path / "killed.log").open("w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline, victim = time.time() + 300, None
-    while time.time() < deadline and proc.poll() is None:
-        if any(recorded(s) for s in shards):
-            victim = next((s for s in shards if running(s)), None)
-            if victim:
-                break
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)  # the whole job tree, mid-run
-    proc.wait()
-    log.close()
-    assert victim, "no attribution job was caught running after a first finished shard:\n" + \
-        (tmp_path / "killed.log").read_text()[-3000:]
-    kept = {s: mtime(s) for s in shards if recorded(s)}
+    victim, kept, mtime = kill_mid_run(work, shards, change, tmp_path / "killed.log")
     assert kept and victim not in kept and len(kept) < len(shards)
     # what to do after a kill: unlock, then run again with --rerun-incomplete (an output of the killed
     # job left on disk, e.g. a metrics table written before its log, is marked incomplete)

@@ -4,7 +4,7 @@ Fusion paints the class masks in the official order (CLASS_NAMES), a later class
 earlier one. Workers decode and compress each sample; the parent only writes ready-compressed
 chunks (one sample per chunk, HDF5's deflate filter), so writing does not serialise the work.
 
-Datasets of a fused file (SPEC.md, HDF5):
+Datasets of a fused file (docs/definitions.md, Files):
     images       uint8 (N, S, S, 3)  at the model resolution S (antialiased resize)
     labels       uint8 (N, M, M)     at the mask resolution M
     attributes   int8 (N, 40)        1 / -1
