@@ -1,4 +1,9 @@
-"""Aggregate per-sample metric tables: mean, median, seeded 95 % bootstrap CI, n valid, n degenerate."""
+"""Aggregate per-sample metric tables: mean, median, seeded 95 % bootstrap CI, n valid, n degenerate.
+
+The statistical unit is the image: several explained decisions of one image (up to one per
+explained attribute) are not independent, so the bootstrap resamples images (a cluster bootstrap:
+each resample draws images with replacement and pools all their rows), never rows. Tables say so
+(`unit`, `n_images`)."""
 
 from __future__ import annotations
 
@@ -27,29 +32,64 @@ def bootstrap_mean_ci(values: np.ndarray, n_resamples: int, seed: int, level: fl
     return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
 
 
+def cluster_bootstrap_mean_ci(values: np.ndarray, clusters: np.ndarray, n_resamples: int, seed: int,
+                              level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap CI of the pooled mean, resampling whole clusters (images) with
+    replacement; NaN with fewer than 2 clusters. With one row per cluster it is the row bootstrap."""
+    values = np.asarray(values, np.float64)
+    _, cluster_of = np.unique(np.asarray(clusters), return_inverse=True)
+    n_clusters = int(cluster_of.max()) + 1 if values.size else 0
+    if n_clusters < 2:
+        return float("nan"), float("nan")
+    sums = np.bincount(cluster_of, weights=values, minlength=n_clusters)
+    counts = np.bincount(cluster_of, minlength=n_clusters).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_resamples)
+    for start in range(0, n_resamples, 1000):  # bounded memory for many clusters
+        stop = min(start + 1000, n_resamples)
+        idx = rng.integers(0, n_clusters, (stop - start, n_clusters))
+        means[start:stop] = sums[idx].sum(axis=1) / counts[idx].sum(axis=1)
+    alpha = (1 - level) / 2
+    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+
+
+# why a row's model-based values are undefined (counted per group, never dropped silently)
+REASON_COLUMNS = ("auc_degenerate", "perturbation_degenerate", "occlusion_degenerate", "falsification_degenerate",
+                  "falsification_sized_degenerate")
+
+
 def summarise(table: pd.DataFrame, by: list[str], n_resamples: int = 1000, seed: int = 0,
-              metrics=None) -> pd.DataFrame:
-    """Per group: n, n degenerate, and per summarised metric (default: the registry's for attribute
-    decisions) n valid, mean, median and the bootstrap CI of the mean."""
+              metrics=None, unit: str = "id") -> pd.DataFrame:
+    """Per group: n rows, n images, n degenerate (per reason column), and per summarised metric
+    (default: the registry's for attribute decisions) n valid, mean, median and the bootstrap CI of
+    the mean, resampling images (column `unit`)."""
     metrics = registry.summarised() if metrics is None else metrics
     records = []
     table = table.assign(degenerate=table["degenerate"].fillna(""))
     for key in by:  # an empty key (a pair without a region) is a group of its own, not dropped
         if not pd.api.types.is_numeric_dtype(table[key]) or table[key].isna().all():
             table[key] = table[key].fillna("")
-    if "falsification_degenerate" in table:
-        table["falsification_degenerate"] = table["falsification_degenerate"].fillna("")
+    reasons = [c for c in REASON_COLUMNS if c in table]
+    for column in reasons + (["sanity_reason"] if "sanity_reason" in table else []):
+        table[column] = table[column].fillna("")
     for keys, group in table.groupby(by, sort=True):
         keys = keys if isinstance(keys, tuple) else (keys,)
         record = dict(zip(by, keys))
+        record["unit"] = "image"
         record["n"] = len(group)
+        record["n_images"] = int(group[unit].nunique())
         record["n_degenerate"] = int((group["degenerate"] != "").sum())
-        if "falsification_degenerate" in group:
-            record["n_falsification_degenerate"] = int((group["falsification_degenerate"] != "").sum())
+        for column in reasons:
+            record[f"n_{column}"] = int((group[column] != "").sum())
+        if "sanity_reason" in group:
+            record["n_sanity_collapsed"] = int((group["sanity_reason"] == "collapsed").sum())
+        if "completeness_flagged" in group:
+            record["n_completeness_flagged"] = int(group["completeness_flagged"].isin([True, "True"]).sum())
         for metric in (m for m in metrics if m in group):
             values = group[metric].to_numpy(np.float64)
-            valid = values[np.isfinite(values)]
-            low, high = bootstrap_mean_ci(valid, n_resamples, seed)
+            finite = np.isfinite(values)
+            valid = values[finite]
+            low, high = cluster_bootstrap_mean_ci(valid, group[unit].to_numpy()[finite], n_resamples, seed)
             record.update({f"{metric}_n_valid": valid.size,
                            f"{metric}_mean": valid.mean() if valid.size else np.nan,
                            f"{metric}_median": np.median(valid) if valid.size else np.nan,

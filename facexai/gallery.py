@@ -40,7 +40,8 @@ def gallery_data(metric_csvs, attribution_h5s: dict, dataset_h5s: dict, *, regio
     {model: fused dataset the model is explained on}; metric_csvs: the per-sample metric tables.
     max_per_model caps the decisions per model (taken in turn from each attribute, lowest ids first)
     so that the file stays small at dataset scale; None keeps all."""
-    needed = {"model", "method", "id", "attribute", "region", "degenerate", *(name for name, _ in registry.shown())}
+    needed = {"model", "method", "id", "attribute", "region", "degenerate", "completeness_flagged",
+              *(name for name, _ in registry.shown())}
     table = pd.concat([pd.read_csv(p, keep_default_na=False, na_values=[""], usecols=lambda c: c in needed)
                        for p in metric_csvs], ignore_index=True)
     methods = list(dict.fromkeys(m for _, m in attribution_h5s))
@@ -108,10 +109,13 @@ def gallery_data(metric_csvs, attribution_h5s: dict, dataset_h5s: dict, *, regio
                 pictures[map_key] = data_uri(overlay_rgb(image_of[sample_id], heat))
                 row = metric_rows.get((model, method, sample_id, attribute), {})
                 degenerate = row.get("degenerate")
+                flagged = row.get("completeness_flagged") in (True, "True")
                 record["methods"][method] = {
                     "map": map_key,
                     "degenerate": degenerate if isinstance(degenerate, str) and degenerate else
                     ("map has no mass" if heat is None else ""),
+                    "warning": f"completeness error {row['completeness_error']:.0%} beyond the tolerance"
+                    if flagged else "",
                     "metrics": {name: _number(row.get(name)) for name, _ in registry.shown() if name in row}}
     ordered = sorted(decisions.values(), key=lambda d: (models.index(d["model"]), d["attribute"], d["id"]))
     return {"models": models, "methods": methods,
@@ -254,6 +258,7 @@ function card(dec, methods) {
     for (const m of shownMethods) {
       const e = dec.methods[m];
       if (e.degenerate) { const w = document.createElement("div"); w.className = "warn"; w.textContent = m + " undefined: " + e.degenerate; c.appendChild(w); }
+      if (e.warning) { const w = document.createElement("div"); w.className = "warn"; w.textContent = m + ": " + e.warning; c.appendChild(w); }
     }
   }
   return c;

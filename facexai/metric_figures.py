@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .aggregate import bootstrap_mean_ci  # noqa: E402
+from .aggregate import cluster_bootstrap_mean_ci  # noqa: E402
 from .atomic import atomic_path  # noqa: E402
 from .labels import MASS_PARTS  # noqa: E402
 from .render import OKABE_ITO, method_colours, save  # noqa: E402
@@ -54,17 +54,19 @@ def box_by_method(table: pd.DataFrame, out_png, metrics=("rp", "lift")) -> None:
 
 def fr_vs_rp_figure(table: pd.DataFrame, points: pd.DataFrame, corr: dict, out_png, n_resamples: int = 1000,
                     seed: int = 0) -> None:
-    """One point per (model, method): mean RP vs falsification rate, with 95 % bootstrap CI bars."""
+    """One point per (model, method): mean RP vs the size-controlled falsification rate, with 95 %
+    bootstrap CI bars (images resampled)."""
     colours = method_colours(points["method"].unique())
     markers = dict(zip(sorted(points["model"].unique()), "osD^vP*X"))
     fig, ax = plt.subplots(figsize=(5.5, 4.2), layout="constrained")
     for _, p in points.iterrows():
         sub = table[(table["model"] == p["model"]) & (table["method"] == p["method"])]
-        rp = sub["rp"].dropna().to_numpy()
-        fr = sub["falsified"].dropna().to_numpy()
-        (rl, rh), (fl, fh) = bootstrap_mean_ci(rp, n_resamples, seed), bootstrap_mean_ci(fr, n_resamples, seed)
-        ax.errorbar(p["rp_mean"], p["fr"], xerr=[[p["rp_mean"] - rl], [rh - p["rp_mean"]]],
-                    yerr=[[p["fr"] - fl], [fh - p["fr"]]], fmt=markers[p["model"]], color=colours[p["method"]],
+        rp, fr = sub.dropna(subset=["rp"]), sub.dropna(subset=["falsified_sized"])
+        rl, rh = cluster_bootstrap_mean_ci(rp["rp"], rp["id"], n_resamples, seed)
+        fl, fh = cluster_bootstrap_mean_ci(fr["falsified_sized"], fr["id"], n_resamples, seed)
+        ax.errorbar(p["rp_mean"], p["fr_sized"], xerr=[[p["rp_mean"] - rl], [rh - p["rp_mean"]]],
+                    yerr=[[p["fr_sized"] - fl], [fh - p["fr_sized"]]], fmt=markers[p["model"]],
+                    color=colours[p["method"]],
                     ecolor=colours[p["method"]], elinewidth=0.8, capsize=2, ms=6)
     for method, colour in colours.items():
         ax.plot([], [], "s", color=colour, label=method)
@@ -72,7 +74,7 @@ def fr_vs_rp_figure(table: pd.DataFrame, points: pd.DataFrame, corr: dict, out_p
         ax.plot([], [], marker, color="grey", label=model)
     ax.legend(fontsize=7, loc="best", ncol=2)
     ax.set_xlabel("mean regional precision (RP)")
-    ax.set_ylabel("falsification rate (FR)")
+    ax.set_ylabel("falsification rate (FR, size-controlled)")
 
     def fmt(name):
         value = corr.get(name)
@@ -154,69 +156,42 @@ def metric_figures(per_sample_csvs, fr_vs_rp_csv, summary_json, outputs: dict, *
     table = pd.concat([pd.read_csv(p) for p in per_sample_csvs], ignore_index=True)
     points = pd.read_csv(fr_vs_rp_csv)
     corr = json.loads(Path(summary_json).read_text())["fr_vs_rp"]
-    corr = {k: (np.nan if v is None else v) for k, v in corr.items() if k != "points"}
+    corr = {k: (np.nan if v is None else v) for k, v in corr.items() if k not in ("points", "threshold_variant")}
     box_by_method(table, outputs["box"])
     fr_vs_rp_figure(table, points, corr, outputs["fr_vs_rp"], n_resamples, seed)
     curves_figure(table, outputs["curves"])
     lift_heatmap(table, outputs["lift_heatmap"])
 
 
-def mass_shares(maps: np.ndarray, labels: np.ndarray, mode: str = "positive") -> np.ndarray:
-    """(N, len(MASS_PARTS)): the share of each map's mass in each part of the label map (rows with no
-    mass are NaN). The map is resized to the label resolution first."""
-    from .labels import CLASS_INDEX
-    from .metrics.localisation import positive_part, resize_maps
-
-    mass = positive_part(resize_maps(np.asarray(maps, np.float32), labels.shape[-1]), mode).astype(np.float64)
-    total = mass.sum(axis=(1, 2))
-    out = np.empty((len(maps), len(MASS_PARTS)))
-    for j, classes in enumerate(MASS_PARTS.values()):
-        inside = np.isin(labels, [CLASS_INDEX[c] for c in classes])
-        out[:, j] = np.where(inside, mass, 0).sum(axis=(1, 2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = out / total[:, None]
-    out[~(total > 0)] = np.nan
-    return out
-
-
-def twin_figure(dataset_h5s: dict, attribution_h5s: dict, twins: list[tuple[str, str]], attribute: str,
-                out_png) -> None:
-    """Fair vs biased twin: for decisions on `attribute`, the mean share of each method's map mass in
-    each face part, fair and biased side by side (one panel per method and twin pair).
-
-    attribution_h5s: {(model, method): [path per shard]}; dataset_h5s: {model: fused dataset it is explained on}.
-    """
-    import h5py
-
-    from .attributions.store import read_maps, read_shard
-    from .data.samples import read_rows
-
-    methods = sorted({m for _, m in attribution_h5s})
+def twin_figure(twin_csv, out_png) -> None:
+    """Fair vs biased twin (the table of `facexai.twins`): for decisions on the shortcut attribute,
+    the mean share of each method's map mass in each face part with its 95 % bootstrap CI, fair and
+    biased side by side (one panel per method and twin pair)."""
+    table = pd.read_csv(twin_csv)
+    twins = list(dict.fromkeys(zip(table["fair"], table["biased"])))
+    methods = sorted(table["method"].unique())
     parts = list(MASS_PARTS)
-    fig, axes = plt.subplots(len(twins), len(methods), figsize=(3.4 * len(methods), 2.8 * max(1, len(twins))),
-                             squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(max(1, len(twins)), max(1, len(methods)),
+                             figsize=(3.4 * max(1, len(methods)), 2.8 * max(1, len(twins))), squeeze=False,
+                             layout="constrained")
     for i, (fair, biased) in enumerate(twins):
         for j, method in enumerate(methods):
             ax = axes[i, j]
-            for k, (model, colour) in enumerate(((fair, OKABE_ITO[4]), (biased, OKABE_ITO[5]))):
-                shares = [np.full((0, len(parts)), np.nan)]
-                for path in attribution_h5s[(model, method)]:       # every shard
-                    shard = read_shard(path, maps=False)
-                    keep = np.flatnonzero(shard["attribute"] == attribute)
-                    maps, rows = read_maps(path, keep), shard["row"][keep]
-                    if len(keep):
-                        with h5py.File(dataset_h5s[model], "r") as h5:
-                            shares.append(mass_shares(maps, read_rows(h5, "labels", rows)))
-                shares = np.concatenate(shares)
-                valid = shares[np.isfinite(shares).all(axis=1)]
-                mean = valid.mean(axis=0) if len(valid) else np.full(len(parts), np.nan)
+            rows = table[(table["fair"] == fair) & (table["biased"] == biased) & (table["method"] == method)]
+            rows = rows.set_index("part").loc[parts]
+            for k, (side, model, colour) in enumerate((("fair", fair, OKABE_ITO[4]),
+                                                       ("biased", biased, OKABE_ITO[5]))):
+                mean = rows[f"{side}_mean"].to_numpy(np.float64)
+                err = np.abs(np.stack([mean - rows[f"{side}_ci_low"], rows[f"{side}_ci_high"] - mean]))
+                n = int(rows[f"{side}_n_images"].iloc[0] - rows[f"{side}_n_no_mass"].iloc[0])
                 x = np.arange(len(parts)) + (k - 0.5) * 0.38
-                ax.bar(x, mean, width=0.38, color=colour, label=f"{model} (n={len(valid)})")
+                ax.bar(x, mean, width=0.38, color=colour, yerr=np.nan_to_num(err), capsize=1.5,
+                       error_kw={"elinewidth": 0.7}, label=f"{model} (n={n})")
             ax.set_xticks(range(len(parts)), parts, rotation=45, fontsize=7, ha="right")
             ax.set_ylabel("share of map mass" if j == 0 else "")
-            ax.set_title(f"{method}: {attribute}", fontsize=9)
+            ax.set_title(f"{method}: {rows['attribute'].iloc[0]}", fontsize=9)
             ax.legend(fontsize=6)
-    fig.suptitle("Where the mass goes: fair vs biased twin", fontsize=10)
+    fig.suptitle("Where the mass goes: fair vs biased twin (95 % bootstrap CI over images)", fontsize=10)
     save(fig, out_png)
 
 

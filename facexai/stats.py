@@ -3,6 +3,11 @@
 Inputs are the per-sample metric tables (one row per explained decision, keyed by model, id and
 attribute). Methods are compared on the same decisions (paired), never on pooled means.
 
+The unit is the image: an image explained for several attributes gives rows that are not
+independent. Paired tests first keep the decisions both methods scored (finite on both sides), then
+average each method's values per image, and test the per-image differences; `n_images` is the
+sample size of the test, `n_rows` the decisions behind it, `n_dropped` the decisions with a NaN.
+
 * `holm`: Holm's step-down adjustment of a family of p-values (NaN entries are left out of the family).
 * `paired_wilcoxon`: Wilcoxon signed-rank test on the paired differences (scipy), rows with a NaN on
   either side dropped and counted.
@@ -59,30 +64,40 @@ def paired_wilcoxon(a, b, alternative: str = "two-sided") -> dict:
     return out
 
 
-def _paired(table: pd.DataFrame, metric: str, method_a: str, method_b: str, key) -> tuple[np.ndarray, np.ndarray]:
+def paired_by_image(table: pd.DataFrame, metric: str, method_a: str, method_b: str, key,
+                    alternative: str = "two-sided") -> dict:
+    """Wilcoxon signed-rank test of per-image means over the decisions both methods scored."""
     a = table[table["method"] == method_a].set_index(list(key))[metric]
     b = table[table["method"] == method_b].set_index(list(key))[metric]
     both = a.index.intersection(b.index)
-    return a.loc[both].to_numpy(np.float64), b.loc[both].to_numpy(np.float64)
+    a, b = a.loc[both].to_numpy(np.float64), b.loc[both].to_numpy(np.float64)
+    ok = np.isfinite(a) & np.isfinite(b)
+    images = both.get_level_values("id").to_numpy()[ok] if len(both) else np.zeros(0)
+    per_image = pd.DataFrame({"id": images, "a": a[ok], "b": b[ok]}).groupby("id").mean()
+    res = paired_wilcoxon(per_image["a"].to_numpy(), per_image["b"].to_numpy(), alternative)
+    return {"unit": "image", "n_images": res.pop("n_pairs"), "n_rows": int(ok.sum()),
+            **{k: v for k, v in res.items() if k != "n_dropped"}, "n_dropped": int((~ok).sum())}
 
 
 def _key(table: pd.DataFrame):
     return [k for k in PAIR_KEY if k in table.columns] + (["partner_id"] if "partner_id" in table else [])
 
 
-def method_comparisons(table: pd.DataFrame, metrics=None) -> pd.DataFrame:
-    """Two-sided paired Wilcoxon for every pair of methods, per model and metric (default: the
-    registry's tested metrics); Holm per metric."""
+TEST_COLUMNS = ["unit", "n_images", "n_rows", "n_dropped", "median_difference", "statistic", "p"]
+
+
+def method_comparisons(table: pd.DataFrame, metrics=None, group: str = "model") -> pd.DataFrame:
+    """Two-sided paired Wilcoxon (by image) for every pair of methods, per model and metric
+    (default: the registry's tested metrics); Holm per metric."""
     metrics = registry.tested() if metrics is None else metrics
     key = _key(table)
     records = []
     for metric in (m for m in metrics if m in table):
-        for model, group in table.groupby("model", sort=True):
-            for a, b in itertools.combinations(sorted(group["method"].unique()), 2):
-                res = paired_wilcoxon(*_paired(group, metric, a, b, key))
-                records.append({"metric": metric, "model": model, "method_a": a, "method_b": b, **res})
-    out = pd.DataFrame.from_records(records, columns=["metric", "model", "method_a", "method_b", "n_pairs",
-                                                      "n_dropped", "median_difference", "statistic", "p"])
+        for model, rows in table.groupby(group, sort=True):
+            for a, b in itertools.combinations(sorted(rows["method"].unique()), 2):
+                res = paired_by_image(rows, metric, a, b, key)
+                records.append({"metric": metric, group: model, "method_a": a, "method_b": b, **res})
+    out = pd.DataFrame.from_records(records, columns=["metric", group, "method_a", "method_b", *TEST_COLUMNS])
     out["p_holm"] = np.nan
     for metric, idx in out.groupby("metric").groups.items():
         out.loc[idx, "p_holm"] = holm(out.loc[idx, "p"])
@@ -90,22 +105,23 @@ def method_comparisons(table: pd.DataFrame, metrics=None) -> pd.DataFrame:
 
 
 def beats_random(table: pd.DataFrame, metrics=None, random_method: str = "random",
-                 alpha: float = 0.05) -> pd.DataFrame:
-    """One-sided paired Wilcoxon of each method against the random baseline in the metric's good
-    direction, per model and metric; Holm per metric; `beats_random` = adjusted p < alpha."""
+                 alpha: float = 0.05, group: str = "model") -> pd.DataFrame:
+    """One-sided paired Wilcoxon (by image) of each method against the random baseline in the
+    metric's good direction, per model and metric; Holm per metric; `beats_random` = adjusted
+    p < alpha."""
     metrics = registry.tested() if metrics is None else metrics
     key = _key(table)
     records = []
     if random_method not in set(table["method"]):
-        return pd.DataFrame(columns=["metric", "model", "method", "direction", "n_pairs", "n_dropped",
-                                     "median_difference", "statistic", "p", "p_holm", "beats_random"])
+        return pd.DataFrame(columns=["metric", group, "method", "direction", *TEST_COLUMNS, "p_holm",
+                                     "beats_random"])
     for metric in (m for m in metrics if m in table):
         direction = registry.direction(metric)
-        for model, group in table.groupby("model", sort=True):
-            for method in sorted(set(group["method"]) - {random_method}):
-                a, b = _paired(group, metric, method, random_method, key)
-                res = paired_wilcoxon(a, b, "greater" if direction > 0 else "less")
-                records.append({"metric": metric, "model": model, "method": method,
+        for model, rows in table.groupby(group, sort=True):
+            for method in sorted(set(rows["method"]) - {random_method}):
+                res = paired_by_image(rows, metric, method, random_method, key,
+                                      "greater" if direction > 0 else "less")
+                records.append({"metric": metric, group: model, "method": method,
                                 "direction": "higher" if direction > 0 else "lower", **res})
     out = pd.DataFrame.from_records(records)
     out["p_holm"] = np.nan
@@ -145,22 +161,38 @@ def bootstrap_correlation(x, y, n_resamples: int = 1000, seed: int = 0, level: f
     return out
 
 
+# FR variants: the column of the per-sample tables and the prefix of its point columns
+FR_VARIANTS = {"fr_sized": "falsified_sized", "fr": "falsified"}
+
+
+def _mean_n(values: np.ndarray) -> tuple[float, int, int]:
+    finite = np.isfinite(values)
+    return (float(values[finite].mean()) if finite.any() else np.nan), int(finite.sum()), int((~finite).sum())
+
+
 def fr_vs_rp(table: pd.DataFrame, n_resamples: int = 1000, seed: int = 0) -> tuple[pd.DataFrame, dict]:
-    """Points (model, method, mean RP, FR, their n) and the correlation between FR and RP across them."""
+    """Points (model, method, mean RP, both FR variants, their n) and, per FR variant, the correlation
+    between FR and RP across the points: {"fr_sized": {...}, "fr": {...}}.
+
+    The headline is the size-controlled FR (`fr_sized`): every method is perturbed with the same
+    number of pixels, so FR differences come from where a map points, not from how sparse it is
+    (a sparse map's threshold sets are tiny and barely move the model); RP, a share of the mass,
+    does not depend on sparsity either."""
     records = []
     for (model, method), group in table.groupby(["model", "method"], sort=True):
-        rp, fal = group["rp"].to_numpy(np.float64), group["falsified"].to_numpy(np.float64)
-        records.append({"model": model, "method": method, "rp_mean": np.nanmean(rp) if np.isfinite(rp).any()
-                        else np.nan, "rp_n": int(np.isfinite(rp).sum()),
-                        "fr": np.nanmean(fal) if np.isfinite(fal).any() else np.nan,
-                        "fr_n": int(np.isfinite(fal).sum()), "fr_n_undefined": int((~np.isfinite(fal)).sum())})
+        record = {"model": model, "method": method}
+        record["rp_mean"], record["rp_n"], _ = _mean_n(group["rp"].to_numpy(np.float64))
+        for prefix, column in FR_VARIANTS.items():
+            values = group[column].to_numpy(np.float64) if column in group else np.full(len(group), np.nan)
+            record[prefix], record[f"{prefix}_n"], record[f"{prefix}_n_undefined"] = _mean_n(values)
+        records.append(record)
     points = pd.DataFrame.from_records(records)
-    corr = bootstrap_correlation(points["rp_mean"], points["fr"], n_resamples, seed) if len(points) else \
-        bootstrap_correlation([], [])
+    corr = {prefix: bootstrap_correlation(points["rp_mean"], points[prefix], n_resamples, seed) if len(points)
+            else bootstrap_correlation([], []) for prefix in FR_VARIANTS}
     return points, corr
 
 
-SUMMARY_SCHEMA = "facexai-summary/1"
+SUMMARY_SCHEMA = "facexai-summary/2"
 
 
 def _clean(value):
@@ -190,7 +222,7 @@ def best_methods(table: pd.DataFrame, metrics=None, random_method: str = "random
 
 
 def write_statistics(per_sample_csvs, outputs: dict, *, n_resamples: int = 1000, seed: int = 0,
-                     alpha: float = 0.05) -> dict:
+                     alpha: float = 0.05, twin_csv=None) -> dict:
     """Method comparisons, beats-random verdicts, FR-vs-RP points and correlation: three CSVs and
     summary.json (schema: docs/summary.md)."""
     import json
@@ -210,10 +242,27 @@ def write_statistics(per_sample_csvs, outputs: dict, *, n_resamples: int = 1000,
         "n_decisions": {str(m): {str(k): int(v) for k, v in g.groupby("method").size().items()}
                         for m, g in table.groupby("model")},
         "best_method": best_methods(table),
-        "fr_vs_rp": {**corr, "points": points.to_dict(orient="records")},
+        "fr_vs_rp": {**corr["fr_sized"], "fr_variant": "size-controlled",
+                     "threshold_variant": corr["fr"], "points": points.to_dict(orient="records")},
         "beats_random": verdicts[["model", "method", "metric", "direction", "median_difference", "p_holm",
                                   "beats_random"]].to_dict(orient="records") if len(verdicts) else [],
     }
+    if twin_csv:
+        summary["twin_shift"] = pd.read_csv(twin_csv).to_dict(orient="records")
     with atomic_path(outputs["summary"]) as tmp:
         tmp.write_text(json.dumps(_clean(summary), indent=2, sort_keys=False))
     return summary
+
+
+def write_pair_statistics(per_pair_csvs, outputs: dict, *, alpha: float = 0.05) -> None:
+    """Verification pairs: paired method comparisons and beats-random verdicts per pair kind (unit:
+    the explained image of the pair), on the registry's tested pair metrics."""
+    from .atomic import atomic_path
+
+    table = pd.concat([pd.read_csv(p) for p in per_pair_csvs], ignore_index=True)
+    metrics = registry.tested(pairs=True)
+    frames = {"comparisons": method_comparisons(table, metrics, group="kind"),
+              "beats_random": beats_random(table, metrics, alpha=alpha, group="kind")}
+    for name, frame in frames.items():
+        with atomic_path(outputs[name]) as tmp:
+            frame.to_csv(tmp, index=False)

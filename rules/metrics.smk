@@ -66,11 +66,21 @@ rule verification_localisation:
             shard=PAIR_SHARDS,
         ),
     output:
-        report(
+        localisation=report(
             f"{R}/tables/verification_localisation.csv",
             caption="../report/verification_localisation.rst",
             category="3 Metrics",
             subcategory="Tables",
+        ),
+        comparisons=report(
+            f"{R}/tables/verification_method_comparison.csv",
+            caption="../report/verification_statistics.rst",
+            category="4 Statistics",
+        ),
+        beats_random=report(
+            f"{R}/tables/verification_beats_random.csv",
+            caption="../report/verification_statistics.rst",
+            category="4 Statistics",
         ),
     log:
         f"{R}/logs/verification_localisation.log",
@@ -80,5 +90,6 @@ rule verification_localisation:
         metrics=summarised(pairs=True),
         resamples=config["aggregate"]["bootstrap_resamples"],
         seed=config["seed"],
+        alpha=config["aggregate"]["alpha"],
     script:
         "../scripts/verification_localisation.py"

@@ -56,13 +56,7 @@ rule metric_figures:
 
 rule twin_figure:
     input:
-        data=[f"{R}/data/{model_dataset(m)}/dataset.h5" for m in TWIN_MODELS],
-        attributions=[
-            f"{R}/attributions/{m}/{method}/{shard}.h5"
-            for m in TWIN_MODELS
-            for method in METHODS
-            for shard in EXPLAIN_SHARDS
-        ],
+        rules.twin_shift.output,
     output:
         png=report(
             f"{R}/figures/twin_mass.png",
@@ -75,10 +69,6 @@ rule twin_figure:
         f"{R}/logs/figures/twin_mass.log",
     conda:
         "../envs/facexai.yaml"
-    params:
-        models=TWIN_MODELS,
-        twins=TWINS,
-        attribute=config["synthetic"]["shortcut"]["attribute"],
     script:
         "../scripts/twin_figure.py"
 

@@ -36,6 +36,36 @@ rule aggregate:
         "../scripts/aggregate.py"
 
 
+rule twin_shift:
+    input:
+        data=[f"{R}/data/{model_dataset(m)}/dataset.h5" for m in TWIN_MODELS],
+        attributions=[
+            f"{R}/attributions/{m}/{method}/{shard}.h5"
+            for m in TWIN_MODELS
+            for method in METHODS
+            for shard in EXPLAIN_SHARDS
+        ],
+    output:
+        report(
+            f"{R}/tables/twin_shift.csv",
+            caption="../report/twin_table.rst",
+            category="4 Statistics",
+        ),
+    log:
+        f"{R}/logs/twin_shift.log",
+    conda:
+        "../envs/facexai.yaml"
+    params:
+        models=TWIN_MODELS,
+        twins=TWINS,
+        attribute=config["synthetic"]["shortcut"]["attribute"],
+        mode=config["metrics"]["mass"],
+        resamples=config["aggregate"]["bootstrap_resamples"],
+        seed=config["seed"],
+    script:
+        "../scripts/twin_shift.py"
+
+
 rule statistics:
     input:
         tables=expand(
@@ -44,6 +74,7 @@ rule statistics:
             method=METHODS,
             shard=EXPLAIN_SHARDS,
         ),
+        twin=rules.twin_shift.output if TWINS else [],
     output:
         comparisons=report(
             f"{R}/tables/method_comparison.csv",

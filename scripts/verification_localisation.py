@@ -1,7 +1,10 @@
 from facexai.aggregate import summarise_tables
 from facexai.logutil import log_to
+from facexai.stats import write_pair_statistics
 
 with log_to(snakemake.log[0]):
-    summarise_tables(snakemake.input, snakemake.output[0], by=["method", "kind", "region"],
-                     metrics=snakemake.params.metrics, n_resamples=snakemake.params.resamples,
-                     seed=snakemake.params.seed)
+    p = snakemake.params
+    summarise_tables(snakemake.input, snakemake.output.localisation, by=["method", "kind", "region"],
+                     metrics=p.metrics, n_resamples=p.resamples, seed=p.seed)
+    write_pair_statistics(snakemake.input, {"comparisons": snakemake.output.comparisons,
+                                            "beats_random": snakemake.output.beats_random}, alpha=p.alpha)

@@ -26,7 +26,7 @@ def test_every_method_gives_finite_maps_for_both_target_kinds(model, name, kind)
     if kind == "class":
         task = ClassTask(model, torch.tensor([0, 1, 2]))
     else:
-        task = PairTask(model, model(torch.randn(3, 3, 24, 24)).detach())
+        task = PairTask(model, model(torch.randn(3, 3, 24, 24)).detach(), [7, 8, 9])
     maps = get_method(name, FAST.get(name))(task, x, np.array([1, 2, 3]), seed=0)
     assert maps.shape == (3, 24, 24) and maps.dtype == np.float32 and np.isfinite(maps).all()
 
@@ -143,7 +143,7 @@ def test_corrrise_dissimilarity_lies_where_a_pair_differs():
             return torch.stack([(kept * r).mean(dim=(1, 2)), (kept * (1 - r)).mean(dim=(1, 2))], dim=1)
 
     x = torch.full((1, 3, 32, 32), BLACK + 2.0)
-    task = PairTask(TwoPart(), torch.tensor([[0.0, 1.0]]))
+    task = PairTask(TwoPart(), torch.tensor([[0.0, 1.0]]), [1])
     corr = get_method("corrrise", {"n_masks": 2000, "cells": 16})(task, x, np.array([0]), seed=0)[0]
     dissimilarity, similarity = np.maximum(-corr, 0), np.maximum(corr, 0)
     assert dissimilarity[grown(region_mask(), 2)].sum() / dissimilarity.sum() >= 0.9
@@ -188,7 +188,7 @@ def test_batched_engine_gives_the_package_maps(model, name, params, kind):
     package's own loop (engine: package) must give the same maps."""
     x = smooth_images(3)
     task = (ClassTask(model, torch.tensor([0, 1, 2])) if kind == "class"
-            else PairTask(model, model(smooth_images(3, seed=1)).detach()))
+            else PairTask(model, model(smooth_images(3, seed=1)).detach(), [7, 8, 9]))
     ids = np.array([4, 17, 23])
     batched = get_method(name, {**params, "engine": "batched"})(task, x, ids, seed=2)
     package = get_method(name, {**params, "engine": "package"})(task, x, ids, seed=2)
@@ -209,7 +209,7 @@ def test_a_task_with_too_few_targets_is_a_clear_error(model):
     with pytest.raises(ValueError, match="task: 3 images but 2 targets"):
         get_method("gradcam")(ClassTask(model, torch.tensor([0, 1])), x, np.arange(3), seed=0)
     with pytest.raises(ValueError, match="task: 3 images but 1 partner embeddings"):
-        PairTask(model, torch.randn(1, 3)).forward(x, torch.randn(1, 3))
+        PairTask(model, torch.randn(1, 3), [1]).forward(x, torch.randn(1, 3))
 
 
 def test_unknown_method_or_parameter_is_named():
@@ -223,7 +223,7 @@ def test_unknown_method_or_parameter_is_named():
 def test_score_matrix_agrees_with_row_scores(model, kind):
     x = torch.randn(5, 3, 24, 24)
     task = (ClassTask(model, torch.tensor([0, 2, 1]), probability=True) if kind == "class"
-            else PairTask(model, model(torch.randn(3, 3, 24, 24)).detach()))
+            else PairTask(model, model(torch.randn(3, 3, 24, 24)).detach(), [7, 8, 9]))
     with torch.no_grad():
         matrix = task.score_matrix(x, [2, 0])
         for j, row in enumerate([2, 0]):
@@ -242,3 +242,115 @@ def test_smoothgrad_of_a_linear_score_is_its_weights():
     maps = get_method("smoothgrad", {"nt_samples": 4, "stdev": 0.5})(
         ClassTask(Linear(), torch.zeros(2, dtype=torch.long)), torch.randn(2, 3, 8, 8), np.arange(2), seed=0)
     assert np.allclose(maps, w.sum(dim=1).numpy(), atol=1e-5)
+
+
+def _skewed_masks(monkeypatch, n_masks=20000, size=24):
+    """Independent binary pixel masks whose keep rate runs from 0.2 (left) to 0.8 (right): a mask
+    set with a strong keep pattern, served to RISE and CorrRISE instead of the smooth masks."""
+    keep = np.linspace(0.2, 0.8, size)[None, None, None, :].repeat(size, axis=2)
+    masks = torch.from_numpy((np.random.default_rng(11).random((n_masks, 1, size, size)) < keep).astype(np.float32))
+    import facexai.attributions.rise as rise
+
+    monkeypatch.setattr(rise, "rise_masks", lambda *args, **kwargs: masks)
+    return keep[0, 0]
+
+
+class LinearRegion(nn.Module):
+    """logit = mean over R of the first channel (above black): known answer, R uniform, 0 outside."""
+
+    def forward(self, x):
+        r = torch.zeros(24, 24)
+        r[8:16, 6:18] = 1
+        return (((x[:, 0] - BLACK) * r).sum(dim=(1, 2)) / r.sum()).view(-1, 1)
+
+
+def test_rise_difference_estimator_does_not_follow_the_mask_set(monkeypatch):
+    keep = _skewed_masks(monkeypatch)
+    x = torch.full((1, 3, 24, 24), BLACK + 1.0)
+    task = ClassTask(LinearRegion(), torch.zeros(1, dtype=torch.long))
+    region = np.zeros((24, 24), bool)
+    region[8:16, 6:18] = True
+    from scipy.stats import spearmanr
+
+    maps = {est: get_method("rise", {"n_masks": 20000, "estimator": est, "batch_size": 5000})(
+        task, x, np.array([0]), seed=0)[0] for est in ("difference", "centred", "paper")}
+    # the answer: keeping a pixel of R raises the logit by 1 / |R| (the probability, at a logit near
+    # 0.5, by sigmoid'(0.5) / |R|), keeping any other pixel changes nothing
+    expected = float(torch.sigmoid(torch.tensor(0.5)) * (1 - torch.sigmoid(torch.tensor(0.5)))) / region.sum()
+    diff = maps["difference"]
+    assert diff[region].mean() == pytest.approx(expected, rel=0.05)
+    np.testing.assert_allclose(diff[region], expected, rtol=0.3)   # mask noise: about 6 % per pixel
+    assert np.abs(diff[~region]).max() < 0.3 * expected
+    # nothing of the keep pattern is left: inside R the values do not follow the keep rate
+    assert abs(spearmanr(diff[region], keep[region])[0]) < 0.2
+    # the paper's estimator is dominated by the mask set (offset mean(S) * m(p) / p): outside R it
+    # follows the keep pattern, and pixels the model ignores outrank pixels it uses
+    assert spearmanr(maps["paper"][~region], keep[~region])[0] > 0.9
+    assert maps["paper"][~region].max() > maps["paper"][region].min()
+
+
+def test_corrrise_has_no_keep_rate_artefact(monkeypatch):
+    keep = _skewed_masks(monkeypatch)
+    x = torch.full((1, 3, 24, 24), BLACK + 1.0)
+    task = ClassTask(LinearRegion(), torch.zeros(1, dtype=torch.long))
+    region = np.zeros((24, 24), bool)
+    region[8:16, 6:18] = True
+    from scipy.stats import spearmanr
+
+    corr = get_method("corrrise", {"n_masks": 20000, "batch_size": 5000})(task, x, np.array([0]), seed=0)[0]
+    assert corr[region].min() > np.abs(corr[~region]).max()
+    assert abs(spearmanr(corr[~region], keep[~region])[0]) < 0.2
+
+
+def test_random_baseline_of_a_pair_never_depends_on_the_model(model):
+    x = torch.randn(2, 3, 24, 24)
+    torch.manual_seed(5)
+    other = build_model("resnet_small", 3, width=4).eval()
+    maps = [get_method("random")(PairTask(m, m(x).detach(), [31, 32]), x, np.array([1, 2]), seed=0)
+            for m in (model, other)]
+    np.testing.assert_array_equal(maps[0], maps[1])   # same pairs, other weights: the same maps
+    with pytest.raises(TypeError):
+        PairTask(model, model(x).detach())            # partner ids are required
+    with pytest.raises(ValueError, match="2 partner embeddings but 1 partner ids"):
+        PairTask(model, model(x).detach(), [31])
+
+
+def test_integrated_gradients_reports_its_completeness_error(model):
+    x = torch.randn(3, 3, 24, 24)
+    task = ClassTask(model, torch.tensor([0, 1, 2]))
+    coarse = get_method("integrated_gradients", {"n_steps": 2, "completeness_tolerance": 0.01})
+    fine = get_method("integrated_gradients", {"n_steps": 64})
+    maps = {name: method(task, x, np.arange(3), seed=0) for name, method in (("coarse", coarse), ("fine", fine))}
+    # the error is |sum(map) - (S(x) - S(b))| / |S(x) - S(b)|, checked by hand on the logits
+    with torch.no_grad():
+        span = (task.forward(x, *task.extra) - task.forward(torch.full_like(x, BLACK), *task.extra))[:, 0].numpy()
+    by_hand = np.abs(maps["coarse"].reshape(3, -1).sum(axis=1) - span) / np.abs(span)
+    np.testing.assert_allclose(coarse.diagnostics["completeness_error"], by_hand, rtol=1e-3, atol=1e-6)
+    assert (fine.diagnostics["completeness_error"] < coarse.diagnostics["completeness_error"]).all()
+    assert coarse.diagnostics["completeness_flagged"].any()
+    gradcam = get_method("gradcam")
+    gradcam(task, x, np.arange(3), seed=0)
+    assert gradcam.diagnostics == {}          # methods without a self-check report nothing
+
+
+def test_partner_fill_shows_where_a_pair_differs_whatever_the_embedder():
+    """A photo and its partner differ only inside R. With the partner fill, masking a pixel of R makes
+    the pair identical there, so keeping R's pixels lowers the similarity for any embedder: CorrRISE's
+    dissimilarity mass goes to R."""
+    torch.manual_seed(3)
+    embedder = build_model("resnet_small", 16, width=4).eval()
+    rng = np.random.default_rng(4)
+    partner = torch.from_numpy(rng.normal(0, 1, (1, 3, 32, 32)).astype(np.float32))
+    x = partner.clone()
+    r = torch.from_numpy(region_mask())
+    x[:, :, r] = torch.from_numpy(rng.normal(0, 1, (1, 3, int(r.sum()))).astype(np.float32))
+    with torch.no_grad():
+        task = PairTask(embedder, embedder(partner), [1], partner_images=partner)
+    corr = get_method("corrrise", {"n_masks": 1000, "cells": 8, "fill": "partner"})(task, x, np.array([0]), seed=0)[0]
+    dissimilarity = np.maximum(-corr, 0)
+    grown_r = grown(region_mask(), 4)   # the masks' footprint blurs the map by about a cell
+    lift = (dissimilarity[grown_r].sum() / dissimilarity.sum()) / grown_r.mean()
+    assert lift > 2.0, lift
+    with pytest.raises(ValueError, match="fill 'partner' needs a verification pair task"):
+        get_method("corrrise", {"n_masks": 8, "fill": "partner"})(
+            ClassTask(embedder, torch.tensor([0])), x, np.array([0]), seed=0)

@@ -11,7 +11,8 @@ from facexai.data.samples import normalise, to_model_input
 from facexai.metrics.faithfulness import confidence_change, deletion_insertion, pixel_ranks, trapezoid_auc
 from facexai.metrics.falsification import counterfactuals, falsification, normalise01
 from facexai.metrics.road import impute, removal_masks, road
-from facexai.metrics.sanity import cascade_stages, cascading_randomisation, spearman_rows, ssim_rows, weight_layers
+from facexai.metrics.sanity import (cascade_stages, cascading_randomisation, compare_maps, spearman_rows, ssim_rows,
+                                   weight_layers)
 from facexai.models.backbones import build_model
 
 BLACK = normalise(0.0)
@@ -71,18 +72,48 @@ def test_verification_accuracy_curves():
     w = torch.ones(1, 3, 2, 2)
     x = torch.ones(2, 3, 2, 2)
     task = LinearTask(w, 2)
-    out = deletion_insertion(task, x, np.ones((2, 2, 2)), steps=4, threshold=6.0, same=np.array([True, False]))
+    ordering = np.arange(8.0).reshape(2, 2, 2)
+    out = deletion_insertion(task, x, ordering, steps=4, threshold=6.0, same=np.array([True, False]))
     # clean score 12 >= 6: accepted; fully deleted: 12 * BLACK < 6: rejected
     assert out["deletion_accuracy_curve"][0, 0] == 1 and out["deletion_accuracy_curve"][0, -1] == 0
     assert out["deletion_accuracy_curve"][1, 0] == 0 and out["deletion_accuracy_curve"][1, -1] == 1
     with pytest.raises(ValueError, match="same"):
-        deletion_insertion(task, x, np.ones((2, 2, 2)), steps=4, threshold=6.0)
+        deletion_insertion(task, x, ordering, steps=4, threshold=6.0)
 
 
 def test_pixel_ranks_and_trapezoid():
     ranks = pixel_ranks(np.array([[[0.2, 0.9], [0.2, -1.0]]]))
-    assert list(ranks[0]) == [1, 0, 2, 3]          # ties broken by pixel index
+    assert ranks[0, 1] == 0 and ranks[0, 3] == 3 and sorted(ranks[0, [0, 2]]) == [1, 2]
     assert trapezoid_auc(np.array([[1.0, 0.0]]))[0] == pytest.approx(0.5)
+
+
+def test_tied_pixels_are_not_ordered_by_position():
+    # a plateau over the whole image: an order by index would take the top rows first
+    maps = np.zeros((200, 8, 8))
+    ranks = pixel_ranks(maps, seeds=np.arange(200)).reshape(200, 8, 8)
+    top, bottom = ranks[:, :4].mean(), ranks[:, 4:].mean()
+    assert abs(top - bottom) < 1.0                     # 31.5 each on average; index order: 15.5 vs 47.5
+    np.testing.assert_array_equal(pixel_ranks(maps[:3], np.arange(3)), pixel_ranks(maps[:3], np.arange(3)))
+    assert not np.array_equal(ranks[0], ranks[1])      # a different order per sample
+
+
+def test_a_constant_map_cannot_score_like_the_true_map():
+    # the model reads the top half; with ties ordered by index a constant map would delete the top
+    # half first and score exactly like the true map
+    region = torch.zeros(1, 1, 8, 8)
+    region[..., :4, :] = 1
+    task = ClassTask(RegionModel(region), torch.zeros(2, dtype=torch.long))
+    x = torch.ones(2, 3, 8, 8)
+    true_map = np.broadcast_to(region[0, 0].numpy(), (2, 8, 8)).copy()
+    maps = np.stack([true_map[0], np.zeros((8, 8))])
+    out = deletion_insertion(task, x, maps, steps=4)
+    assert np.isfinite(out["deletion_auc"][0]) and np.isnan(out["deletion_auc"][1])
+    assert list(out["degenerate"]) == ["", "constant_map"]
+    assert np.isfinite(out["deletion_curve"][1, 0]) and np.isnan(out["deletion_curve"][1, 1:]).all()
+    assert np.isnan(deletion_insertion(task, x, np.full((2, 8, 8), np.nan), steps=2)["insertion_auc"]).all()
+    images = np.full((2, 8, 8, 3), 255, np.uint8)
+    rd = road(task, images, maps, percentages=(25, 50), noise=0.0)
+    assert np.isfinite(rd["gap"][0]) and np.isnan(rd["gap"][1]) and rd["degenerate"][1] == "constant_map"
 
 
 # --- ROAD ------------------------------------------------------------------------------------------
@@ -175,14 +206,42 @@ def test_confidence_change_subject_and_background():
     assert np.isnan(empty["drop_subject"]).all() and np.isfinite(empty["drop_background"]).all()
 
 
+class Shifted(nn.Module):
+    def __init__(self, inner, shift):
+        super().__init__()
+        self.inner, self.shift = inner, shift
+
+    def forward(self, x):
+        return self.inner(x) + self.shift
+
+
+def test_confident_models_keep_their_confidence_change():
+    region = torch.zeros(1, 1, 8, 8)
+    region[..., 2:5, 2:5] = 1
+    x = torch.full((2, 3, 8, 8), 1.0)
+    regions = np.broadcast_to(region[0, 0].numpy() > 0, (2, 8, 8))
+    # logits 34 / 26 (region filled): float32's sigmoid is exactly 1 for both, float64's is not
+    task = ClassTask(Shifted(RegionModel(region), 30.0), torch.zeros(2, dtype=torch.long))
+    assert torch.sigmoid(torch.tensor([34.0, 30.0 + 4 * BLACK])).eq(1.0).all()
+    out = confidence_change(task, x, regions, fill="black")
+    assert (out["drop_subject"] > 0).all() and (out["degenerate"] == "").all()
+    # logit 54: even float64 says 1: no change can show, named, never a silent 0
+    task = ClassTask(Shifted(RegionModel(region), 50.0), torch.zeros(2, dtype=torch.long))
+    out = confidence_change(task, x, regions, fill="black")
+    assert np.isnan(out["drop_subject"]).all() and (out["degenerate"] == "saturated_score").all()
+
+
 # --- falsification ---------------------------------------------------------------------------------
 
 def _region_setup(n=4, size=16):
+    """A region the model reads, and images that are white inside it: any random fill there lowers
+    the logit (a removal), fills elsewhere change nothing."""
     region = torch.zeros(1, 1, size, size)
     region[..., 3:9, 4:12] = 1
     rng = np.random.default_rng(2)
-    x = to_model_input((rng.random((n, size, size, 3)) * 255).astype(np.uint8))
-    return region, x
+    images = (rng.random((n, size, size, 3)) * 255).astype(np.uint8)
+    images[:, 3:9, 4:12] = 255
+    return region, to_model_input(images)
 
 
 def test_falsification_true_region_not_falsified_complement_falsified():
@@ -191,9 +250,61 @@ def test_falsification_true_region_not_falsified_complement_falsified():
     mask = np.broadcast_to(region[0, 0].numpy(), (len(x), 16, 16))
     right = falsification(task, x, mask, k=6, seeds=np.arange(len(x)))
     wrong = falsification(task, x, 1 - mask, k=6, seeds=np.arange(len(x)))
-    assert (right["falsified"] == 0).all() and (wrong["falsified"] == 1).all()
+    for variant in ("falsified", "sized_falsified"):
+        assert (right[variant] == 0).all() and (wrong[variant] == 1).all(), variant
     assert (right["dist_high"] > 0).all() and np.allclose(right["dist_low"], 0)
     assert np.isfinite(right["drop_high"]).all() and np.allclose(right["drop_low"], 0)
+    # the size-controlled variant perturbs the same number of pixels for every map: 10 % of 256, half
+    assert (right["sized_m"] == 13).all() and (wrong["sized_m"] == 13).all()
+
+
+class LinearLogit(nn.Module):
+    """logit = sum_c,p W * x + bias: refilling pixel p with uniform random colours (mean 0 in model
+    units) drops the logit by sum_c W_c,p x_c,p on average: the exact signed attribution."""
+
+    def __init__(self, weights: torch.Tensor, bias: float = 0.0):
+        super().__init__()
+        self.register_buffer("w", weights)
+        self.bias = bias
+
+    def forward(self, x):
+        return ((x * self.w).sum(dim=(1, 2, 3)) + self.bias).view(-1, 1)
+
+
+def _linear_case(n=6, bias=0.0):
+    rng = np.random.default_rng(5)
+    w = torch.from_numpy(rng.normal(0, 1, (1, 3, 12, 12)).astype(np.float32))
+    x = to_model_input((rng.random((n, 12, 12, 3)) * 255).astype(np.uint8))
+    exact = (w * x).sum(dim=1).numpy()           # signed, both signs present
+    return ClassTask(LinearLogit(w, bias), torch.zeros(n, dtype=torch.long)), x, exact
+
+
+def test_an_exact_signed_attribution_is_never_falsified():
+    # the old rule (signed min-max, |drop|) put the most negative pixels in the low set, which move
+    # the model as much as the high set: FR ~0.5 for the exact map
+    task, x, exact = _linear_case()
+    out = falsification(task, x, exact, k=8, seeds=np.arange(len(x)))
+    assert np.nanmean(out["falsified"]) == 0.0 and np.nanmean(out["sized_falsified"]) == 0.0
+    assert (out["drop_high"] > 0).all() and (out["drop_low"] < out["drop_high"]).all()
+
+
+def test_a_saturated_probability_does_not_make_a_map_falsified():
+    # logit ~ 40: float32 sigmoid is exactly 1.0, every probability drop would be 0 and tie
+    task, x, exact = _linear_case(bias=40.0)
+    assert torch.sigmoid(task.model(x)).eq(1.0).all()
+    out = falsification(task, x, exact, k=8, seeds=np.arange(len(x)))
+    assert (out["falsified"] == 0).all() and (out["degenerate"] == "").all()
+
+
+def test_a_model_that_ignores_both_sets_is_degenerate_not_falsified():
+    region, x = _region_setup(n=2)
+    task = ClassTask(RegionModel(region), torch.zeros(2, dtype=torch.long))
+    maps = np.full((2, 16, 16), 0.5)   # the region (rows 3-8) is neither high nor low
+    maps[:, 12:] = 1.0                 # high: rows 12-15
+    maps[:, :2] = 0.0                  # low: rows 0-1
+    out = falsification(task, x, maps, k=3)
+    for prefix in ("", "sized_"):
+        assert (out[f"{prefix}degenerate"] == "score_unchanged").all() and np.isnan(out[f"{prefix}falsified"]).all()
 
 
 def test_falsification_with_an_embedder_uses_geodesic_distance():
@@ -204,7 +315,7 @@ def test_falsification_with_an_embedder_uses_geodesic_distance():
             inside = images * region
             return torch.cat([inside.flatten(1)[:, :200], torch.ones(len(images), 1)], dim=1)
 
-    task = PairTask(Embedder(), torch.ones(len(x), 201))
+    task = PairTask(Embedder(), torch.ones(len(x), 201), np.arange(len(x)))
     mask = np.broadcast_to(region[0, 0].numpy(), (len(x), 16, 16))
     out = falsification(task, x, mask, k=4, seeds=np.arange(len(x)))
     assert (out["falsified"] == 0).all()
@@ -229,10 +340,12 @@ def test_falsification_degenerate_cases_are_counted():
     maps[2] = np.linspace(0, 1, 256).reshape(16, 16) ** 20  # almost everything below 0.3...
     maps[2, 0, 0] = 0.5                    # ...and nothing but the maximum above 0.7
     out = falsification(task, x, maps, k=3)
-    assert out["degenerate"][0] == "constant_map" and np.isnan(out["falsified"][0])
+    assert out["degenerate"][0] == "zero_mass" and np.isnan(out["falsified"][0])
+    assert out["sized_degenerate"][0] == "zero_mass" and np.isnan(out["sized_falsified"][0])
     assert out["degenerate"][1] == "" and np.isfinite(out["falsified"][1])
     assert out["n_high"][2] >= 1
-    np.testing.assert_array_equal(normalise01(np.ones((1, 2, 2)))[1], [False])
+    assert list(normalise01(np.stack([np.ones((2, 2)), -np.ones((2, 2)), np.full((2, 2), np.nan),
+                                      np.eye(2)]))[1]) == ["constant_map", "zero_mass", "nonfinite_map", ""]
     with pytest.raises(ValueError, match="K >= 2"):
         falsification(task, x, maps, k=1)
 
@@ -260,6 +373,21 @@ def test_spearman_and_ssim_rows_agree_with_references():
     assert np.isnan(spearman_rows(np.ones((1, 3, 3)), a[:1, :3, :3])[0])
 
 
+def test_a_collapsed_map_has_changed_completely_and_an_inverted_one_has_not():
+    rng = np.random.default_rng(8)
+    original = rng.random((4, 9, 9))
+    original[3] = 0.0                                   # nothing to compare
+    randomised = np.stack([np.zeros((9, 9)),            # collapsed (Grad-CAM's ReLU after randomisation)
+                           -original[1],                # inverted: rank correlation -1
+                           np.full((9, 9), np.nan),     # not finite: collapsed too
+                           rng.random((9, 9))])
+    rho, ssim, reason = compare_maps(original, randomised)
+    assert list(reason) == ["collapsed", "", "collapsed", "constant_map"]
+    assert rho[0] == 0.0 and ssim[0] == 0.0 and rho[2] == 0.0
+    assert rho[1] == pytest.approx(1.0)                 # |Spearman|: an inverted map did not change
+    assert np.isnan(rho[3]) and np.isnan(ssim[3])
+
+
 def test_gradcam_changes_under_randomisation_and_the_random_baseline_does_not():
     torch.manual_seed(0)
     model = build_model("resnet_small", 3, width=8).eval()
@@ -275,6 +403,8 @@ def test_gradcam_changes_under_randomisation_and_the_random_baseline_does_not():
 
         out = cascading_randomisation(model, explain, explain(model), stages=3, seed=0)
         assert out["spearman"].shape == (4, 3) and list(out["layers"])[-1] == len(weight_layers(model))
+        # NaN only where the original map itself is constant, never because the new one collapsed
+        np.testing.assert_array_equal(np.isnan(out["spearman"]), out["reason"] == "constant_map")
         final = out["spearman"][:, -1]
         if expect_change:
             assert np.nanmean(final) < 0.9
@@ -294,7 +424,7 @@ def test_model_metrics_are_invariant_to_the_order_of_the_batch():
 
     def run(order):
         task = ClassTask(RegionModel(region), torch.zeros(5, dtype=torch.long))
-        di = deletion_insertion(task, x[order], maps[order], steps=4)
+        di = deletion_insertion(task, x[order], maps[order], steps=4, seeds=ids[order])
         rd = road(task, images[order], maps[order], percentages=(30, 60), seeds=ids[order])
         fa = falsification(task, x[order], maps[order], k=3, seeds=ids[order])
         return di["deletion_auc"], di["insertion_auc"], rd["gap"], fa["dist_high"], fa["dist_low"]

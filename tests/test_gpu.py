@@ -110,7 +110,7 @@ def test_pair_method_on_cuda_equals_cpu(name):
     for dev in ("cpu", "cuda"):
         model = _model(dev)
         partners = model(to_model_input(images[::-1].copy(), dev))
-        task = PairTask(model, partners, partner_ids=np.arange(6)[::-1])
+        task = PairTask(model, partners, np.arange(6)[::-1])
         maps[dev] = get_method(name, params)(task, to_model_input(images, dev), np.arange(6), seed=3)
     _compare(name, maps["cpu"], maps["cuda"], max_rel, min_rho)
 

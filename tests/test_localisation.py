@@ -85,7 +85,8 @@ def test_negative_mode_counts_the_dissimilarity_part():
 
 TINY_SETTINGS = {"mass": "positive", "q": 10, "pointing_tolerance": 0, "batch_size": 64,
                  "deletion": {"steps": 2, "baseline": "black"}, "road": {"percentages": [50], "noise": 0.0},
-                 "occlusion": {"fill": "blur"}, "falsification": {"k": 2, "high": 0.7, "low": 0.3, "fraction": 0.5},
+                 "occlusion": {"fill": "blur"},
+                 "falsification": {"k": 2, "high": 0.7, "low": 0.3, "fraction": 0.5, "q": 10},
                  "sanity": {"stages": 1, "max_samples": 1}}
 
 
@@ -108,7 +109,7 @@ def test_pair_metrics_on_a_hand_made_file(tmp_path):
     maps = np.zeros((2, 16, 16), np.float16)
     maps[0, 0:4, 0:8] = -1.0   # dissimilarity exactly where the hat is in the partner (label rows 0, cols 0-1)
     maps[0, 12:, 12:] = 2.0    # similarity elsewhere
-    maps[1] = 1.0              # a genuine pair: no region, mask metrics undefined
+    maps[1] = np.linspace(0, 1, 256).reshape(16, 16)   # a genuine pair: no region, mask metrics undefined
     make_shard(tmp_path / "a.h5", maps, method="random", model="embedder", row=[0, 2], partner_row=[1, 0],
                ids=[10, 12], partner_id=[11, 10], kind=["region", "genuine"], region=["hat", ""], score=[0.9, 0.8])
     embedder = tmp_path / "embedder"
@@ -127,3 +128,4 @@ def test_pair_metrics_on_a_hand_made_file(tmp_path):
     genuine = table.iloc[1]
     assert np.isnan(genuine["rp"]) and genuine["degenerate"] == "not_a_region_pair"
     assert np.isnan(genuine["drop_subject"]) and np.isfinite(genuine["deletion_accuracy_auc"])
+    assert list(table["perturbation_degenerate"].fillna("")) == ["", ""]

@@ -2,10 +2,14 @@ import h5py
 import numpy as np
 from PIL import Image
 
-from facexai.labels import CLASS_INDEX
-from facexai.labels import MASS_PARTS
-from facexai.metric_figures import mass_shares, twin_figure
+import pandas as pd
+import pytest
+
 from facexai.attributions.store import make_shard
+from facexai.labels import CLASS_INDEX, MASS_PARTS
+from facexai.metric_figures import twin_figure
+from facexai.metrics.localisation import mass_shares
+from facexai.twins import twin_shift, write_twin_shift
 
 
 def _labels():
@@ -31,18 +35,39 @@ def test_mass_shares_partition_the_map():
     assert sorted(classes) == sorted(CLASS_INDEX) and len(classes) == len(set(classes))
 
 
-def test_twin_figure_draws_both_models(tmp_path):
-    labels = np.stack([_labels()] * 4)
+def _twin_inputs(tmp_path, n=6):
+    """Fair maps on the lips, biased maps on the background, for 5 Smiling decisions and 1 Bangs."""
+    labels = np.stack([_labels()] * n)
     with h5py.File(tmp_path / "d.h5", "w") as h5:
         h5["labels"] = labels
     paths = {}
     for model, region in (("fair", "u_lip"), ("biased", "background")):
         maps = np.stack([(lab == CLASS_INDEX[region]).astype(np.float16) for lab in labels])
+        maps[0] = 0.0 if model == "biased" else maps[0]      # one biased map without mass
         path = tmp_path / f"{model}.h5"
-        make_shard(path, maps, method="gradcam", model=model, attribute=["Smiling", "Smiling", "Smiling", "Bangs"])
+        make_shard(path, maps, method="gradcam", model=model, attribute=["Smiling"] * (n - 1) + ["Bangs"])
         paths[(model, "gradcam")] = [path]
+    return {"fair": tmp_path / "d.h5", "biased": tmp_path / "d.h5"}, paths
+
+
+def test_twin_shift_table_by_hand(tmp_path):
+    data, paths = _twin_inputs(tmp_path)
+    table = twin_shift(data, paths, [("fair", "biased")], "Smiling", n_resamples=200).set_index("part")
+    assert list(table.index) == list(MASS_PARTS) and (table["unit"] == "image").all()
+    assert table.loc["mouth", "fair_mean"] == 1.0 and table.loc["background", "biased_mean"] == 1.0
+    assert table.loc["background", "difference_mean"] == pytest.approx(1.0)
+    assert table.loc["mouth", "difference_mean"] == pytest.approx(-1.0)
+    # 5 Smiling decisions each; the biased map without mass is counted and left out of the pairs
+    assert table.loc["mouth", "fair_n_images"] == 5 and table.loc["mouth", "biased_n_no_mass"] == 1
+    assert table.loc["mouth", "n_paired"] == 4
+
+
+def test_twin_figure_draws_both_models(tmp_path):
+    data, paths = _twin_inputs(tmp_path)
+    write_twin_shift(data, paths, [("fair", "biased")], "Smiling", tmp_path / "twin.csv", n_resamples=100)
+    assert len(pd.read_csv(tmp_path / "twin.csv")) == len(MASS_PARTS)
     out = tmp_path / "twin.png"
-    twin_figure({"fair": tmp_path / "d.h5", "biased": tmp_path / "d.h5"}, paths, [("fair", "biased")], "Smiling", out)
+    twin_figure(tmp_path / "twin.csv", out)
     with Image.open(out) as image:
         assert image.size[0] > 200 and len(image.convert("RGB").getcolors(1 << 20)) > 20
     assert (tmp_path / "twin.pdf").read_bytes().startswith(b"%PDF")

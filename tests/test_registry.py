@@ -118,3 +118,16 @@ def test_store_round_trip(tmp_path):
     assert shard.keys() == [(7, "Smiling"), (8, "Bangs"), (9, "Smiling")] and not shard.is_pairs
     np.testing.assert_allclose(shard.maps, maps.astype(np.float16).astype(np.float32))
     assert read_shard(tmp_path / "s.h5", maps=False).maps is None
+
+
+def test_a_method_s_own_diagnostics_reach_the_tables(tiny_inputs):
+    tmp, config, settings = tiny_inputs
+    maps = np.random.default_rng(3).normal(size=(6, 16, 16))
+    error = np.array([0.01, 0.2, 0.03, np.nan, 0.04, 0.5])
+    make_shard(tmp / "ig.h5", maps, method="integrated_gradients", model="m", params={"n_steps": 2},
+               completeness_error=error, completeness_flagged=error > 0.05)
+    table = metric_table(tmp / "ig.h5", tmp / "d.h5", tmp / "model", tmp / "ig.csv", regions=config["regions"],
+                         attribute_regions=config["attribute_regions"], settings=settings)
+    np.testing.assert_allclose(table["completeness_error"], error)
+    summary = summarise(table, ["model", "method"], n_resamples=50).iloc[0]
+    assert summary["n_completeness_flagged"] == 2 and summary["completeness_error_n_valid"] == 5

@@ -36,8 +36,9 @@ def _table(rng, n=30):
             truth = rng.random()
             for method, rp in (("good", truth * 0.5 + 0.5), ("random", rng.random() * 0.3),
                                ("bad", rng.random() * 0.3)):
+                fal = float(rng.random() < (0.1 if method == "good" else 0.5))
                 rows.append({"model": model, "method": method, "id": i, "attribute": "A", "rp": rp,
-                             "falsified": float(rng.random() < (0.1 if method == "good" else 0.5))})
+                             "falsified": fal, "falsified_sized": fal})
     return pd.DataFrame(rows)
 
 
@@ -50,7 +51,7 @@ def test_comparisons_pair_rows_by_sample_whatever_the_row_order():
     row = a[(a.model == "m1") & (a.method_a == "bad") & (a.method_b == "good")].iloc[0]
     sub = table[table.model == "m1"]
     ref = stats.wilcoxon(sub[sub.method == "bad"]["rp"].to_numpy() - sub[sub.method == "good"]["rp"].to_numpy())
-    assert row["p"] == pytest.approx(ref.pvalue) and row["n_pairs"] == 30
+    assert row["p"] == pytest.approx(ref.pvalue) and row["n_images"] == 30 and row["unit"] == "image"
     assert len(a) == 2 * 3 and (a["p_holm"] >= a["p"]).all()
 
 
@@ -80,11 +81,33 @@ def test_fr_vs_rp_points_and_undefined_counts():
     table = _table(rng)
     table.loc[0, "falsified"] = np.nan
     points, corr = fr_vs_rp(table, n_resamples=200)
-    assert len(points) == 6 and corr["n_points"] == 6
+    assert len(points) == 6 and corr["fr"]["n_points"] == 6 and corr["fr_sized"]["n_points"] == 6
     first = points[(points.model == "m1") & (points.method == "good")].iloc[0]
-    assert first["fr_n_undefined"] == 1 and first["fr_n"] == 29
+    assert first["fr_n_undefined"] == 1 and first["fr_n"] == 29 and first["fr_sized_n"] == 30
     # good maps: high RP, low FR -> the correlation across points is negative here
-    assert corr["spearman"] < 0
+    assert corr["fr"]["spearman"] < 0 and corr["fr_sized"]["spearman"] < 0
+
+
+def test_paired_tests_are_by_image_not_by_row():
+    # 12 images, each explained for 4 attributes with the same small advantage of method a: by rows
+    # there would be 48 pairs and a tiny p; by image, 12 differences
+    rng = np.random.default_rng(6)
+    rows = []
+    for i in range(12):
+        base, edge = rng.random(), rng.normal(0.02, 0.05)
+        for attribute in "ABCD":
+            rows += [{"model": "m", "method": "a", "id": i, "attribute": attribute, "rp": base + edge},
+                     {"model": "m", "method": "random", "id": i, "attribute": attribute, "rp": base}]
+    table = pd.DataFrame(rows)
+    row = method_comparisons(table, ["rp"]).iloc[0]
+    per_image = table.groupby(["method", "id"])["rp"].mean().unstack(0)
+    ref = stats.wilcoxon(per_image["a"] - per_image["random"])
+    assert row["n_images"] == 12 and row["n_rows"] == 48 and row["p"] == pytest.approx(ref.pvalue)
+    a, r = (table[table.method == m]["rp"].to_numpy() for m in ("a", "random"))
+    by_rows = stats.wilcoxon(a - r)
+    assert by_rows.pvalue < row["p"]       # what pairing rows would have claimed
+    verdict = beats_random(table, ["rp"]).iloc[0]
+    assert verdict["n_images"] == 12 and verdict["unit"] == "image"
 
 
 def test_bootstrap_ci_covers_the_true_mean_about_95_percent_of_the_time():

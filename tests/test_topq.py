@@ -197,3 +197,13 @@ def test_fused_mask_metrics_equal_the_public_functions(mode, tolerance):
     expected["components"], expected["largest_share"] = spatial_coherence(big, 15, mode)
     for name, values in expected.items():
         np.testing.assert_allclose(out[name], values, rtol=1e-6, atol=1e-9, err_msg=name)
+
+
+def test_region_auc_on_a_region_covering_the_image_names_its_reason():
+    maps = np.random.default_rng(9).random((2, 8, 8))
+    regions = np.ones((2, 8, 8), bool)
+    regions[1, 0, 0] = False
+    out = mask_metrics(maps, regions, q=10)
+    assert np.isnan(out["auc"][0]) and out["auc_degenerate"][0] == "region_covers_image"
+    assert out["rp"][0] == pytest.approx(1.0) and out["degenerate"][0] == ""   # the rest stays defined
+    assert np.isfinite(out["auc"][1]) and out["auc_degenerate"][1] == ""

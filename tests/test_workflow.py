@@ -63,8 +63,8 @@ def test_attributions_and_metrics_cover_the_test_split(tiny_run):
     assert gradcam == {e[1:] for e in explained if e[0] == "random"} and gradcam
 
 
-MASK_METRICS = tuple(m.name for m in registry.metrics() if m.kind == "mask" and m.classes)
-MODEL_METRICS = tuple(m.name for m in registry.metrics() if m.kind == "model" and m.classes)
+MASK_METRICS = tuple(m.name for m in registry.metrics() if m.kind == "mask" and m.classes and not m.optional)
+MODEL_METRICS = tuple(m.name for m in registry.metrics() if m.kind == "model" and m.classes and not m.optional)
 
 
 def test_every_metric_is_computed_for_every_method_and_model(tiny_run):
@@ -81,27 +81,44 @@ def test_every_metric_is_computed_for_every_method_and_model(tiny_run):
             ok = table["degenerate"].isna()          # '' is read back as NaN
             assert table.loc[ok, list(MASK_METRICS)].notna().all().all()
             assert table.loc[~ok, "rp"].isna().all()
-            assert table["deletion_auc"].notna().all() and table["road_gap"].notna().all()
+            ordered = table["perturbation_degenerate"].isna()   # maps that order pixels
+            assert table.loc[ordered, ["deletion_auc", "insertion_auc", "road_gap"]].notna().all().all()
+            assert table.loc[~ordered, ["deletion_auc", "insertion_auc", "road_gap"]].isna().all().all()
+            assert set(table.loc[~ordered, "perturbation_degenerate"]) <= {"constant_map", "nonfinite_map"}
             # the deletion curve starts at the clean probability of the explained output
             np.testing.assert_allclose(table["deletion@0.0000"], table["score"], atol=1e-3)
             checked = table[table["sanity_checked"]]
             assert len(checked) == 4 and table.loc[~table["sanity_checked"], "sanity_spearman"].isna().all()
             if method == "random":   # maps that ignore the model fail the sanity check
                 np.testing.assert_allclose(checked["sanity_spearman"], 1.0)
-            assert table["falsified"].notna().sum() + table["falsification_degenerate"].notna().sum() == len(table)
+            for variant, reason in (("falsified", "falsification_degenerate"),
+                                    ("falsified_sized", "falsification_sized_degenerate")):
+                assert table[variant].notna().sum() + table[reason].notna().sum() == len(table)
 
 
 def test_statistics_and_summary(tiny_run):
     summary = json.loads((tiny_run / "results/summary.json").read_text())
-    assert summary["schema"] == "facexai-summary/1"
+    assert summary["schema"] == "facexai-summary/2"
     assert set(summary["n_decisions"]) == {"resnet", "biased"}
     fr = summary["fr_vs_rp"]
     assert fr["n_points"] == len(fr["points"]) == 4          # 2 models x 2 methods
     comparisons = pd.read_csv(tiny_run / "results/tables/method_comparison.csv")
     assert set(comparisons["model"]) == {"resnet", "biased"}
     assert ((comparisons["p_holm"] >= comparisons["p"]) | comparisons["p"].isna()).all()
+    assert (comparisons["unit"] == "image").all() and (comparisons["n_images"] <= comparisons["n_rows"]).all()
     verdicts = pd.read_csv(tiny_run / "results/tables/beats_random.csv")
     assert set(verdicts["method"]) == {"gradcam"} and verdicts["beats_random"].dtype == bool
+    assert fr["fr_variant"] == "size-controlled" and "pearson" in fr["threshold_variant"]
+    assert {"fr", "fr_sized"} <= set(fr["points"][0])
+    twin = pd.read_csv(tiny_run / "results/tables/twin_shift.csv")
+    assert set(twin["method"]) == {"gradcam", "random"} and (twin["unit"] == "image").all()
+    assert summary["twin_shift"] and len(summary["twin_shift"]) == len(twin)
+    pair_tests = pd.read_csv(tiny_run / "results/tables/verification_method_comparison.csv")
+    assert set(pair_tests["kind"]) == {"region", "genuine"} and (pair_tests["unit"] == "image").all()
+    assert set(pair_tests["method_a"]) | set(pair_tests["method_b"]) == {"gradcam", "corrrise"}
+    # the tiny config explains pairs without the random baseline: no verdicts, but the table exists
+    assert {"kind", "n_images", "beats_random"} <= set(pd.read_csv(
+        tiny_run / "results/tables/verification_beats_random.csv").columns)
 
 
 def test_metric_figures_are_png_and_pdf(tiny_run):
@@ -260,7 +277,7 @@ def test_models_biased_twin_and_verification_outputs(tiny_run):
     assert set(zip(accuracy["model"], accuracy["dataset"])) == {
         ("resnet", "main"), ("resnet", "shortcut"), ("biased", "main"), ("biased", "shortcut")}
     cue = accuracy.dropna(subset=["cue_agrees_accuracy"])
-    assert set(cue["dataset"]) == {"shortcut"} and set(cue["attribute"]) == {"Smiling"}
+    assert set(cue["dataset"]) == {"shortcut"} and set(cue["attribute"]) == {"Bangs"}
     assert (cue["cue_agrees_n"] + cue["cue_conflicts_n"] == cue["n_test"]).all()
     for model in ("resnet", "biased"):
         assert (tiny_run / f"results/figures/training_curves_{model}.png").stat().st_size > 1000
@@ -303,6 +320,16 @@ def test_verification_localisation_table(tiny_run):
         assert row["rp_dissimilarity_n_valid"] == len(valid)
         assert ((valid >= 0) & (valid <= 1)).all()
     assert {"deletion_accuracy_auc", "insertion_accuracy_auc", "road_gap", "falsified"} <= set(per_pair.columns)
-    assert per_pair["deletion_accuracy_auc"].between(0, 1).all()
+    ordered = per_pair["perturbation_degenerate"].isna()   # Grad-CAM's all-zero maps order nothing
+    assert per_pair.loc[ordered, "deletion_accuracy_auc"].between(0, 1).all()
+    assert per_pair.loc[~ordered, "deletion_accuracy_auc"].isna().all()
     genuine = per_pair[per_pair["kind"] == "genuine"]
     assert genuine["rp"].isna().all() and (genuine["degenerate"] == "not_a_region_pair").all()
+
+
+def test_headlines_of_a_run(tiny_run):
+    from facexai.headlines import headlines
+
+    text = headlines(tiny_run / "results")
+    assert "### FR vs RP" in text and "| size-controlled (headline) | 4 |" in text
+    assert "| resnet | gradcam |" in text and "### Fair vs biased twin" in text

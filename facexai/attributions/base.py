@@ -37,6 +37,9 @@ class Task:
     model: nn.Module
     extra: tuple[torch.Tensor, ...]
     probability: bool = False
+    # probabilities from float64 logits: a float32 sigmoid is exactly 1 above logit ~17, float64
+    # only above ~37 (the metrics score this way; the methods keep float32)
+    float64: bool = False
 
     def forward(self, x: torch.Tensor, *extra: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -74,24 +77,34 @@ class ClassTask(Task):
     def forward(self, x, targets):
         _same_length(x, targets, "targets")
         logits = self.model(x).gather(1, targets.to(x.device).view(-1, 1))
-        return torch.sigmoid(logits) if self.probability else logits
+        return self._squash(logits)
 
     def score_matrix(self, x, rows):
         logits = self.model(x)[:, self.extra[0][list(rows)].to(x.device)]
-        return torch.sigmoid(logits) if self.probability else logits
+        return self._squash(logits)
+
+    def _squash(self, logits):
+        if not self.probability:
+            return logits
+        return torch.sigmoid(logits.double() if self.float64 else logits)
 
 
 class PairTask(Task):
     """Explain the cosine similarity between each image's embedding and its partner's.
 
-    `partner_ids` (one per row) name the partners independently of any model: methods that seed
-    per row (the random baseline) use them, so their maps do not change with the model's weights.
+    `partner_ids` (one per row, required) name the partners independently of any model: methods that
+    seed per row (the random baseline) use them, so their maps never depend on the model's weights.
     """
 
-    def __init__(self, model: nn.Module, partner_embeddings: torch.Tensor, probability: bool = False,
-                 partner_ids=None):
+    def __init__(self, model: nn.Module, partner_embeddings: torch.Tensor, partner_ids, probability: bool = False,
+                 partner_images: torch.Tensor | None = None):
         super().__init__(model, (F.normalize(partner_embeddings.detach(), dim=1),), probability)
-        self.partner_ids = None if partner_ids is None else np.asarray(partner_ids, np.int64)
+        self.partner_ids = np.asarray(partner_ids, np.int64).reshape(-1)
+        # the partner photos (model input), for methods that fill masked pixels from the partner
+        self.partner_images = partner_images
+        if len(self.partner_ids) != len(partner_embeddings):
+            raise ValueError(f"PairTask: {len(partner_embeddings)} partner embeddings but {len(self.partner_ids)} "
+                             "partner ids (one per pair)")
 
     def forward(self, x, partners):
         _same_length(x, partners, "partner embeddings")
@@ -119,8 +132,13 @@ class AttributionMethod(abc.ABC):
         if cls.name:
             METHODS[cls.name] = cls
 
+    # per-row quality figures of the last call that a method can report (e.g. Integrated Gradients'
+    # completeness error); stored beside the maps
+    diagnostics: dict
+
     def __call__(self, task: Task, images: torch.Tensor, sample_ids: np.ndarray, seed: int) -> np.ndarray:
         task = task.with_probability(self.uses_probability) if isinstance(task, ClassTask) else task
+        self.diagnostics = {}
         maps = self.attribute(task, images, np.asarray(sample_ids), seed)
         if maps.shape != (images.shape[0],) + tuple(images.shape[-2:]):
             raise RuntimeError(f"{self.name}: returned maps of shape {maps.shape} for images {tuple(images.shape)}")

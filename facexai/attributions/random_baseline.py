@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .base import AttributionMethod
+from .base import AttributionMethod, PairTask
 
 
 class RandomBaseline(AttributionMethod):
@@ -21,12 +21,12 @@ class RandomBaseline(AttributionMethod):
         n, _, h, w = images.shape
         cells = int(self.params["cells"])
         out = np.empty((n, h, w), np.float32)
-        # seeded by sample and what is explained (target index, or partner id), never by the model
-        partners = getattr(task, "partner_ids", None)
-        if partners is not None:
-            keys = [int(p) for p in partners]
+        # seeded by sample and what is explained (the target index, or the partner's id), never by
+        # anything the model computes
+        if isinstance(task, PairTask):
+            keys = [int(p) for p in task.partner_ids]
         else:
-            keys = [int(t) if t.numel() == 1 else int(abs(float(t.view(-1)[0])) * 1e6) for t in task.extra[0]]
+            keys = [int(t) for t in task.extra[0]]
         for k, (sample_id, key) in enumerate(zip(sample_ids, keys)):
             rng = np.random.default_rng([seed, int(sample_id), key])
             if cells > 0:

@@ -2,15 +2,30 @@
 
 Masks: `n_masks` binary grids of `cells` x `cells` cells, each cell kept with probability `p`,
 upsampled bilinearly to (cells + 1) * ceil(H / cells) and cropped at a random shift, so the masks
-are smooth and not aligned to a fixed grid. Masked image = M * x + (1 - M) * black. The same mask
+are smooth and not aligned to a fixed grid. Masked image = M * x + (1 - M) * fill. The same mask
 set (drawn from the seed) serves every sample, so a map does not depend on batching or sharding.
 
-    RISE      map(p) = sum_k (S(x * M_k) - c) M_k(p) / (n_masks * p)
-              c = 0 as in the paper, or (`center`, default) c = mean_k S(x * M_k). Without centring
-              every pixel carries about mean(S), a constant offset that says nothing about the
-              pixel but dilutes every mass-based metric (regional precision of a perfect map
-              falls towards chance); centring leaves rankings unchanged and removes it.
-    CorrRISE  map(p) = Spearman rank correlation over k of M_k(p) and S(x * M_k)
+Fills (`fill`): `black` (the paper's), `blur` (a Gaussian blur of the image, kernel 11, sigma 5),
+`mean` (the image's mean colour), and, for verification pairs only, `partner`: masked pixels take
+the partner photo's pixels, so masking the region where the pair differs makes the two photos
+identical there (as in the inpainting-game benchmarks). With a black fill, blacking out a changed
+region lowers the similarity like blacking out any face part, so keeping it correlates positively
+with similarity and CorrRISE's dissimilarity map cannot show it; the partner fill can.
+
+    RISE      `estimator: difference` (default): the mean score over the masks that keep p minus the
+              mean over the masks that drop it, weighted by the soft mask values:
+                  map(p) = sum_k S_k M_k(p) / sum_k M_k(p) - sum_k S_k (1 - M_k(p)) / sum_k (1 - M_k(p))
+              Each pixel is compared with itself: the map does not depend on how often this
+              particular mask set happens to keep p, and a constant added to every score cancels.
+              `paper`: map(p) = sum_k S_k M_k(p) / (n_masks * p) (Petsiuk et al.). It carries the
+              offset mean(S) * m(p) / p, where m(p) = mean_k M_k(p) is this mask set's keep rate of
+              p (0.42-0.56 at 256 masks, one pattern shared by every image): the pattern of the mask
+              set, not of the model, and large next to the signal.
+              `centred`: the paper's sum with mean(S) subtracted, = cov_k(S, M(p)) / p. The offset is
+              gone but each pixel is still scaled by its own keep variance m(p)(1 - m(p)): centring
+              changes rankings, and still follows the mask set.
+    CorrRISE  map(p) = Spearman rank correlation over k of M_k(p) and S(x * M_k): normalised per
+              pixel, so it has no keep-rate artefact either.
 
 For a verification pair, S is the cosine similarity to the partner: CorrRISE's positive part is
 the similarity map (keeping those pixels raises similarity), its negative part the
@@ -27,9 +42,27 @@ import torch.nn.functional as F
 from scipy.stats import rankdata
 
 from ..data.samples import normalise
-from .base import AttributionMethod
+from .base import AttributionMethod, PairTask
+from .blur import gaussian_blur
 
 BLACK = normalise(0.0)
+FILLS = ("black", "blur", "mean", "partner")
+
+
+def fill_images(task, images: torch.Tensor, fill: str) -> torch.Tensor:
+    """What masked pixels become, per row (N, 3, H, W), in model input units."""
+    if fill == "black":
+        return torch.full_like(images, BLACK)
+    if fill == "blur":
+        return gaussian_blur(images, kernel_size=11, sigma=5.0)
+    if fill == "mean":
+        return images.mean(dim=(2, 3), keepdim=True).expand_as(images)
+    if fill == "partner":
+        partners = getattr(task, "partner_images", None) if isinstance(task, PairTask) else None
+        if partners is None:
+            raise ValueError("fill 'partner' needs a verification pair task with the partner photos")
+        return partners.to(images.device)
+    raise ValueError(f"fill must be one of {FILLS}, got {fill!r}")
 
 
 def rise_masks(n_masks: int, cells: int, p: float, size: tuple[int, int], seed: int) -> torch.Tensor:
@@ -62,38 +95,60 @@ class _MaskedScores:
         masks = self.masks(tuple(images.shape[-2:]), images.device)
         n, k = images.shape[0], masks.shape[0]
         batch = int(self.params["batch_size"])
+        fill = self.params["fill"]
+        fills = fill_images(task, images, fill)
         scores = torch.empty(n, k, device=images.device)
-        # rows of one sample (several attributes, or several partners) share the masked copies
+        # rows of one sample (several attributes, or several partners) share the masked copies,
+        # unless the fill depends on the row (the partner's photo)
         groups: dict[int, list[int]] = {}
         for i, sample_id in enumerate(sample_ids):
-            groups.setdefault(int(sample_id), []).append(i)
+            groups.setdefault(i if fill == "partner" else int(sample_id), []).append(i)
         with torch.no_grad():
             for rows in groups.values():
-                image = images[rows[0]:rows[0] + 1]
+                image, background = images[rows[0]:rows[0] + 1], fills[rows[0]:rows[0] + 1]
                 for start in range(0, k, batch):
                     m = masks[start:start + batch]
-                    masked = m * image + (1 - m) * BLACK
+                    masked = m * image + (1 - m) * background
                     scores[rows, start:start + len(m)] = task.score_matrix(masked, rows).T
         return masks, scores
 
 
+ESTIMATORS = ("difference", "centred", "paper")
+
+
+def rise_estimate(scores: torch.Tensor, masks: torch.Tensor, estimator: str, p: float) -> torch.Tensor:
+    """Maps (N, P) from scores (N, K) and flat soft masks (K, P); see the module docstring."""
+    if estimator == "difference":
+        kept, dropped = masks.sum(dim=0), (1 - masks).sum(dim=0)
+        mean_kept = (scores @ masks) / kept.clamp_min(1e-12)
+        mean_dropped = (scores @ (1 - masks)) / dropped.clamp_min(1e-12)
+        informative = (kept > 0) & (dropped > 0)  # a pixel every mask keeps (or drops) says nothing
+        return torch.where(informative, mean_kept - mean_dropped, torch.zeros_like(mean_kept))
+    if estimator == "centred":
+        scores = scores - scores.mean(dim=1, keepdim=True)
+    elif estimator != "paper":
+        raise ValueError(f"methods.rise.estimator: one of {ESTIMATORS}, got {estimator!r}")
+    return scores @ masks / (masks.shape[0] * p)
+
+
 class RISE(AttributionMethod):
     name = "rise"
-    defaults = {"n_masks": 256, "cells": 8, "p": 0.5, "batch_size": 32, "center": True}
+    defaults = {"n_masks": 256, "cells": 8, "p": 0.5, "batch_size": 32, "estimator": "difference", "fill": "black"}
     uses_probability = True
 
     def attribute(self, task, images, sample_ids, seed):
         masks, scores = _MaskedScores(self.params, seed)(task, images, sample_ids)
-        if self.params["center"]:
-            scores = scores - scores.mean(dim=1, keepdim=True)
         flat = masks.view(masks.shape[0], -1)
-        maps = scores @ flat / (masks.shape[0] * float(self.params["p"]))
+        maps = rise_estimate(scores, flat, self.params["estimator"], float(self.params["p"]))
         return maps.view(images.shape[0], *images.shape[-2:]).cpu().numpy()
 
 
 class CorrRISE(AttributionMethod):
+    """CorrRISE (Lu, Xu and Ebrahimi, WACV 2024): correlation of each pixel's keep value with the
+    score over random masks; for a pair, similarity (positive) and dissimilarity (negative) maps."""
+
     name = "corrrise"
-    defaults = {"n_masks": 256, "cells": 8, "p": 0.5, "batch_size": 32}
+    defaults = {"n_masks": 256, "cells": 8, "p": 0.5, "batch_size": 32, "fill": "black"}
     uses_probability = True
 
     def attribute(self, task, images, sample_ids, seed):

@@ -70,14 +70,14 @@ def explain_shard(dataset_h5, split_tsv, model_dir, out_h5, *, model_name: str, 
                                   meta["attributes"], explain, only_positive)
         images = read_rows(h5, "images", table["row"].to_numpy())
     targets = torch.from_numpy(table["target"].to_numpy())
-    maps, scores = _explain_batches(
+    maps, scores, diagnostics = _explain_batches(
         images, table["id"].to_numpy(), lambda a, b: ClassTask(model, targets[a:b].to(dev), probability=True),
         explainer, seed, batch_size, dev, f"{method} shard {shard}", progress)
     n = len(table)
     write_shard(out_h5, maps, {
         "row": table["row"].to_numpy(np.int64), "ids": table["id"].to_numpy(np.int64),
         "target": table["target"].to_numpy(np.int64), "attribute": table["attribute"].to_numpy(),
-        "score": scores}, {"method": method, "params": json.dumps(explainer.params, sort_keys=True),
+        "score": scores, **diagnostics}, {"method": method, "params": json.dumps(explainer.params, sort_keys=True),
                            "model": model_name, "seed": seed, "facexai_version": __version__})
     log.info("%s on %s shard %d: %d maps", method, model_name, shard, n)
     return n
@@ -118,15 +118,17 @@ def explain_pair_shard(dataset_h5, pairs_tsv, embedder_dir, out_h5, *, method: s
     n = len(pairs)
     partner_emb = torch.from_numpy(embed(model, partners, dev)) if n else torch.zeros(0, 1)
     partner_ids = pairs["id_b"].to_numpy(np.int64)
-    maps, scores = _explain_batches(
+    partner_x = to_model_input(partners, dev)  # for methods that fill masked pixels from the partner
+    maps, scores, diagnostics = _explain_batches(
         images, pairs["id_a"].to_numpy(),
-        lambda a, b: PairTask(model, partner_emb[a:b].to(dev), partner_ids=partner_ids[a:b]),
+        lambda a, b: PairTask(model, partner_emb[a:b].to(dev), partner_ids=partner_ids[a:b],
+                              partner_images=partner_x[a:b]),
         explainer, seed, batch_size, dev, f"{method} pairs shard {shard}", progress)
     write_shard(out_h5, maps, {
         "row": pairs["row_a"].to_numpy(np.int64), "ids": pairs["id_a"].to_numpy(np.int64),
         "partner_row": pairs["row_b"].to_numpy(np.int64), "partner_id": pairs["id_b"].to_numpy(np.int64),
         "kind": pairs["kind"].to_numpy(), "region": pairs["region"].to_numpy(),
-        "score": scores}, {"method": method, "params": json.dumps(explainer.params, sort_keys=True),
+        "score": scores, **diagnostics}, {"method": method, "params": json.dumps(explainer.params, sort_keys=True),
                            "model": "embedder", "target": "pair cosine similarity", "seed": seed,
                            "facexai_version": __version__})
     log.info("%s on verification pairs shard %d: %d maps", method, shard, n)
@@ -134,14 +136,15 @@ def explain_pair_shard(dataset_h5, pairs_tsv, embedder_dir, out_h5, *, method: s
 
 
 def _explain_batches(images: np.ndarray, ids: np.ndarray, make_task, explainer, seed: int, batch_size: int, dev,
-                     desc: str, progress: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Maps (float16) and explained scores for all rows, batch by batch; make_task(a, b) gives the
-    task of rows a..b."""
+                     desc: str, progress: bool) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Maps (float16), explained scores and the method's per-row diagnostics for all rows, batch by
+    batch; make_task(a, b) gives the task of rows a..b."""
     from tqdm import tqdm
 
     n, size = len(images), images.shape[1]
     maps = np.zeros((n, size, size), np.float16)
     scores = np.zeros(n, np.float32)
+    diagnostics: dict[str, list] = {}
     for start in tqdm(range(0, n, batch_size), disable=not progress, desc=desc, mininterval=2):
         stop = min(start + batch_size, n)
         x = to_model_input(images[start:stop], dev)
@@ -149,6 +152,8 @@ def _explain_batches(images: np.ndarray, ids: np.ndarray, make_task, explainer, 
         with torch.no_grad():
             scores[start:stop] = task.score(x, list(range(stop - start))).cpu().numpy()
         batch_maps = explainer(task, x, ids[start:stop], seed)
+        for key, values in explainer.diagnostics.items():
+            diagnostics.setdefault(key, []).append(np.asarray(values))
         if not np.isfinite(batch_maps).all():
             log.warning("%s produced non-finite values in rows %d..%d", explainer.name, start, stop)
         stored = batch_maps.astype(np.float16)
@@ -156,4 +161,4 @@ def _explain_batches(images: np.ndarray, ids: np.ndarray, make_task, explainer, 
             raise OverflowError(f"{explainer.name}: attribution values exceed float16's range (max |a| = "
                                 f"{np.nanmax(np.abs(batch_maps)):.3g}); rescale in the method")
         maps[start:stop] = stored
-    return maps, scores
+    return maps, scores, {key: np.concatenate(parts) for key, parts in diagnostics.items()}

@@ -6,6 +6,8 @@ One file per (model, method, shard):
     row         int64 (R,)         row of the sample in the fused dataset
     ids         int64 (R,)         sample ids
     score       float32 (R,)       the explained score (attribute probability, or pair cosine similarity)
+    (optional)  per-row diagnostics of the method, e.g. completeness_error float64 (R,) (Integrated
+                Gradients: |sum(map) - (S(x) - S(b))| / |S(x) - S(b)|), completeness_flagged bool (R,)
     attribute decisions:  target int64 (R,) (model output index), attribute bytes (R,)
     verification pairs:   partner_row, partner_id int64 (R,), kind, region bytes (R,)
 Attributes: method, params (JSON), model ("embedder" for pairs), seed, facexai_version (pairs also

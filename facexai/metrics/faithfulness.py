@@ -5,8 +5,14 @@ cosine similarity with the partner fixed), model-ready images x (N, 3, H, W) and
 the model resolution, and runs the model in batches. Scores: the target's probability for a
 classifier (never the logit: curves are compared across samples), the cosine similarity for a pair.
 
-Pixel order: descending raw map value (most positive first), ties broken by pixel index, so the
-order is the same on every run and machine.
+Pixel order: descending raw map value (most positive first). Tied pixels (Grad-CAM's ReLU zeros,
+upsampled blocks, float16 storage) are ordered by a random permutation seeded per sample, never by
+their position: an order by index would remove the top rows of the image first and reward or punish
+a map for where its plateaus lie. The order is the same on every run and machine.
+
+Degenerate maps. A map that is constant (all-zero included) or not finite orders nothing: deletion,
+insertion and ROAD are NaN for it, with the reason in `degenerate_map` (`constant_map`,
+`nonfinite_map`), exactly as the mask metrics treat a map without mass.
 
 * Deletion / insertion (Petsiuk et al. 2018): after removing (inserting) the first f of the pixels
   in map order, for f = 0, 1/steps, ..., 1. Deletion replaces them by a baseline (black by default);
@@ -36,8 +42,13 @@ def fill_images(x: torch.Tensor, fill: str) -> torch.Tensor:
 
 
 def scoring(task: Task) -> Task:
-    """The task as the metrics score it: probabilities for a classifier."""
-    return task.with_probability(True) if isinstance(task, ClassTask) else task
+    """The task as the metrics score it: probabilities for a classifier, from float64 logits (so a
+    confident model's probability is not rounded to exactly 1)."""
+    if not isinstance(task, ClassTask):
+        return task
+    scored = task.with_probability(True)
+    scored.float64 = True
+    return scored
 
 
 @torch.no_grad()
@@ -49,13 +60,36 @@ def batched_scores(task: Task, x: torch.Tensor, rows: np.ndarray, batch_size: in
     return out
 
 
-def pixel_ranks(maps: np.ndarray) -> np.ndarray:
-    """(N, H*W) int: the position of each pixel in descending map order (0 = most relevant)."""
+TIE_BREAK = 0x71E
+
+
+def pixel_ranks(maps: np.ndarray, seeds: np.ndarray | None = None) -> np.ndarray:
+    """(N, H*W) int: the position of each pixel in descending map order (0 = most relevant); tied
+    pixels in a random order drawn from the sample's seed (`seeds`, e.g. the sample ids; default
+    0..N-1)."""
     flat = np.asarray(maps, np.float64).reshape(len(maps), -1)
-    order = np.argsort(-flat, axis=1, kind="stable")
-    ranks = np.empty_like(order)
-    np.put_along_axis(ranks, order, np.arange(flat.shape[1])[None].repeat(len(flat), 0), axis=1)
+    seeds = np.arange(len(flat)) if seeds is None else np.asarray(seeds)
+    ranks = np.empty(flat.shape, np.int64)
+    positions = np.arange(flat.shape[1])
+    for i, row in enumerate(flat):
+        shuffle = np.random.default_rng([int(seeds[i]), TIE_BREAK]).permutation(flat.shape[1])
+        order = np.lexsort((shuffle, -row))  # by value, descending; ties by the random key
+        ranks[i, order] = positions
     return ranks
+
+
+def degenerate_maps(maps: np.ndarray) -> np.ndarray:
+    """Per map: '' or why it orders no pixels (`nonfinite_map`, `constant_map`)."""
+    flat = np.asarray(maps, np.float64).reshape(len(maps), -1)
+    out = np.full(len(flat), "", dtype=object)
+    if flat.shape[1] == 0:
+        return out
+    finite = np.isfinite(flat).all(axis=1)
+    out[~finite] = "nonfinite_map"
+    with np.errstate(invalid="ignore"):
+        constant = finite & (flat.max(axis=1) == flat.min(axis=1))
+    out[constant] = "constant_map"
+    return out
 
 
 def trapezoid_auc(curves: np.ndarray) -> np.ndarray:
@@ -66,8 +100,10 @@ def trapezoid_auc(curves: np.ndarray) -> np.ndarray:
 
 def deletion_insertion(task: Task, x: torch.Tensor, maps: np.ndarray, *, steps: int = 16,
                        baseline: str = "black", batch_size: int = 256,
-                       threshold: float | None = None, same: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Deletion and insertion curves (N, steps + 1) and their AUCs (N,).
+                       threshold: float | None = None, same: np.ndarray | None = None,
+                       seeds: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Deletion and insertion curves (N, steps + 1) and their AUCs (N,); NaN rows for degenerate
+    maps (reason in `degenerate`). `seeds` (per sample) order tied pixels.
 
     For a pair task with the EER `threshold` and `same` (True where the pair is one person), also
     the curves of verification correctness (similarity >= threshold) == same and their AUCs.
@@ -77,7 +113,8 @@ def deletion_insertion(task: Task, x: torch.Tensor, maps: np.ndarray, *, steps: 
     task = scoring(task)
     n, _, h, w = x.shape
     counts = np.round(np.linspace(0, h * w, steps + 1)).astype(np.int64)
-    ranks = torch.from_numpy(pixel_ranks(maps)).to(x.device)
+    degenerate = degenerate_maps(maps)
+    ranks = torch.from_numpy(pixel_ranks(np.nan_to_num(np.asarray(maps, np.float64)), seeds)).to(x.device)
     removed_base, inserted_base = fill_images(x, baseline), fill_images(x, "blur")
     per_chunk = max(1, batch_size // (steps + 1))
     curves = {"deletion": np.empty((n, steps + 1)), "insertion": np.empty((n, steps + 1))}
@@ -92,6 +129,7 @@ def deletion_insertion(task: Task, x: torch.Tensor, maps: np.ndarray, *, steps: 
         rows = np.repeat(np.arange(a, b), steps + 1)
         curves["deletion"][a:b] = batched_scores(task, deleted.flatten(0, 1), rows, batch_size).reshape(b - a, -1)
         curves["insertion"][a:b] = batched_scores(task, inserted.flatten(0, 1), rows, batch_size).reshape(b - a, -1)
+    bad = degenerate != ""
     out = {f"{k}_curve": v for k, v in curves.items()}
     out.update({f"{k}_auc": trapezoid_auc(v) for k, v in curves.items()})
     if threshold is not None:
@@ -101,7 +139,13 @@ def deletion_insertion(task: Task, x: torch.Tensor, maps: np.ndarray, *, steps: 
             correct = ((v >= threshold) == np.asarray(same, bool)[:, None]).astype(np.float64)
             out[f"{k}_accuracy_curve"] = correct
             out[f"{k}_accuracy_auc"] = trapezoid_auc(correct)
+    for key, values in out.items():  # a map that orders nothing has no curve (the clean score stays)
+        if key.endswith("_auc"):
+            values[bad] = np.nan
+        else:
+            values[bad, 1:] = np.nan
     out["fractions"] = counts / (h * w)
+    out["degenerate"] = degenerate
     return out
 
 
@@ -110,7 +154,9 @@ def confidence_change(task: Task, x: torch.Tensor, regions: np.ndarray, *, fill:
     """Average drop and increase when the region (subject) or its complement (background) is filled.
 
     regions: bool (N, H, W) at the model resolution. Drop is NaN (undefined) where the clean score
-    Y <= 0 (a pair similarity can be negative) or the occluded part is empty.
+    Y <= 0 (a pair similarity can be negative) or the occluded part is empty. A classifier whose
+    clean probability is exactly 1 even in float64 (logit above ~37) cannot show a drop or an
+    increase: NaN with the reason `saturated_score` in `degenerate`.
     """
     task = scoring(task)
     regions = torch.from_numpy(np.array(regions, bool)).to(x.device)[:, None]
@@ -119,16 +165,18 @@ def confidence_change(task: Task, x: torch.Tensor, regions: np.ndarray, *, fill:
     filled = fill_images(x, fill)
     rows = np.arange(len(x))
     clean = batched_scores(task, x, rows, batch_size)
+    saturated = (clean >= 1.0) if isinstance(task, ClassTask) else np.zeros(len(x), bool)
     out = {"score_clean": clean}
     for name, part in (("subject", regions), ("background", ~regions)):
         occluded = batched_scores(task, torch.where(part, filled, x), rows, batch_size)
         empty = ~part.flatten(1).any(dim=1).cpu().numpy()
         with np.errstate(invalid="ignore", divide="ignore"):
             drop = np.maximum(0.0, clean - occluded) / clean
-        drop[(clean <= 0) | empty] = np.nan
+        drop[(clean <= 0) | empty | saturated] = np.nan
         increase = (occluded > clean).astype(np.float64)
-        increase[empty] = np.nan
+        increase[empty | saturated] = np.nan
         out[f"drop_{name}"], out[f"increase_{name}"], out[f"score_{name}_occluded"] = drop, increase, occluded
+    out["degenerate"] = np.where(saturated, "saturated_score", "").astype(object)
     return out
 
 

@@ -85,3 +85,20 @@ def degenerate_reason(maps: np.ndarray, regions: np.ndarray, mode: str = "positi
     out[~finite] = "nonfinite_map"
     out[~regions.any(axis=(1, 2))] = "empty_region"
     return out
+
+
+def mass_shares(maps: np.ndarray, labels: np.ndarray, mode: str = "positive") -> np.ndarray:
+    """(N, len(MASS_PARTS)): the share of each map's mass in each part of the label map (rows with no
+    mass are NaN). The map is resized to the label resolution first."""
+    from ..labels import CLASS_INDEX, MASS_PARTS
+
+    mass = positive_part(resize_maps(np.asarray(maps, np.float32), labels.shape[-1]), mode).astype(np.float64)
+    total = mass.sum(axis=(1, 2))
+    out = np.empty((len(maps), len(MASS_PARTS)))
+    for j, classes in enumerate(MASS_PARTS.values()):
+        inside = np.isin(labels, [CLASS_INDEX[c] for c in classes])
+        out[:, j] = np.where(inside, mass, 0).sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = out / total[:, None]
+    out[~(total > 0)] = np.nan
+    return out

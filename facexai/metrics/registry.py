@@ -31,6 +31,7 @@ class Metric:
     pairs: bool = False          # summarised for verification pairs
     shown: bool = False          # on the gallery's cards
     sortable: bool = False       # a gallery view can be sorted by it
+    optional: bool = False       # computed only when a config switch asks for it
     # (maps (N, h, w) float32 at model resolution, regions (N, M, M) bool at label resolution,
     # settings = config `metrics`) -> (N,) values, NaN where undefined; None for the built-ins
     compute: Callable[[np.ndarray, np.ndarray, dict], np.ndarray] | None = None
@@ -61,8 +62,14 @@ _BUILT_IN = (
     Metric("drop_background", "drop (background occluded)", kind="model", pairs=True),
     Metric("increase_background", "increase (background occluded)", kind="model"),
     Metric("falsified", "falsified", LOWER, "model", pairs=True, shown=True),
+    Metric("falsified_sized", "falsified (size-controlled)", LOWER, "model", pairs=True, shown=True),
+    # only with metrics.falsification.magnitude: true (|Y - O| instead of the signed logit drop)
+    Metric("falsified_magnitude", "falsified (magnitude)", LOWER, "model", optional=True),
+    Metric("falsified_sized_magnitude", "falsified (size-controlled, magnitude)", LOWER, "model", optional=True),
     Metric("sanity_spearman", "sanity ρ", LOWER, "model", pairs=True, shown=True),
     Metric("sanity_ssim", "sanity SSIM", LOWER, "model", pairs=True),
+    # a map's own quality, reported by its method (Integrated Gradients only)
+    Metric("completeness_error", "IG completeness error", kind="map", pairs=True, shown=True, optional=True),
 )
 _REGISTRY: list[Metric] = list(_BUILT_IN)
 

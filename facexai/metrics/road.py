@@ -20,7 +20,7 @@ import scipy.sparse.linalg as spla
 import torch
 
 from ..data.samples import normalise
-from .faithfulness import batched_scores, pixel_ranks, scoring
+from .faithfulness import batched_scores, degenerate_maps, pixel_ranks, scoring
 
 # (dy, dx, weight) of the 8 neighbours
 NEIGHBOURS = ((-1, -1, 1 / 12), (-1, 0, 1 / 6), (-1, 1, 1 / 12), (0, -1, 1 / 6),
@@ -88,7 +88,9 @@ def road(task, images: np.ndarray, maps: np.ndarray, *, percentages=(10, 20, 30,
 
     Imputation runs in pixel space [0, 1] (noise std `noise` in those units, seeded per sample by
     `seeds`, e.g. the sample ids), then images are normalised for the model.
-    Returns morf_curve / lerf_curve (N, P), their means morf / lerf (N,), and gap = lerf - morf.
+    Returns morf_curve / lerf_curve (N, P), their means morf / lerf (N,), and gap = lerf - morf;
+    NaN for a degenerate map (constant or not finite: it orders no pixels; reason in `degenerate`).
+    Tied pixels are ordered by a random permutation seeded by `seeds`.
     """
     task = scoring(task)
     images = np.asarray(images)
@@ -96,13 +98,17 @@ def road(task, images: np.ndarray, maps: np.ndarray, *, percentages=(10, 20, 30,
     if any(not 0 < p < 100 for p in percentages):
         raise ValueError(f"ROAD percentages must lie strictly between 0 and 100, got {list(percentages)}")
     seeds = np.arange(n) if seeds is None else np.asarray(seeds)
-    ranks = pixel_ranks(maps)
+    degenerate = degenerate_maps(maps)
+    ranks = pixel_ranks(np.nan_to_num(np.asarray(maps, np.float64)), seeds)
     scores = np.empty((n, 2, len(percentages)))
     for a in range(0, n, chunk):                      # bounded memory: `chunk` samples at a time
         b = min(a + chunk, n)
         imputed = np.empty((b - a, 2, len(percentages), h, w, 3), np.float32)
         for i in range(a, b):
             x01 = images[i].astype(np.float64) / 255.0
+            if degenerate[i]:  # scored NaN below: no imputation needed
+                imputed[i - a] = x01
+                continue
             rng = np.random.default_rng([int(seeds[i]), 0x0AD])
             for o, order in enumerate(("morf", "lerf")):
                 for j, p in enumerate(percentages):
@@ -111,6 +117,8 @@ def road(task, images: np.ndarray, maps: np.ndarray, *, percentages=(10, 20, 30,
         x = normalise(x)
         rows = np.repeat(np.arange(a, b), 2 * len(percentages))
         scores[a:b] = batched_scores(task, x, rows, batch_size).reshape(b - a, 2, len(percentages))
+    scores[degenerate != ""] = np.nan
     morf, lerf = scores[:, 0], scores[:, 1]
     return {"morf_curve": morf, "lerf_curve": lerf, "morf": morf.mean(axis=1), "lerf": lerf.mean(axis=1),
-            "gap": lerf.mean(axis=1) - morf.mean(axis=1), "percentages": np.asarray(percentages)}
+            "gap": lerf.mean(axis=1) - morf.mean(axis=1), "percentages": np.asarray(percentages),
+            "degenerate": degenerate}

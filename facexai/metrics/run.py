@@ -28,7 +28,8 @@ from .registry import added, mask_columns
 
 log = logging.getLogger(__name__)
 
-MASK_COLUMNS = (*mask_columns(), "degenerate")
+MASK_COLUMNS = (*mask_columns(), "degenerate", "auc_degenerate")
+DIAGNOSTIC_COLUMNS = ("completeness_error", "completeness_flagged")
 
 
 def added_metric_columns(maps: np.ndarray, masks: np.ndarray, settings: dict, rows=None) -> dict[str, np.ndarray]:
@@ -82,7 +83,8 @@ def model_metrics(task, images: np.ndarray, maps: np.ndarray, ids: np.ndarray, r
     x = to_model_input(images, dev)
     d = settings["deletion"]
     di = deletion_insertion(task, x, maps, steps=int(d["steps"]), baseline=d["baseline"], batch_size=batch,
-                            threshold=threshold, same=same)
+                            threshold=threshold, same=same, seeds=ids)
+    cols["perturbation_degenerate"] = di["degenerate"]
     for kind in ("deletion", "insertion"):
         cols[f"{kind}_auc"] = di[f"{kind}_auc"]
         if threshold is not None:
@@ -102,13 +104,21 @@ def model_metrics(task, images: np.ndarray, maps: np.ndarray, ids: np.ndarray, r
     cc = confidence_change(task, x, regions_model, fill=settings["occlusion"]["fill"], batch_size=batch)
     for key in ("drop_subject", "increase_subject", "drop_background", "increase_background"):
         cols[key] = cc[key]
+    cols["occlusion_degenerate"] = cc["degenerate"]
     bar.update()
     fz = settings["falsification"]
     fal = falsification(task, x, maps, k=int(fz["k"]), high=float(fz["high"]), low=float(fz["low"]),
-                        fraction=float(fz["fraction"]), seeds=ids, batch_size=batch)
+                        fraction=float(fz["fraction"]), q=float(fz["q"]), mass=settings["mass"], seeds=ids,
+                        batch_size=batch)
     cols.update(falsification_dist_high=fal["dist_high"], falsification_dist_low=fal["dist_low"],
                 falsification_drop_high=fal["drop_high"], falsification_drop_low=fal["drop_low"],
-                falsified=fal["falsified"], falsification_degenerate=fal["degenerate"])
+                falsification_m=fal["m"], falsified=fal["falsified"], falsification_degenerate=fal["degenerate"],
+                falsification_sized_dist_high=fal["sized_dist_high"],
+                falsification_sized_dist_low=fal["sized_dist_low"], falsification_sized_m=fal["sized_m"],
+                falsified_sized=fal["sized_falsified"], falsification_sized_degenerate=fal["sized_degenerate"])
+    if fz.get("magnitude"):
+        cols.update(falsified_magnitude=fal["falsified_magnitude"],
+                    falsified_sized_magnitude=fal["sized_falsified_magnitude"])
     bar.update()
     sc = settings["sanity"]
     # spread over the shard (rows are ordered by sample, then attribute), so every attribute is likely met
@@ -116,10 +126,12 @@ def model_metrics(task, images: np.ndarray, maps: np.ndarray, ids: np.ndarray, r
         np.zeros(0, np.int64)
     cols["sanity_checked"] = np.isin(np.arange(n), checked)
     cols["sanity_spearman"], cols["sanity_ssim"] = np.full(n, np.nan), np.full(n, np.nan)
+    cols["sanity_reason"] = np.where(cols["sanity_checked"], "", "not_checked").astype(object)
     if explain is not None and model is not None and len(checked):
         cr = cascading_randomisation(model, lambda m: explain(m, checked), maps[checked],
                                      stages=int(sc["stages"]), seed=seed)
         cols["sanity_spearman"][checked], cols["sanity_ssim"][checked] = cr["spearman"][:, -1], cr["ssim"][:, -1]
+        cols["sanity_reason"][checked] = cr["reason"][:, -1]
         for j, count in enumerate(cr["layers"]):
             for key in ("spearman", "ssim"):
                 col = np.full(n, np.nan)
@@ -163,6 +175,9 @@ def metric_table(attribution_h5, dataset_h5, model_dir, out_csv, *, regions: dic
         table[name] = mm[name]
     for name, values in added_metric_columns(maps, masks, settings).items():
         table[name] = values
+    for name in DIAGNOSTIC_COLUMNS:  # e.g. Integrated Gradients' completeness error, stored with the maps
+        if name in shard.columns:
+            table[name] = shard[name]
     if len(table):
         model, _ = load_model(model_dir, dev)
         task = ClassTask(model, torch.from_numpy(targets).to(dev))
@@ -193,7 +208,8 @@ def pair_metric_table(attribution_h5, dataset_h5, embedder_dir, eer_json, out_cs
 
     Against the masks (region pairs only: a photo and its copy with one region changed, the region
     taken from both photos' labels, as an added hat exists in one of them): the metrics of
-    `mask_metrics` on the similarity map (positive part), plus rp/lift of the dissimilarity map
+    `mask_metrics` on the similarity map (its mass per `metrics.mass`, positive part by default),
+    plus rp/lift of the dissimilarity map
     (negative part). Against the model (every pair): deletion / insertion of the similarity and of
     verification correctness at the EER threshold of the clean pairs, ROAD, falsification with the
     geodesic distance between embeddings, the sanity check; confidence change for region pairs.
@@ -227,16 +243,19 @@ def pair_metric_table(attribution_h5, dataset_h5, embedder_dir, eer_json, out_cs
     table = pd.DataFrame({"model": "embedder", "method": method, "id": ids, "partner_id": partner_ids,
                           "kind": kinds, "region": region_names, "score": score})
     mm = mask_metrics(maps, masks, q=float(settings["q"]), tolerance=float(settings["pointing_tolerance"]),
-                      mode="positive", workers=threads)
+                      mode=settings["mass"], workers=threads)
     dis = mask_metrics(maps, masks, q=float(settings["q"]), mode="negative", workers=threads)
     for name in MASK_COLUMNS:
-        table[name] = np.where(is_region, mm[name], np.nan) if name != "degenerate" else np.where(
-            is_region, mm[name], "not_a_region_pair")
+        outside = {"degenerate": "not_a_region_pair", "auc_degenerate": ""}.get(name, np.nan)
+        table[name] = np.where(is_region, mm[name], outside)
     table["rp_dissimilarity"] = np.where(is_region, dis["rp"], np.nan)
     table["lift_dissimilarity"] = np.where(is_region, dis["lift"], np.nan)
     table["degenerate_dissimilarity"] = np.where(is_region, dis["degenerate"], "not_a_region_pair")
     for name, values in added_metric_columns(maps, masks, settings, rows=is_region).items():
         table[name] = values
+    for name in DIAGNOSTIC_COLUMNS:
+        if name in shard.columns:
+            table[name] = shard[name]
     if len(table):
         model, _ = load_embedder(embedder_dir, dev)
         explainer = get_method(method, stored_params)
@@ -244,7 +263,8 @@ def pair_metric_table(attribution_h5, dataset_h5, embedder_dir, eer_json, out_cs
 
         def task_for(m, sel):
             partner_emb = torch.from_numpy(embed(m, partners[sel], dev)).to(dev)
-            return PairTask(m, partner_emb, partner_ids=partner_ids[sel])
+            return PairTask(m, partner_emb, partner_ids=partner_ids[sel],
+                            partner_images=to_model_input(partners[sel], dev))
 
         def explain(other, sel):
             return explainer(task_for(other, sel), x_all[sel], ids[sel], seed)

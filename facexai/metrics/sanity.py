@@ -5,11 +5,15 @@ re-initialises the top n_s of them (each with its own seeded `reset_parameters`,
 stage keeps the earlier stages' layers random), the map is recomputed with the same method and
 seed, and compared with the original map:
 
-* Spearman rank correlation of the raw maps (average ranks for ties), and
+* |Spearman| rank correlation of the raw maps (average ranks for ties): the magnitude, as in
+  Adebayo et al., since an inverted map is as dependent on the original as an equal one, and
 * SSIM (scikit-image, data range 1) of the maps min-max normalised to [0, 1].
 
 A method whose maps do not change when the model's weights are destroyed explains the image, not
-the model: it fails. Values are NaN where a map is constant (no ranks, no normalisation).
+the model: it fails. A randomised map that collapses (constant, all-zero included, or not finite)
+while the original had structure has changed completely: it scores 0 on both, with the reason
+`collapsed` (e.g. Grad-CAM's ReLU zeroes everything once the top layers are random). Where the
+original map itself is constant or not finite there is nothing to compare: NaN, `constant_map`.
 BatchNorm statistics and affine parameters are kept, as in Adebayo et al.'s weight cascade.
 """
 
@@ -82,20 +86,42 @@ def ssim_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+def _structured(maps: np.ndarray) -> np.ndarray:
+    flat = np.asarray(maps, np.float64).reshape(len(maps), -1)
+    finite = np.isfinite(flat).all(axis=1)
+    with np.errstate(invalid="ignore"):
+        return finite & (np.ptp(np.nan_to_num(flat), axis=1) > 0)
+
+
+def compare_maps(original: np.ndarray, randomised: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """|Spearman|, SSIM and the reason per row: '' when both maps have structure, `collapsed` (0, 0)
+    when only the original has, `constant_map` (NaN, NaN) when the original has none."""
+    rho, ssim = np.abs(spearman_rows(original, randomised)), ssim_rows(original, randomised)
+    had, has = _structured(original), _structured(randomised)
+    reason = np.full(len(original), "", dtype=object)
+    collapsed = had & ~has
+    rho[collapsed], ssim[collapsed], reason[collapsed] = 0.0, 0.0, "collapsed"
+    rho[~had], ssim[~had], reason[~had] = np.nan, np.nan, "constant_map"
+    return rho, ssim, reason
+
+
 def cascading_randomisation(model: nn.Module, explain, maps: np.ndarray, *, stages: int = 4,
                             seed: int = 0) -> dict[str, np.ndarray]:
     """explain(model) -> maps (N, H, W) recomputes the maps with a given model (same method, images,
-    targets and seed). Returns spearman and ssim (N, S), layers (S,) (random top layers per stage)
-    and layer_names (S,) (the deepest layer randomised at that stage)."""
+    targets and seed). Returns spearman (|rho|) and ssim (N, S), reason (N, S) (see
+    `compare_maps`), layers (S,) (random top layers per stage) and layer_names (S,) (the deepest
+    layer randomised at that stage)."""
     maps = np.asarray(maps).astype(np.float16).astype(np.float32)
-    counts, names, rho, ssim = [], [], [], []
+    counts, names, rho, ssim, reasons = [], [], [], [], []
     for count, name, randomised in randomised_copies(model, stages, seed):
         randomised.eval()
         # maps are compared at the precision they are stored in (float16): an unchanged map is equal
         new = np.asarray(explain(randomised)).astype(np.float16).astype(np.float32)
         counts.append(count)
         names.append(name)
-        rho.append(spearman_rows(maps, new))
-        ssim.append(ssim_rows(maps, new))
-    return {"spearman": np.stack(rho, axis=1), "ssim": np.stack(ssim, axis=1), "layers": np.array(counts),
-            "layer_names": np.array(names)}
+        r, s, why = compare_maps(maps, new)
+        rho.append(r)
+        ssim.append(s)
+        reasons.append(why)
+    return {"spearman": np.stack(rho, axis=1), "ssim": np.stack(ssim, axis=1), "reason": np.stack(reasons, axis=1),
+            "layers": np.array(counts), "layer_names": np.array(names)}

@@ -231,7 +231,8 @@ def mask_metrics(maps, regions, *, q: float = 10, tolerance: float = 0.0, mode: 
     maps (N, h, w) at any resolution are resized (bilinear) to the regions' (N, H, W) chunk by
     chunk. Returns columns (N,) each: rp, chance, lift, recall, iou, rank_accuracy, pointing,
     components, largest_share, auc, and `degenerate` (str: '' or why the values are NaN). Rows are
-    computed by `workers` threads (numpy's sorts run without the GIL).
+    computed by `workers` threads (numpy's sorts run without the GIL). `auc_degenerate` names why
+    only the AUC is NaN on a row that is otherwise defined (`region_covers_image`).
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -269,4 +270,6 @@ def mask_metrics(maps, regions, *, q: float = 10, tolerance: float = 0.0, mode: 
                 out["degenerate"][a + i] = values[-1]
     with np.errstate(invalid="ignore", divide="ignore"):
         out["lift"] = np.where(out["chance"] > 0, out["rp"] / out["chance"], np.nan)
+    # AUC alone is undefined when the region is the whole image (no pixel outside to separate from)
+    out["auc_degenerate"] = np.where((out["degenerate"] == "") & (out["chance"] == 1.0), "region_covers_image", "")
     return out

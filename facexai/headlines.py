@@ -1,0 +1,79 @@
+"""The headline results of a finished run, as Markdown: FR vs RP (both FR variants), which methods beat
+the random baseline on which metric, and the fair-vs-biased twin shift.
+
+    python -m facexai.headlines results-study > docs/study-results.md
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def _fmt(value, digits: int = 2) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and not np.isfinite(value)) else f"{value:.{digits}f}"
+
+
+def _ci(mean, low, high, digits: int = 2) -> str:
+    return f"{_fmt(mean, digits)} [{_fmt(low, digits)}, {_fmt(high, digits)}]"
+
+
+def correlation_lines(summary: dict) -> list[str]:
+    fr = summary["fr_vs_rp"]
+    lines = ["| FR variant | points | Pearson r [95 % CI] | Spearman rho [95 % CI] |", "| --- | --- | --- | --- |"]
+    for label, corr in (("size-controlled (headline)", fr), ("threshold", fr["threshold_variant"])):
+        pearson = _ci(corr["pearson"], corr["pearson_ci_low"], corr["pearson_ci_high"])
+        spearman = _ci(corr["spearman"], corr["spearman_ci_low"], corr["spearman_ci_high"])
+        lines.append(f"| {label} | {corr['n_points']} | {pearson} | {spearman} |")
+    return lines
+
+
+def points_lines(points: pd.DataFrame) -> list[str]:
+    lines = ["| model | method | mean RP | FR (size-controlled) | FR (threshold) | n rows |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for p in points.itertuples():
+        lines.append(f"| {p.model} | {p.method} | {_fmt(p.rp_mean)} | {_fmt(p.fr_sized)} | {_fmt(p.fr)} | {p.rp_n} |")
+    return lines
+
+
+def beats_random_lines(verdicts: pd.DataFrame) -> list[str]:
+    """Per model and method: the metrics on which it beats random (Holm-adjusted), out of those tested."""
+    lines = ["| model | method | beats random on | does not on |", "| --- | --- | --- | --- |"]
+    for (model, method), group in verdicts.groupby(["model", "method"], sort=True):
+        yes = sorted(group.loc[group["beats_random"], "metric"])
+        no = sorted(group.loc[~group["beats_random"], "metric"])
+        lines.append(f"| {model} | {method} | {', '.join(yes) or '-'} | {', '.join(no) or '-'} |")
+    return lines
+
+
+def twin_lines(twin: pd.DataFrame, part: str = "background") -> list[str]:
+    lines = [f"| twin | method | {part} share, fair | {part} share, biased | difference biased - fair | images |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for r in twin[twin["part"] == part].itertuples():
+        lines.append(f"| {r.fair} / {r.biased} | {r.method} | {_ci(r.fair_mean, r.fair_ci_low, r.fair_ci_high)}"
+                     f" | {_ci(r.biased_mean, r.biased_ci_low, r.biased_ci_high)}"
+                     f" | {_ci(r.difference_mean, r.difference_ci_low, r.difference_ci_high)} | {r.n_paired} |")
+    return lines
+
+
+def headlines(results_dir) -> str:
+    results = Path(results_dir)
+    summary = json.loads((results / "summary.json").read_text())
+    out = [f"Results of `{results}` (schema {summary['schema']}); the unit of every CI and test is the image.", "",
+           "### FR vs RP across model x method points", "", *correlation_lines(summary), "",
+           *points_lines(pd.read_csv(results / "tables/fr_vs_rp.csv")), "",
+           "### Beats the random baseline (one-sided paired Wilcoxon by image, Holm per metric)", "",
+           *beats_random_lines(pd.read_csv(results / "tables/beats_random.csv"))]
+    twin = results / "tables/twin_shift.csv"
+    if twin.is_file():
+        out += ["", "### Fair vs biased twin: mass on the background for the shortcut attribute", "",
+                *twin_lines(pd.read_csv(twin))]
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(headlines(sys.argv[1] if len(sys.argv) > 1 else "results"))
