@@ -14,7 +14,6 @@ where the pair differs puts its lift well above 1 and above random's.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import h5py
@@ -70,17 +69,14 @@ def main(argv=None):
                 records.append({"method": label, "n_masks": n_masks, "region": region, "map": kind,
                                 "lift": valid.mean() if valid.size else np.nan, "ci_low": low, "ci_high": high,
                                 "n": int(valid.size)})
-        print(f"{label} ({n_masks} masks) done", flush=True)
-    table = pd.DataFrame(records)
-    print(json.dumps({"results": str(results), "region_pairs": len(pairs)}))
-    for kind in ("dissimilarity", "similarity"):
-        print(f"\n{kind} lift in the changed region, mean [95 % CI] over pairs (n per region):")
-        sub = table[table["map"] == kind]
-        for (label, n_masks), group in sub.groupby(["method", "n_masks"], dropna=False, sort=False):
-            cells = [f"{r.region} {r.lift:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}] (n={r.n})" for r in group.itertuples()]
-            masks_label = "" if pd.isna(n_masks) else f", {int(n_masks)} masks"
-            print(f"  {label}{masks_label}: " + "; ".join(cells))
-
+        done = pd.DataFrame(records[-2 * len(set(names)):])
+        for kind in ("dissimilarity", "similarity"):
+            cells = [f"{r.region} {r.lift:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}]"
+                     for r in done[done["map"] == kind].itertuples()]
+            masks_label = "" if n_masks is None else f", {n_masks} masks"
+            print(f"{label}{masks_label}, {kind} lift (n={done['n'].iloc[0]} per region): " + "; ".join(cells),
+                  flush=True)
+    return pd.DataFrame(records)
 
 if __name__ == "__main__":
     main()

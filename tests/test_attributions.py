@@ -9,7 +9,7 @@ from facexai.attributions import METHODS, ClassTask, PairTask, get_method
 from facexai.attributions.rise import BLACK, rise_masks
 from facexai.models.backbones import build_model
 
-FAST = {"rise": {"n_masks": 64}, "corrrise": {"n_masks": 64}, "lime": {"num_samples": 40},
+FAST = {"rise": {"n_masks": 64}, "corrrise": {"n_masks": 64, "fill": "black"}, "lime": {"num_samples": 40},
         "shap": {"nsamples": 16}, "integrated_gradients": {"n_steps": 8}}
 
 
@@ -144,7 +144,7 @@ def test_corrrise_dissimilarity_lies_where_a_pair_differs():
 
     x = torch.full((1, 3, 32, 32), BLACK + 2.0)
     task = PairTask(TwoPart(), torch.tensor([[0.0, 1.0]]), [1])
-    corr = get_method("corrrise", {"n_masks": 2000, "cells": 16})(task, x, np.array([0]), seed=0)[0]
+    corr = get_method("corrrise", {"n_masks": 2000, "cells": 16, "fill": "black"})(task, x, np.array([0]), seed=0)[0]
     dissimilarity, similarity = np.maximum(-corr, 0), np.maximum(corr, 0)
     assert dissimilarity[grown(region_mask(), 2)].sum() / dissimilarity.sum() >= 0.9
     assert similarity[~region_mask()].sum() / similarity.sum() >= 0.9
@@ -297,7 +297,8 @@ def test_corrrise_has_no_keep_rate_artefact(monkeypatch):
     region[8:16, 6:18] = True
     from scipy.stats import spearmanr
 
-    corr = get_method("corrrise", {"n_masks": 20000, "batch_size": 5000})(task, x, np.array([0]), seed=0)[0]
+    corr = get_method("corrrise", {"n_masks": 20000, "batch_size": 5000, "fill": "black"})(task, x, np.array([0]),
+                                                                                          seed=0)[0]
     assert corr[region].min() > np.abs(corr[~region]).max()
     assert abs(spearmanr(corr[~region], keep[~region])[0]) < 0.2
 

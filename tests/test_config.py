@@ -116,3 +116,10 @@ def test_defaults_live_in_one_place():
     for name, cls in METHODS.items():
         assert name in config["methods"], f"methods.{name}: no parameters in config/config.yaml"
         assert cls.defaults == config["methods"][name], (name, cls.defaults, config["methods"][name])
+
+
+def test_study_config_builds_its_dag(tmp_path):
+    result = dry_run(tmp_path, "--configfile", f"{REPO}/config/study.yaml")
+    assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
+    text = result.stdout + result.stderr
+    assert "results-study/tables/twin_shift.csv" in text and "densenet" in text

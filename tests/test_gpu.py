@@ -32,7 +32,7 @@ METHODS = {
     "shap": ({"nsamples": 8, "batch_size": 64}, 5e-2, 0.99),
     "random": ({}, 0.0, 1.0),
 }
-PAIR_METHODS = {"corrrise": ({"n_masks": 64, "cells": 4, "batch_size": 64}, 2e-2, 0.99)}
+PAIR_METHODS = {"corrrise": ({"n_masks": 64, "cells": 4, "batch_size": 64, "fill": "partner"}, 2e-2, 0.99)}
 REPORT = {}
 
 
@@ -109,8 +109,8 @@ def test_pair_method_on_cuda_equals_cpu(name):
     maps = {}
     for dev in ("cpu", "cuda"):
         model = _model(dev)
-        partners = model(to_model_input(images[::-1].copy(), dev))
-        task = PairTask(model, partners, np.arange(6)[::-1])
+        partner_x = to_model_input(images[::-1].copy(), dev)
+        task = PairTask(model, model(partner_x), np.arange(6)[::-1], partner_images=partner_x)
         maps[dev] = get_method(name, params)(task, to_model_input(images, dev), np.arange(6), seed=3)
     _compare(name, maps["cpu"], maps["cuda"], max_rel, min_rho)
 

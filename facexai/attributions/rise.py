@@ -148,7 +148,7 @@ class CorrRISE(AttributionMethod):
     score over random masks; for a pair, similarity (positive) and dissimilarity (negative) maps."""
 
     name = "corrrise"
-    defaults = {"n_masks": 256, "cells": 8, "p": 0.5, "batch_size": 32, "fill": "black"}
+    defaults = {"n_masks": 256, "cells": 8, "p": 0.5, "batch_size": 32, "fill": "partner"}
     uses_probability = True
 
     def attribute(self, task, images, sample_ids, seed):
