@@ -114,7 +114,7 @@ def gallery_data(metric_csvs, attribution_h5s: dict, dataset_h5s: dict, *, regio
                     "map": map_key,
                     "degenerate": degenerate if isinstance(degenerate, str) and degenerate else
                     ("map has no mass" if heat is None else ""),
-                    "warning": f"completeness error {row['completeness_error']:.0%} beyond the tolerance"
+                    "warning": f"completeness error {row['completeness_error']:.0%} exceeds the tolerance (flagged)"
                     if flagged else "",
                     "metrics": {name: _number(row.get(name)) for name, _ in registry.shown() if name in row}}
     ordered = sorted(decisions.values(), key=lambda d: (models.index(d["model"]), d["attribute"], d["id"]))

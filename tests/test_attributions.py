@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from scipy.stats import spearmanr
 from captum.attr import IntegratedGradients
 from torch import nn
 
@@ -264,13 +265,17 @@ class LinearRegion(nn.Module):
         return (((x[:, 0] - BLACK) * r).sum(dim=(1, 2)) / r.sum()).view(-1, 1)
 
 
-def test_rise_difference_estimator_does_not_follow_the_mask_set(monkeypatch):
+def _skewed_setup(monkeypatch):
+    """The skewed mask set, a flat image, the LinearRegion task and its region R."""
     keep = _skewed_masks(monkeypatch)
-    x = torch.full((1, 3, 24, 24), BLACK + 1.0)
-    task = ClassTask(LinearRegion(), torch.zeros(1, dtype=torch.long))
     region = np.zeros((24, 24), bool)
     region[8:16, 6:18] = True
-    from scipy.stats import spearmanr
+    task = ClassTask(LinearRegion(), torch.zeros(1, dtype=torch.long))
+    return keep, torch.full((1, 3, 24, 24), BLACK + 1.0), task, region
+
+
+def test_rise_difference_estimator_does_not_follow_the_mask_set(monkeypatch):
+    keep, x, task, region = _skewed_setup(monkeypatch)
 
     maps = {est: get_method("rise", {"n_masks": 20000, "estimator": est, "batch_size": 5000})(
         task, x, np.array([0]), seed=0)[0] for est in ("difference", "centred", "paper")}
@@ -290,12 +295,7 @@ def test_rise_difference_estimator_does_not_follow_the_mask_set(monkeypatch):
 
 
 def test_corrrise_has_no_keep_rate_artefact(monkeypatch):
-    keep = _skewed_masks(monkeypatch)
-    x = torch.full((1, 3, 24, 24), BLACK + 1.0)
-    task = ClassTask(LinearRegion(), torch.zeros(1, dtype=torch.long))
-    region = np.zeros((24, 24), bool)
-    region[8:16, 6:18] = True
-    from scipy.stats import spearmanr
+    keep, x, task, region = _skewed_setup(monkeypatch)
 
     corr = get_method("corrrise", {"n_masks": 20000, "batch_size": 5000, "fill": "black"})(task, x, np.array([0]),
                                                                                           seed=0)[0]
