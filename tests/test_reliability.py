@@ -6,7 +6,6 @@ tables; two runs of one config are byte-identical."""
 import hashlib
 import os
 import pickle
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -20,7 +19,7 @@ from facexai.data.synthetic import SyntheticConfig, generate
 
 from conftest import REPO, assert_same_results, snakemake
 from test_fusion import BAD_CASES
-from test_reruns import extra_config, kill_mid_run, planned
+from test_reruns import extra_config, kill_mid_run, planned, reference_and_copy
 
 # --------------------------------------------------------------------------- native crash in training
 
@@ -202,11 +201,7 @@ def test_kill_9_during_a_metrics_job_then_rerun(tiny_run, tmp_path):
     # a changed metric setting makes every metrics job due (4 attribute shards x 2 methods ...); one
     # copy is updated uninterrupted, the other killed while a metrics job runs, after one is recorded
     change = extra_config(tmp_path, "metrics:\n  q: 15\n")
-    reference = tmp_path / "reference"
-    shutil.copytree(tiny_run, reference, symlinks=True)
-    assert snakemake(reference, *change).returncode == 0
-    work = tmp_path / "run"
-    shutil.copytree(tiny_run, work, symlinks=True)
+    reference, work = reference_and_copy(tiny_run, tmp_path, change)
     tables = sorted(p.relative_to(work).as_posix() for p in (work / "results/metrics").glob("*/*/*.csv")
                     if "verification" not in p.as_posix())
     assert len(tables) >= 4

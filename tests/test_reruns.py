@@ -74,6 +74,17 @@ def _marker(workdir, kind, path):
     return workdir / ".snakemake" / kind / base64.urlsafe_b64encode(path.encode()).decode()
 
 
+def reference_and_copy(tiny_run, tmp_path, change):
+    """Two copies of the tiny run: `reference` brought up to date with `change` uninterrupted, and
+    `run` left as it is, for the test to interrupt."""
+    reference = tmp_path / "reference"
+    shutil.copytree(tiny_run, reference, symlinks=True)
+    assert snakemake(reference, *change).returncode == 0
+    work = tmp_path / "run"
+    shutil.copytree(tiny_run, work, symlinks=True)
+    return reference, work
+
+
 def kill_mid_run(work, outputs, change, log_path):
     """Run the workflow in `work` with one job at a time and SIGKILL its whole process tree once one of
     `outputs` has been rewritten and recorded by Snakemake and another is being made. Returns the
@@ -113,11 +124,7 @@ def test_kill_9_during_attribution_then_rerun(tiny_run, tmp_path):
     # other is killed with SIGKILL while an attribution job runs, after Snakemake has recorded at
     # least one finished shard, and is then resumed
     change = extra_config(tmp_path, "methods:\n  random: {cells: 4}\n")
-    reference = tmp_path / "reference"
-    shutil.copytree(tiny_run, reference, symlinks=True)
-    assert snakemake(reference, *change).returncode == 0
-    work = tmp_path / "run"
-    shutil.copytree(tiny_run, work, symlinks=True)
+    reference, work = reference_and_copy(tiny_run, tmp_path, change)
     shards = sorted(p.relative_to(work).as_posix() for p in (work / "results/attributions").glob("*/random/*.h5"))
     assert len(shards) == 4
     victim, kept, mtime = kill_mid_run(work, shards, change, tmp_path / "killed.log")

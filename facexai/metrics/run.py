@@ -32,16 +32,19 @@ MASK_COLUMNS = (*mask_columns(), "degenerate", "auc_degenerate")
 DIAGNOSTIC_COLUMNS = ("completeness_error", "completeness_flagged")
 
 
-def added_metric_columns(maps: np.ndarray, masks: np.ndarray, settings: dict, rows=None) -> dict[str, np.ndarray]:
-    """The registered metrics beyond the built-ins (registry.register), each from its own function;
-    `rows` (bool) limits them to some rows (the others NaN)."""
+def extra_columns(shard, masks: np.ndarray, settings: dict, rows=None) -> dict[str, np.ndarray]:
+    """Columns beyond the built-in mask metrics: every registered metric with its own function
+    (registry.register; `rows` (bool) limits them to some rows, the others NaN), and the method's
+    own diagnostics stored with the maps (e.g. Integrated Gradients' completeness error)."""
+    maps = shard.maps
+    sel = np.ones(len(maps), bool) if rows is None else np.asarray(rows, bool)
     out = {}
     for metric in added():
         values = np.full(len(maps), np.nan)
-        sel = np.ones(len(maps), bool) if rows is None else np.asarray(rows, bool)
         if sel.any():
             values[sel] = np.asarray(metric.compute(maps[sel], masks[sel], settings), np.float64)
         out[metric.name] = values
+    out.update({name: shard[name] for name in DIAGNOSTIC_COLUMNS if name in shard.columns})
     return out
 
 
@@ -173,11 +176,7 @@ def metric_table(attribution_h5, dataset_h5, model_dir, out_csv, *, regions: dic
                       mode=settings["mass"], workers=threads)
     for name in MASK_COLUMNS:
         table[name] = mm[name]
-    for name, values in added_metric_columns(maps, masks, settings).items():
-        table[name] = values
-    for name in DIAGNOSTIC_COLUMNS:  # e.g. Integrated Gradients' completeness error, stored with the maps
-        if name in shard.columns:
-            table[name] = shard[name]
+    table = table.assign(**extra_columns(shard, masks, settings))
     if len(table):
         model, _ = load_model(model_dir, dev)
         task = ClassTask(model, torch.from_numpy(targets).to(dev))
@@ -251,11 +250,7 @@ def pair_metric_table(attribution_h5, dataset_h5, embedder_dir, eer_json, out_cs
     table["rp_dissimilarity"] = np.where(is_region, dis["rp"], np.nan)
     table["lift_dissimilarity"] = np.where(is_region, dis["lift"], np.nan)
     table["degenerate_dissimilarity"] = np.where(is_region, dis["degenerate"], "not_a_region_pair")
-    for name, values in added_metric_columns(maps, masks, settings, rows=is_region).items():
-        table[name] = values
-    for name in DIAGNOSTIC_COLUMNS:
-        if name in shard.columns:
-            table[name] = shard[name]
+    table = table.assign(**extra_columns(shard, masks, settings, rows=is_region))
     if len(table):
         model, _ = load_embedder(embedder_dir, dev)
         explainer = get_method(method, stored_params)
