@@ -14,7 +14,32 @@ from .atomic import atomic_path
 from .metrics import registry
 
 GROUPS = {"by_attribute": ["model", "method", "attribute", "region"],
-          "by_region": ["model", "method", "region"]}
+          "by_region": ["model", "method", "region"],
+          # by the decision's outcome at the model's threshold: explanations of wrong decisions apart
+          "by_outcome": ["model", "method", "region", "outcome"]}
+
+
+def method_budgets(table: pd.DataFrame) -> dict[str, str]:
+    """method -> its budget string (the `budget` column of the per-sample tables; '' without it).
+    One budget per method: two shards of one method explained at different budgets is an error."""
+    if "budget" not in table or not len(table):
+        return {str(m): "" for m in table.get("method", [])}
+    budgets = table.groupby("method")["budget"].unique()
+    mixed = {m: list(b) for m, b in budgets.items() if len(b) > 1}
+    if mixed:
+        raise ValueError(f"methods explained at different budgets in one run: {mixed}")
+    return {str(m): ("" if pd.isna(b[0]) else str(b[0])) for m, b in budgets.items()}
+
+
+def with_budget(frame: pd.DataFrame, budgets: dict[str, str], method_column: str = "method",
+                budget_column: str = "budget") -> pd.DataFrame:
+    """`frame` with the budget of each row's method in a column right after the method's."""
+    if method_column not in frame:
+        return frame
+    frame = frame.drop(columns=[budget_column], errors="ignore")
+    frame.insert(frame.columns.get_loc(method_column) + 1, budget_column,
+                 frame[method_column].map(lambda m: budgets.get(str(m), "")))
+    return frame
 
 
 def bootstrap_mean_ci(values: np.ndarray, n_resamples: int, seed: int, level: float = 0.95) -> tuple[float, float]:
@@ -70,7 +95,8 @@ def summarise(table: pd.DataFrame, by: list[str], n_resamples: int = 1000, seed:
         if not pd.api.types.is_numeric_dtype(table[key]) or table[key].isna().all():
             table[key] = table[key].fillna("")
     reasons = [c for c in REASON_COLUMNS if c in table]
-    for column in reasons + (["sanity_reason"] if "sanity_reason" in table else []):
+    checks = [c for c in ("sanity_reason", "smprt_reason") if c in table]
+    for column in reasons + checks:
         table[column] = table[column].fillna("")
     for keys, group in table.groupby(by, sort=True):
         keys = keys if isinstance(keys, tuple) else (keys,)
@@ -81,8 +107,8 @@ def summarise(table: pd.DataFrame, by: list[str], n_resamples: int = 1000, seed:
         record["n_degenerate"] = int((group["degenerate"] != "").sum())
         for column in reasons:
             record[f"n_{column}"] = int((group[column] != "").sum())
-        if "sanity_reason" in group:
-            record["n_sanity_collapsed"] = int((group["sanity_reason"] == "collapsed").sum())
+        for column in checks:  # randomised maps that collapsed (scored as changed)
+            record[f"n_{column.split('_')[0]}_collapsed"] = int((group[column] == "collapsed").sum())
         if "completeness_flagged" in group:
             record["n_completeness_flagged"] = int(group["completeness_flagged"].isin([True, "True"]).sum())
         for metric in (m for m in metrics if m in group):
@@ -95,7 +121,7 @@ def summarise(table: pd.DataFrame, by: list[str], n_resamples: int = 1000, seed:
                            f"{metric}_median": np.median(valid) if valid.size else np.nan,
                            f"{metric}_ci_low": low, f"{metric}_ci_high": high})
         records.append(record)
-    return pd.DataFrame.from_records(records)
+    return with_budget(pd.DataFrame.from_records(records), method_budgets(table))
 
 
 def aggregate(per_sample_csvs, model_metric_tsvs: dict[str, str], outputs: dict[str, str], *,
@@ -107,6 +133,8 @@ def aggregate(per_sample_csvs, model_metric_tsvs: dict[str, str], outputs: dict[
     flags = flags.rename(columns={"flagged": "model_flagged", "auroc": "model_auroc"})
     out = {}
     for name, by in GROUPS.items():
+        if name not in outputs:
+            continue
         summary = summarise(table, by, n_resamples, seed)
         if "attribute" in by:
             summary = summary.merge(flags, on=["model", "attribute"], how="left")

@@ -19,6 +19,7 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from .aggregate import method_budgets
 from .atomic import atomic_path
 from .attributions.store import read_maps, read_shard
 from .metrics import registry
@@ -40,7 +41,7 @@ def gallery_data(metric_csvs, attribution_h5s: dict, dataset_h5s: dict, *, regio
     {model: fused dataset the model is explained on}; metric_csvs: the per-sample metric tables.
     max_per_model caps the decisions per model (taken in turn from each attribute, lowest ids first)
     so that the file stays small at dataset scale; None keeps all."""
-    needed = {"model", "method", "id", "attribute", "region", "degenerate", "completeness_flagged",
+    needed = {"model", "method", "budget", "id", "attribute", "region", "degenerate", "completeness_flagged",
               *(name for name, _ in registry.shown())}
     table = pd.concat([pd.read_csv(p, keep_default_na=False, na_values=[""], usecols=lambda c: c in needed)
                        for p in metric_csvs], ignore_index=True)
@@ -118,7 +119,8 @@ def gallery_data(metric_csvs, attribution_h5s: dict, dataset_h5s: dict, *, regio
                     if flagged else "",
                     "metrics": {name: _number(row.get(name)) for name, _ in registry.shown() if name in row}}
     ordered = sorted(decisions.values(), key=lambda d: (models.index(d["model"]), d["attribute"], d["id"]))
-    return {"models": models, "methods": methods,
+    budgets = method_budgets(table)
+    return {"models": models, "methods": methods, "budgets": {m: budgets.get(m, "") for m in methods},
             "regions": sorted({d["region"] for d in ordered if d.get("region")}),
             "attributes": sorted({d["attribute"] for d in ordered}),
             "shown": [list(s) for s in registry.shown()],
@@ -194,7 +196,7 @@ td.v{text-align:right;font-variant-numeric:tabular-nums}
 <div id="legend">Heat maps: viridis over the image, scaled to each map's maximum (mass mode: <span id="mode"></span>);
 a grey image outlined in orange is a map with no mass. Label maps: classes of the expected region in colour,
 the rest faded. Metrics are the per-sample values of the shown method(s); blank = undefined (the reason is
-given below the table; sanity ρ is computed on metrics.sanity.max_samples rows per shard only). With all methods
+given below the table; sanity ρ and sMPRT ρ are computed on metrics.sanity.max_samples rows per shard only). With all methods
 shown, sorting uses the first method.</div>
 <noscript><p class="warn">The gallery needs JavaScript to draw its cards.</p></noscript>
 </header>
@@ -205,14 +207,15 @@ shown, sorting uses the first method.</div>
 const D = JSON.parse(document.getElementById("data").textContent);
 const ALL = "(all)";
 const $ = (id) => document.getElementById(id);
-function fill(id, values, withAll) {
+function fill(id, values, withAll, notes) {
   const s = $(id);
   for (const v of (withAll ? [ALL] : []).concat(values)) {
-    const o = document.createElement("option"); o.value = v; o.textContent = v; s.appendChild(o);
+    const o = document.createElement("option"); o.value = v;
+    o.textContent = notes && notes[v] ? v + " (" + notes[v] + ")" : v; s.appendChild(o);
   }
 }
 fill("model", D.models, true);
-fill("method", D.methods.concat(D.methods.length > 1 ? [ALL] : []), false);
+fill("method", D.methods.concat(D.methods.length > 1 ? [ALL] : []), false, D.budgets);
 fill("region", D.regions, true);
 fill("attribute", D.attributes, true);
 fill("sort", ["id"].concat(Object.keys(D.sortable)), false);

@@ -1,5 +1,6 @@
 """The headline results of a finished run, as Markdown: FR vs RP (both FR variants), which methods beat
-the random baseline on which metric, and the fair-vs-biased twin shift.
+the random, edge and centre baselines on which metric, how well the metrics agree, and the
+fair-vs-biased twin shift.
 
     python -m facexai.headlines results-study > docs/study-results.md
 """
@@ -50,6 +51,29 @@ def beats_random_lines(verdicts: pd.DataFrame) -> list[str]:
     return lines
 
 
+def baseline_lines(verdicts: pd.DataFrame, baseline: str) -> list[str]:
+    """Per model and method: the metrics on which it beats a model-free baseline (edge, centre)."""
+    column = f"beats_{baseline}"
+    lines = [f"| model | method | beats {baseline} on | does not on |", "| --- | --- | --- | --- |"]
+    for (model, method), group in verdicts[verdicts[column].notna()].groupby(["model", "method"], sort=True):
+        verdict = group[column].astype(str).str.lower() == "true"
+        yes, no = sorted(group.loc[verdict, "metric"]), sorted(group.loc[~verdict, "metric"])
+        lines.append(f"| {model} | {method} | {', '.join(yes) or '-'} | {', '.join(no) or '-'} |")
+    return lines
+
+
+def agreement_lines(summary: dict) -> list[str]:
+    """Per model: how well the metrics' rankings agree, and the consensus ranking with CIs."""
+    lines = ["| model | metrics | methods | mean Kendall tau | pairs agreeing / disagreeing (CI excludes 0) "
+             "| consensus (mean rank [95 % CI]) |", "| --- | --- | --- | --- | --- | --- |"]
+    for model, a in summary.get("metric_agreement", {}).items():
+        consensus = ", ".join(f"{c['method']} {_ci(c['mean_rank'], c['ci_low'], c['ci_high'], 1)}"
+                              for c in a["consensus"])
+        lines.append(f"| {model} | {a['n_metrics']} | {a['n_methods']} | {_fmt(a['mean_tau'])} | "
+                     f"{_fmt(a['share_agree'])} / {_fmt(a['share_disagree'])} | {consensus} |")
+    return lines
+
+
 def twin_lines(twin: pd.DataFrame, part: str = "background") -> list[str]:
     lines = [f"| twin | method | {part} share, fair | {part} share, biased | difference biased - fair | images |",
              "| --- | --- | --- | --- | --- | --- |"]
@@ -68,6 +92,14 @@ def headlines(results_dir) -> str:
            *points_lines(pd.read_csv(results / "tables/fr_vs_rp.csv")), "",
            "### Beats the random baseline (one-sided paired Wilcoxon by image, Holm per metric)", "",
            *beats_random_lines(pd.read_csv(results / "tables/beats_random.csv"))]
+    verdicts = pd.read_csv(results / "tables/beats_random.csv")
+    for baseline in ("edge", "centre"):
+        if f"beats_{baseline}" in verdicts:
+            out += ["", f"### Beats the {baseline} baseline (model-free; same test)", "",
+                    *baseline_lines(verdicts, baseline)]
+    if summary.get("metric_agreement"):
+        out += ["", "### Do the metrics agree? (Kendall tau between the metrics' method rankings; model-free "
+                "baselines not ranked)", "", *agreement_lines(summary)]
     twin = results / "tables/twin_shift.csv"
     if twin.is_file():
         out += ["", "### Fair vs biased twin: mass on the background for the shortcut attribute", "",

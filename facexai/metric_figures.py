@@ -1,5 +1,6 @@
 """Figures drawn from tables: box plots by method, FR vs RP, perturbation curves, lift heat map,
-the fair-vs-biased twin shares, training curves.
+metric agreement with the consensus ranking, the fair-vs-biased twin shares, training curves.
+Methods carry their budget (steps, masks, samples) in every legend and tick label.
 
 Every figure is written as PNG and PDF (same stem), with labelled axes and the Okabe-Ito
 colour-blind-safe palette for methods; heat maps use a diverging map centred on lift 1.
@@ -17,10 +18,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .aggregate import cluster_bootstrap_mean_ci  # noqa: E402
+from .aggregate import cluster_bootstrap_mean_ci, method_budgets  # noqa: E402
 from .atomic import atomic_path  # noqa: E402
 from .labels import MASS_PARTS  # noqa: E402
-from .render import OKABE_ITO, method_colours, save  # noqa: E402
+from .render import OKABE_ITO, method_colours, method_label, save  # noqa: E402
 
 
 
@@ -30,6 +31,7 @@ def box_by_method(table: pd.DataFrame, out_png, metrics=("rp", "lift")) -> None:
     models = sorted(table["model"].unique())
     methods = sorted(table["method"].unique())
     colours = method_colours(methods)
+    budgets = method_budgets(table)
     fig, axes = plt.subplots(len(metrics), len(models), figsize=(3.2 * len(models), 2.8 * len(metrics)),
                              squeeze=False, layout="constrained")
     for i, metric in enumerate(metrics):
@@ -42,7 +44,8 @@ def box_by_method(table: pd.DataFrame, out_png, metrics=("rp", "lift")) -> None:
                 patch.set_facecolor(colours[m])
                 patch.set_alpha(0.8)
             ax.set_xticks(range(1, len(methods) + 1),
-                          [f"{m}\n(n={len(d)})" for m, d in zip(methods, data)], fontsize=7, rotation=30)
+                          [f"{method_label(m, budgets, chr(10))}\nn={len(d)}" for m, d in zip(methods, data)],
+                          fontsize=6, rotation=30)
             if metric == "lift":
                 ax.axhline(1.0, color="grey", lw=0.8, ls="--")
                 ax.set_yscale("log")
@@ -68,8 +71,9 @@ def fr_vs_rp_figure(table: pd.DataFrame, points: pd.DataFrame, corr: dict, out_p
                     yerr=[[p["fr_sized"] - fl], [fh - p["fr_sized"]]], fmt=markers[p["model"]],
                     color=colours[p["method"]],
                     ecolor=colours[p["method"]], elinewidth=0.8, capsize=2, ms=6)
+    budgets = method_budgets(table)
     for method, colour in colours.items():
-        ax.plot([], [], "s", color=colour, label=method)
+        ax.plot([], [], "s", color=colour, label=method_label(method, budgets))
     for model, marker in markers.items():
         ax.plot([], [], marker, color="grey", label=model)
     ax.legend(fontsize=7, loc="best", ncol=2)
@@ -101,6 +105,7 @@ def curves_figure(table: pd.DataFrame, out_png) -> None:
     panels = [p for p in panels if _curve_columns(table, p[0])[1]]
     models = sorted(table["model"].unique())
     colours = method_colours(table["method"].unique())
+    budgets = method_budgets(table)
     fig, axes = plt.subplots(len(models), max(1, len(panels)), squeeze=False, layout="constrained",
                              figsize=(3.0 * max(1, len(panels)), 2.6 * len(models)))
     for i, model in enumerate(models):
@@ -114,7 +119,8 @@ def curves_figure(table: pd.DataFrame, out_png) -> None:
                     continue
                 mean = y.mean(axis=0)
                 half = 1.96 * y.std(axis=0, ddof=1) / np.sqrt(len(y)) if len(y) > 1 else np.zeros_like(mean)
-                ax.plot(x, mean, color=colours[method], label=f"{method} (n={len(y)})", lw=1.2)
+                ax.plot(x, mean, color=colours[method], label=f"{method_label(method, budgets)}, n={len(y)}",
+                        lw=1.2)
                 ax.fill_between(x, mean - half, mean + half, color=colours[method], alpha=0.2, lw=0)
             ax.set_xlabel(xlabel, fontsize=8)
             ax.set_ylabel("score" if j == 0 else "")
@@ -128,6 +134,7 @@ def lift_heatmap(table: pd.DataFrame, out_png) -> None:
     """Mean lift per method (rows) and expected region (columns), one panel per model; colour on a
     log2 scale centred on 1 (chance), values printed in the cells."""
     models = sorted(table["model"].unique())
+    budgets = method_budgets(table)
     fig, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models), 3.2), squeeze=False)
     image = None
     for j, model in enumerate(models):
@@ -137,7 +144,8 @@ def lift_heatmap(table: pd.DataFrame, out_png) -> None:
         values = np.log2(np.clip(grid.to_numpy(np.float64), 1 / 16, 16))
         image = ax.imshow(values, cmap="PuOr_r", vmin=-4, vmax=4, aspect="auto")
         ax.set_xticks(range(grid.shape[1]), grid.columns, rotation=45, fontsize=7)
-        ax.set_yticks(range(grid.shape[0]), grid.index if j == 0 else [""] * grid.shape[0], fontsize=7)
+        names = [method_label(m, budgets) for m in grid.index] if j == 0 else [""] * grid.shape[0]
+        ax.set_yticks(range(grid.shape[0]), names, fontsize=7)
         for (r, c), v in np.ndenumerate(grid.to_numpy()):
             ax.text(c, r, "n/a" if not np.isfinite(v) else f"{v:.1f}", ha="center", va="center", fontsize=6)
         ax.set_title(model, fontsize=9)
@@ -149,8 +157,59 @@ def lift_heatmap(table: pd.DataFrame, out_png) -> None:
     save(fig, out_png)
 
 
+def agreement_figure(agreement: pd.DataFrame, ranks: pd.DataFrame, out_png, group: str = "model") -> None:
+    """Per model (row of panels): Kendall's tau between every two metrics' method rankings (a
+    metric x metric heat map, -1 reversed .. 1 same order, the value in each cell), and the consensus
+    ranking (each method's mean rank over the metrics with its 95 % bootstrap CI, best at the top)."""
+    from .metrics import registry
+
+    models = sorted(set(agreement[group]) | set(ranks[group]), key=str) or ["(none)"]
+    budgets = dict(zip(ranks["method"], ranks["budget"].fillna(""))) if "budget" in ranks else {}
+    n_metrics = max([len(set(agreement.loc[agreement[group] == m, "metric_a"])) + 1 for m in models] + [2])
+    fig, axes = plt.subplots(len(models), 2, squeeze=False, layout="constrained",
+                             figsize=(4.0 + 0.32 * n_metrics + 3.6, max(3.0, 0.32 * n_metrics + 1.2) * len(models)),
+                             gridspec_kw={"width_ratios": [max(3.0, 0.32 * n_metrics), 3.2]})
+    image = None
+    for i, model in enumerate(models):
+        ax, rax = axes[i, 0], axes[i, 1]
+        pairs = agreement[agreement[group] == model]
+        names = list(dict.fromkeys([*pairs["metric_a"], *pairs["metric_b"]]))
+        grid = np.eye(len(names))
+        for r in pairs.itertuples():
+            a, b = names.index(r.metric_a), names.index(r.metric_b)
+            grid[a, b] = grid[b, a] = r.tau
+        labels = [registry.get(n).label if n in {m.name for m in registry.metrics()} else n for n in names]
+        image = ax.imshow(grid, cmap="RdBu", vmin=-1, vmax=1)
+        ax.set_xticks(range(len(names)), labels, rotation=90, fontsize=6)
+        ax.set_yticks(range(len(names)), labels, fontsize=6)
+        for (r, c), v in np.ndenumerate(grid):
+            if r != c:
+                ax.text(c, r, "" if not np.isfinite(v) else f"{v:.1f}".replace("-0.0", "0.0"), ha="center",
+                        va="center", fontsize=5, color="white" if np.isfinite(v) and abs(v) > 0.6 else "black")
+        n_methods = int(pairs["n_methods"].iloc[0]) if len(pairs) else 0
+        mean_tau = pairs["tau"].mean() if len(pairs) else np.nan
+        ax.set_title(f"{model}: Kendall τ between metrics' rankings of {n_methods} methods\n"
+                     f"(mean τ {mean_tau:.2f})" if len(pairs) else f"{model}: fewer than 2 ranked methods",
+                     fontsize=8)
+        consensus = ranks[(ranks[group] == model) & (ranks["metric"] == "consensus")].sort_values("rank",
+                                                                                                   ascending=False)
+        y = np.arange(len(consensus))
+        if len(consensus):
+            rax.errorbar(consensus["rank"], y, xerr=[consensus["rank"] - consensus["rank_ci_low"],
+                                                     consensus["rank_ci_high"] - consensus["rank"]],
+                         fmt="o", color="#0072B2", capsize=2, ms=4)
+        rax.set_yticks(y, [method_label(m, budgets) for m in consensus["method"]], fontsize=7)
+        rax.set_xlabel("mean rank over metrics (1 = best), 95 % CI", fontsize=7)
+        rax.set_title(f"{model}: consensus ranking", fontsize=8)
+        if len(consensus):
+            rax.set_xlim(0.5, n_methods + 0.5)
+    if image is not None:
+        fig.colorbar(image, ax=axes[:, 0].tolist(), shrink=0.6, label="Kendall τ")
+    save(fig, out_png)
+
+
 def metric_figures(per_sample_csvs, fr_vs_rp_csv, summary_json, outputs: dict, *, n_resamples: int = 1000,
-                   seed: int = 0) -> None:
+                   seed: int = 0, agreement_csv=None, ranks_csv=None) -> None:
     import json
 
     table = pd.concat([pd.read_csv(p) for p in per_sample_csvs], ignore_index=True)
@@ -161,6 +220,8 @@ def metric_figures(per_sample_csvs, fr_vs_rp_csv, summary_json, outputs: dict, *
     fr_vs_rp_figure(table, points, corr, outputs["fr_vs_rp"], n_resamples, seed)
     curves_figure(table, outputs["curves"])
     lift_heatmap(table, outputs["lift_heatmap"])
+    if "agreement" in outputs:
+        agreement_figure(pd.read_csv(agreement_csv), pd.read_csv(ranks_csv), outputs["agreement"])
 
 
 def twin_figure(twin_csv, out_png) -> None:

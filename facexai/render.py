@@ -26,6 +26,12 @@ def method_colours(methods) -> dict[str, str]:
     return {m: OKABE_ITO[i % len(OKABE_ITO)] for i, m in enumerate(sorted(methods))}
 
 
+def method_label(method: str, budgets: dict | None = None, sep: str = " ") -> str:
+    """A method's name with its budget (steps, masks, samples) for legends and tick labels."""
+    budget = (budgets or {}).get(str(method), "")
+    return f"{method}{sep}({budget})" if budget else str(method)
+
+
 def save(fig, png_path, dpi: int = 120) -> None:
     """Write PNG and the PDF beside it, each atomically."""
     png_path = Path(png_path)

@@ -14,7 +14,8 @@ sample size of the test, `n_rows` the decisions behind it, `n_dropped` the decis
 * `method_comparisons`: every pair of methods, per model and metric, two-sided; Holm over all the
   comparisons of one metric.
 * `beats_random`: every method against the random baseline, per model and metric, one-sided in the
-  metric's good direction; Holm over the family of one metric; verdict = adjusted p < alpha.
+  metric's good direction; Holm over the family of one metric; verdict = adjusted p < alpha; and the
+  same against the other model-free baselines (edge, centre) when the run has them.
 * `fr_vs_rp`: one point per (model, method) = (mean regional precision, falsification rate);
   Pearson and Spearman correlation across the points, with percentile-bootstrap CIs over points.
 """
@@ -27,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .aggregate import method_budgets, with_budget
 from .metrics import registry
 
 PAIR_KEY = ("model", "id", "attribute")
@@ -104,31 +106,58 @@ def method_comparisons(table: pd.DataFrame, metrics=None, group: str = "model") 
     return out
 
 
-def beats_random(table: pd.DataFrame, metrics=None, random_method: str = "random",
-                 alpha: float = 0.05, group: str = "model") -> pd.DataFrame:
-    """One-sided paired Wilcoxon (by image) of each method against the random baseline in the
-    metric's good direction, per model and metric; Holm per metric; `beats_random` = adjusted
-    p < alpha."""
-    metrics = registry.tested() if metrics is None else metrics
+# the model-free baselines besides random (methods whose `model_free` is set): each method is also
+# tested against each of them present in the table
+MODEL_FREE_BASELINES = ("edge", "centre")
+
+
+def _verdicts(table: pd.DataFrame, metrics, baseline: str, alpha: float, group: str,
+              exclude=()) -> pd.DataFrame:
+    """One-sided paired Wilcoxon (by image) of each method (but `baseline` and `exclude`) against
+    `baseline` in each metric's good direction, per `group` and metric; Holm per metric; `beats`."""
     key = _key(table)
     records = []
-    if random_method not in set(table["method"]):
-        return pd.DataFrame(columns=["metric", group, "method", "direction", *TEST_COLUMNS, "p_holm",
-                                     "beats_random"])
     for metric in (m for m in metrics if m in table):
         direction = registry.direction(metric)
         for model, rows in table.groupby(group, sort=True):
-            for method in sorted(set(rows["method"]) - {random_method}):
-                res = paired_by_image(rows, metric, method, random_method, key,
-                                      "greater" if direction > 0 else "less")
+            for method in sorted(set(rows["method"]) - {baseline, *exclude}):
+                res = paired_by_image(rows, metric, method, baseline, key, "greater" if direction > 0 else "less")
                 records.append({"metric": metric, group: model, "method": method,
                                 "direction": "higher" if direction > 0 else "lower", **res})
-    out = pd.DataFrame.from_records(records)
+    out = pd.DataFrame.from_records(records, columns=["metric", group, "method", "direction", *TEST_COLUMNS])
     out["p_holm"] = np.nan
     for metric, idx in out.groupby("metric").groups.items():
         out.loc[idx, "p_holm"] = holm(out.loc[idx, "p"])
-    out["beats_random"] = out["p_holm"] < alpha
+    out["beats"] = out["p_holm"] < alpha
     return out
+
+
+def beats_random(table: pd.DataFrame, metrics=None, random_method: str = "random",
+                 alpha: float = 0.05, group: str = "model", baselines=MODEL_FREE_BASELINES) -> pd.DataFrame:
+    """One-sided paired Wilcoxon (by image) of each method against the random baseline in the
+    metric's good direction, per model and metric; Holm per metric; `beats_random` = adjusted
+    p < alpha. For each other model-free baseline in the table (edge, centre), the same test against
+    it (its own Holm family per metric) in columns suffixed with its name: n_images_edge,
+    median_difference_edge, p_edge, p_holm_edge and the verdict `beats_edge` (empty on the
+    baseline's own row)."""
+    metrics = registry.tested() if metrics is None else metrics
+    if random_method not in set(table["method"]):
+        return pd.DataFrame(columns=["metric", group, "method", "direction", *TEST_COLUMNS, "p_holm",
+                                     "beats_random"])
+    out = _verdicts(table, metrics, random_method, alpha, group).rename(columns={"beats": "beats_random"})
+    keys = ["metric", group, "method"]
+    for baseline in (b for b in baselines if b in set(table["method"]) and b != random_method):
+        other = _verdicts(table, metrics, baseline, alpha, group, exclude=(random_method,))
+        other = other[keys + ["n_images", "median_difference", "p", "p_holm", "beats"]].rename(
+            columns={c: f"{c}_{baseline}" for c in ("n_images", "median_difference", "p", "p_holm", "beats")})
+        out = out.merge(other, on=keys, how="left")
+        out[f"beats_{baseline}"] = out[f"beats_{baseline}"].astype("boolean")
+    return out
+
+
+def verdict_columns(verdicts: pd.DataFrame) -> list[str]:
+    """The verdict columns of a beats-random table: beats_random, then one per other baseline."""
+    return [c for c in verdicts.columns if c.startswith("beats_")]
 
 
 def bootstrap_correlation(x, y, n_resamples: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
@@ -192,11 +221,19 @@ def fr_vs_rp(table: pd.DataFrame, n_resamples: int = 1000, seed: int = 0) -> tup
     return points, corr
 
 
-SUMMARY_SCHEMA = "facexai-summary/2"
+SUMMARY_SCHEMA = "facexai-summary/3"
+
+
+def with_budgets(comparisons: pd.DataFrame, budgets: dict[str, str]) -> pd.DataFrame:
+    """A method-comparison table with each side's budget beside its method."""
+    comparisons = with_budget(comparisons, budgets, "method_a", "budget_a")
+    return with_budget(comparisons, budgets, "method_b", "budget_b")
 
 
 def _clean(value):
-    """JSON-safe: NaN -> None, numpy scalars -> Python."""
+    """JSON-safe: NaN and NA -> None, numpy scalars -> Python."""
+    if value is pd.NA:
+        return None
     if isinstance(value, dict):
         return {k: _clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -208,12 +245,13 @@ def _clean(value):
     return value
 
 
-def best_methods(table: pd.DataFrame, metrics=None, random_method: str = "random") -> dict:
-    """Per model and metric, the method with the best mean (the random baseline excluded)."""
+def best_methods(table: pd.DataFrame, metrics=None, random_method: str = "random",
+                 baselines=MODEL_FREE_BASELINES) -> dict:
+    """Per model and metric, the method with the best mean (the model-free baselines excluded)."""
     metrics = registry.tested() if metrics is None else metrics
     out: dict = {}
     for model, group in table.groupby("model", sort=True):
-        means = group[group["method"] != random_method].groupby("method").mean(numeric_only=True)
+        means = group[~group["method"].isin([random_method, *baselines])].groupby("method").mean(numeric_only=True)
         for metric in (m for m in metrics if m in means and means[m].notna().any()):
             series = means[metric].dropna()
             method = series.idxmax() if registry.direction(metric) > 0 else series.idxmin()
@@ -229,24 +267,33 @@ def write_statistics(per_sample_csvs, outputs: dict, *, n_resamples: int = 1000,
 
     from .atomic import atomic_path
 
+    from .agreement import agreement_summary, metric_agreement
+
     table = pd.concat([pd.read_csv(p) for p in per_sample_csvs], ignore_index=True)
-    comparisons = method_comparisons(table)
+    budgets = method_budgets(table)
+    comparisons = with_budgets(method_comparisons(table), budgets)
     verdicts = beats_random(table, alpha=alpha)
     points, corr = fr_vs_rp(table, n_resamples, seed)
-    for name, frame in (("comparisons", comparisons), ("beats_random", verdicts), ("fr_vs_rp", points)):
-        with atomic_path(outputs[name]) as tmp:
-            frame.to_csv(tmp, index=False)
+    agreement, ranks = metric_agreement(table, n_resamples=n_resamples, seed=seed)
+    frames = {"comparisons": comparisons, "beats_random": verdicts, "fr_vs_rp": points, "agreement": agreement,
+              "ranks": ranks}
+    for name, frame in frames.items():
+        if name in outputs:
+            with atomic_path(outputs[name]) as tmp:
+                with_budget(frame, budgets).to_csv(tmp, index=False)
     summary = {
         "schema": SUMMARY_SCHEMA,
         "alpha": alpha,
         "n_decisions": {str(m): {str(k): int(v) for k, v in g.groupby("method").size().items()}
                         for m, g in table.groupby("model")},
+        "budgets": budgets,
         "best_method": best_methods(table),
         "fr_vs_rp": {**corr["fr_sized"], "fr_variant": "size-controlled",
                      "threshold_variant": corr["fr"], "points": points.to_dict(orient="records")},
         "beats_random": verdicts[["model", "method", "metric", "direction", "median_difference", "p_holm",
-                                  "beats_random"]].to_dict(orient="records") if len(verdicts) else [],
+                                  *verdict_columns(verdicts)]].to_dict(orient="records") if len(verdicts) else [],
     }
+    summary["metric_agreement"] = agreement_summary(agreement, ranks)
     if twin_csv:
         summary["twin_shift"] = pd.read_csv(twin_csv).to_dict(orient="records")
     with atomic_path(outputs["summary"]) as tmp:
@@ -254,15 +301,22 @@ def write_statistics(per_sample_csvs, outputs: dict, *, n_resamples: int = 1000,
     return summary
 
 
-def write_pair_statistics(per_pair_csvs, outputs: dict, *, alpha: float = 0.05) -> None:
-    """Verification pairs: paired method comparisons and beats-random verdicts per pair kind (unit:
-    the explained image of the pair), on the registry's tested pair metrics."""
+def write_pair_statistics(per_pair_csvs, outputs: dict, *, alpha: float = 0.05, n_resamples: int = 1000,
+                          seed: int = 0) -> None:
+    """Verification pairs: paired method comparisons, beats-random verdicts and metric agreement per
+    pair kind (unit: the explained image of the pair), on the registry's tested pair metrics."""
     from .atomic import atomic_path
 
+    from .agreement import metric_agreement
+
     table = pd.concat([pd.read_csv(p) for p in per_pair_csvs], ignore_index=True)
+    budgets = method_budgets(table)
     metrics = registry.tested(pairs=True)
-    frames = {"comparisons": method_comparisons(table, metrics, group="kind"),
-              "beats_random": beats_random(table, metrics, alpha=alpha, group="kind")}
+    agreement, ranks = metric_agreement(table, metrics, group="kind", n_resamples=n_resamples, seed=seed)
+    frames = {"comparisons": with_budgets(method_comparisons(table, metrics, group="kind"), budgets),
+              "beats_random": beats_random(table, metrics, alpha=alpha, group="kind"),
+              "agreement": agreement, "ranks": ranks}
     for name, frame in frames.items():
-        with atomic_path(outputs[name]) as tmp:
-            frame.to_csv(tmp, index=False)
+        if name in outputs:
+            with atomic_path(outputs[name]) as tmp:
+                with_budget(frame, budgets).to_csv(tmp, index=False)

@@ -82,6 +82,16 @@ rule verification_localisation:
             caption="../report/verification_statistics.rst",
             category="4 Statistics",
         ),
+        agreement=report(
+            f"{R}/tables/verification_metric_agreement.csv",
+            caption="../report/agreement.rst",
+            category="4 Statistics",
+        ),
+        ranks=report(
+            f"{R}/tables/verification_method_ranks.csv",
+            caption="../report/agreement.rst",
+            category="4 Statistics",
+        ),
     log:
         f"{R}/logs/verification_localisation.log",
     conda:

@@ -8,6 +8,8 @@ rule metric_figures:
         ),
         fr_vs_rp=f"{R}/tables/fr_vs_rp.csv",
         summary=f"{R}/summary.json",
+        agreement=f"{R}/tables/metric_agreement.csv",
+        ranks=f"{R}/tables/method_ranks.csv",
     output:
         box=report(
             f"{R}/figures/box_rp_lift.png",
@@ -32,12 +34,18 @@ rule metric_figures:
             category="3 Metrics",
             subcategory="Figures",
         ),
+        agreement=report(
+            f"{R}/figures/metric_agreement.png",
+            caption="../report/agreement.rst",
+            category="4 Statistics",
+        ),
         pdfs=multiext(
             f"{R}/figures/",
             "box_rp_lift.pdf",
             "fr_vs_rp.pdf",
             "curves.pdf",
             "lift_heatmap.pdf",
+            "metric_agreement.pdf",
         ),
     log:
         f"{R}/logs/figures/metric_figures.log",

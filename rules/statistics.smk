@@ -20,6 +20,12 @@ rule aggregate:
             category="3 Metrics",
             subcategory="Tables",
         ),
+        by_outcome=report(
+            f"{R}/tables/localisation_by_outcome.csv",
+            caption="../report/localisation.rst",
+            category="3 Metrics",
+            subcategory="Tables",
+        ),
     log:
         f"{R}/logs/aggregate.log",
     benchmark:
@@ -89,6 +95,16 @@ rule statistics:
         fr_vs_rp=report(
             f"{R}/tables/fr_vs_rp.csv",
             caption="../report/statistics.rst",
+            category="4 Statistics",
+        ),
+        agreement=report(
+            f"{R}/tables/metric_agreement.csv",
+            caption="../report/agreement.rst",
+            category="4 Statistics",
+        ),
+        ranks=report(
+            f"{R}/tables/method_ranks.csv",
+            caption="../report/agreement.rst",
             category="4 Statistics",
         ),
         summary=f"{R}/summary.json",

@@ -3,5 +3,5 @@ from facexai.logutil import log_to
 
 with log_to(snakemake.log[0]):
     aggregate(snakemake.input.tables, dict(zip(snakemake.params.models, snakemake.input.model_metrics)),
-              {"by_attribute": snakemake.output.by_attribute, "by_region": snakemake.output.by_region},
+              dict(snakemake.output.items()),
               n_resamples=snakemake.params.resamples, seed=snakemake.params.seed)

@@ -3,9 +3,6 @@ from facexai.stats import write_statistics
 
 with log_to(snakemake.log[0]):
     twin = list(snakemake.input.twin)  # the twin table, when a biased twin is explained
-    write_statistics(snakemake.input.tables, {"comparisons": snakemake.output.comparisons,
-                                              "beats_random": snakemake.output.beats_random,
-                                              "fr_vs_rp": snakemake.output.fr_vs_rp,
-                                              "summary": snakemake.output.summary},
+    write_statistics(snakemake.input.tables, dict(snakemake.output.items()),
                      n_resamples=snakemake.params.resamples, seed=snakemake.params.seed,
                      alpha=snakemake.params.alpha, twin_csv=twin[0] if twin else None)

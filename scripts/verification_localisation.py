@@ -6,5 +6,5 @@ with log_to(snakemake.log[0]):
     p = snakemake.params
     summarise_tables(snakemake.input, snakemake.output.localisation, by=["method", "kind", "region"],
                      metrics=p.metrics, n_resamples=p.resamples, seed=p.seed)
-    write_pair_statistics(snakemake.input, {"comparisons": snakemake.output.comparisons,
-                                            "beats_random": snakemake.output.beats_random}, alpha=p.alpha)
+    write_pair_statistics(snakemake.input, {k: v for k, v in snakemake.output.items() if k != "localisation"},
+                          alpha=p.alpha, n_resamples=p.resamples, seed=p.seed)

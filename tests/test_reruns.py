@@ -62,7 +62,7 @@ def test_changing_one_method_parameter_reruns_only_that_method(tiny_run, tmp_pat
 
 
 def test_adding_a_method_adds_only_its_jobs(tiny_run, tmp_path):
-    jobs = planned(tiny_run, *extra_config(tmp_path, "explain:\n  methods: [gradcam, random, gradcampp]\n"))
+    jobs = planned(tiny_run, *extra_config(tmp_path, "explain:\n  methods: [gradcam, random, edge, gradcampp]\n"))
     assert {w["method"] for w in jobs.pop("attribute")} == {"gradcampp"}
     assert {w["method"] for w in jobs.pop("metrics")} == {"gradcampp"}
     assert set(jobs) == {"aggregate", "statistics", "metric_figures", "overlay_figure", "gallery", "twin_shift",

@@ -89,8 +89,14 @@ def test_every_metric_is_computed_for_every_method_and_model(tiny_run):
             np.testing.assert_allclose(table["deletion@0.0000"], table["score"], atol=1e-3)
             checked = table[table["sanity_checked"]]
             assert len(checked) == 4 and table.loc[~table["sanity_checked"], "sanity_spearman"].isna().all()
-            if method == "random":   # maps that ignore the model fail the sanity check
+            # the smoothed check runs on the same rows
+            assert checked["smprt_spearman"].notna().all() and table.loc[~table["sanity_checked"],
+                                                                           "smprt_spearman"].isna().all()
+            if method == "random":   # maps that ignore the model fail both sanity checks
                 np.testing.assert_allclose(checked["sanity_spearman"], 1.0)
+                np.testing.assert_allclose(checked["smprt_spearman"], 1.0)
+            assert set(table["outcome"]) <= {"TP", "FN"}          # only_positive: positives only
+            assert table["budget"].nunique() == 1
             for variant, reason in (("falsified", "falsification_degenerate"),
                                     ("falsified_sized", "falsification_sized_degenerate")):
                 assert table[variant].notna().sum() + table[reason].notna().sum() == len(table)
@@ -98,20 +104,37 @@ def test_every_metric_is_computed_for_every_method_and_model(tiny_run):
 
 def test_statistics_and_summary(tiny_run):
     summary = json.loads((tiny_run / "results/summary.json").read_text())
-    assert summary["schema"] == "facexai-summary/2"
+    assert summary["schema"] == "facexai-summary/3"
+    assert summary["budgets"] == {"gradcam": "1 pass", "random": "model-free", "edge": "model-free"}
     assert set(summary["n_decisions"]) == {"resnet", "biased"}
     fr = summary["fr_vs_rp"]
-    assert fr["n_points"] == len(fr["points"]) == 4          # 2 models x 2 methods
+    assert fr["n_points"] == len(fr["points"]) == 6          # 2 models x 3 methods
     comparisons = pd.read_csv(tiny_run / "results/tables/method_comparison.csv")
     assert set(comparisons["model"]) == {"resnet", "biased"}
     assert ((comparisons["p_holm"] >= comparisons["p"]) | comparisons["p"].isna()).all()
     assert (comparisons["unit"] == "image").all() and (comparisons["n_images"] <= comparisons["n_rows"]).all()
     verdicts = pd.read_csv(tiny_run / "results/tables/beats_random.csv")
-    assert set(verdicts["method"]) == {"gradcam"} and verdicts["beats_random"].dtype == bool
+    assert set(verdicts["method"]) == {"gradcam", "edge"} and verdicts["beats_random"].dtype == bool
+    # gradcam is also tested against the edge baseline; the edge row has no verdict against itself
+    assert verdicts.loc[verdicts["method"] == "gradcam", "beats_edge"].notna().all()
+    assert verdicts.loc[verdicts["method"] == "edge", "beats_edge"].isna().all()
+    assert "beats_edge" in summary["beats_random"][0] and "beats_centre" not in verdicts
+    # one ranked method per model (edge and random are baselines): no agreement to measure there;
+    # the verification pairs rank gradcam and corrrise under every pair metric
+    assert pd.read_csv(tiny_run / "results/tables/metric_agreement.csv").empty
+    pair_agreement = pd.read_csv(tiny_run / "results/tables/verification_metric_agreement.csv")
+    assert set(pair_agreement["kind"]) == {"region", "genuine"} and (pair_agreement["n_methods"] == 2).all()
+    assert pair_agreement["tau"].dropna().isin([-1.0, 1.0]).all()
+    pair_ranks = pd.read_csv(tiny_run / "results/tables/verification_method_ranks.csv")
+    assert {"consensus", "rp", "energy_pointing"} <= set(pair_ranks["metric"])
+    assert set(pair_ranks["budget"]) == {"1 pass", "32 masks"}
+    by_outcome = pd.read_csv(tiny_run / "results/tables/localisation_by_outcome.csv")
+    assert set(by_outcome["outcome"]) <= {"TP", "FN"} and by_outcome["n"].sum() == sum(
+        sum(v.values()) for v in summary["n_decisions"].values())
     assert fr["fr_variant"] == "size-controlled" and "pearson" in fr["threshold_variant"]
     assert {"fr", "fr_sized"} <= set(fr["points"][0])
     twin = pd.read_csv(tiny_run / "results/tables/twin_shift.csv")
-    assert set(twin["method"]) == {"gradcam", "random"} and (twin["unit"] == "image").all()
+    assert set(twin["method"]) == {"gradcam", "random", "edge"} and (twin["unit"] == "image").all()
     assert summary["twin_shift"] and len(summary["twin_shift"]) == len(twin)
     pair_tests = pd.read_csv(tiny_run / "results/tables/verification_method_comparison.csv")
     assert set(pair_tests["kind"]) == {"region", "genuine"} and (pair_tests["unit"] == "image").all()
@@ -123,7 +146,7 @@ def test_statistics_and_summary(tiny_run):
 
 def test_metric_figures_are_png_and_pdf(tiny_run):
     figures = tiny_run / "results/figures"
-    for stem in ("box_rp_lift", "fr_vs_rp", "curves", "lift_heatmap"):
+    for stem in ("box_rp_lift", "fr_vs_rp", "curves", "lift_heatmap", "metric_agreement"):
         with Image.open(figures / f"{stem}.png") as image:
             width, height = image.size
             assert width >= 300 and height >= 200, stem
@@ -135,7 +158,7 @@ def test_metric_figures_are_png_and_pdf(tiny_run):
 
 def test_aggregate_tables(tiny_run):
     by_attribute = pd.read_csv(tiny_run / "results/tables/localisation_by_attribute.csv")
-    assert set(by_attribute["method"]) == {"gradcam", "random"}
+    assert set(by_attribute["method"]) == {"gradcam", "random", "edge"}
     assert set(by_attribute["attribute"]) <= {"Eyeglasses", "Wearing_Hat", "Bangs"}
     assert {"rp_mean", "rp_ci_low", "rp_ci_high", "lift_mean", "n_degenerate", "model_flagged"} <= set(
         by_attribute.columns)
@@ -220,7 +243,9 @@ def test_gallery_in_a_real_browser(tiny_run):
         assert all(a[1] != b[1] for a, b in zip(before, after))  # every shown map changed
         assert "method=random" in browser.current_url
         Select(browser.find_element("id", "method")).select_by_value("(all)")
-        assert len(maps()) == 2 * len(decisions)
+        assert len(maps()) == 3 * len(decisions)
+        labels = [o.text for o in Select(browser.find_element("id", "method")).options]
+        assert "gradcam (1 pass)" in labels and "random (model-free)" in labels   # budgets beside methods
         Select(browser.find_element("id", "model")).select_by_value("biased")
         Select(browser.find_element("id", "region")).select_by_value("hat")
         expected = ((decisions.model == "biased") & (decisions.region == "hat")).sum()

@@ -119,6 +119,8 @@ class AttributionMethod(abc.ABC):
     defaults: dict = {}
     # perturbation methods compare scores across masked copies: probabilities, not logits
     uses_probability: bool = False
+    # a baseline that never calls the model (random, edge, centre): methods are tested against it
+    model_free: bool = False
 
     def __init__(self, **params):
         unknown = set(params) - set(self.defaults)
@@ -144,6 +146,11 @@ class AttributionMethod(abc.ABC):
             raise RuntimeError(f"{self.name}: returned maps of shape {maps.shape} for images {tuple(images.shape)}")
         return maps.astype(np.float32)
 
+    def budget(self) -> str:
+        """What one map costs, in the method's own units (steps, masks, samples): shown beside the
+        method in every table and figure legend, so results are never compared at hidden budgets."""
+        return "model-free" if self.model_free else "1 pass"
+
     @abc.abstractmethod
     def attribute(self, task: Task, images: torch.Tensor, sample_ids: np.ndarray, seed: int) -> np.ndarray:
         """Maps (N, H, W) for the task's scores."""
@@ -157,6 +164,11 @@ def row_seed(seed: int, sample_id: int) -> int:
 def channel_sum(attributions: torch.Tensor) -> np.ndarray:
     """Pixel map from per-channel input attributions (N, C, H, W): the sum over channels (signed)."""
     return attributions.detach().sum(dim=1).float().cpu().numpy()
+
+
+def method_budget(name: str, params: dict | None = None) -> str:
+    """The budget string of a configured method (see `AttributionMethod.budget`)."""
+    return get_method(name, params).budget()
 
 
 def get_method(name: str, params: dict | None = None) -> AttributionMethod:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from captum.attr import IntegratedGradients, Occlusion
 
 from ..data.samples import PIXEL_STD, normalise
 from .base import AttributionMethod, channel_sum, row_seed
@@ -39,7 +38,12 @@ class IntegratedGradientsMethod(AttributionMethod):
     name = "integrated_gradients"
     defaults = {"n_steps": 32, "baseline": "black", "internal_batch_size": 32, "completeness_tolerance": 0.05}
 
+    def budget(self):
+        return f"{int(self.params['n_steps'])} steps"
+
     def attribute(self, task, images, sample_ids, seed):
+        from captum.attr import IntegratedGradients  # captum takes ~1 s to import: only where it is used
+
         ig = IntegratedGradients(task.forward)
         baselines = baseline_images(images, self.params["baseline"])
         with torch.enable_grad():
@@ -63,7 +67,12 @@ class OcclusionMethod(AttributionMethod):
     defaults = {"window": 8, "stride": 4, "baseline": "black", "perturbations_per_eval": 8}
     uses_probability = True
 
+    def budget(self):
+        return f"window {int(self.params['window'])} px, stride {int(self.params['stride'])}"
+
     def attribute(self, task, images, sample_ids, seed):
+        from captum.attr import Occlusion
+
         w, s = int(self.params["window"]), int(self.params["stride"])
         baseline = baseline_images(images, self.params["baseline"])
         attributions = Occlusion(task.forward).attribute(
@@ -82,6 +91,9 @@ class SmoothGrad(AttributionMethod):
 
     name = "smoothgrad"
     defaults = {"nt_samples": 16, "stdev": 0.0375, "nt_samples_batch_size": 16}
+
+    def budget(self):
+        return f"{int(self.params['nt_samples'])} samples"
 
     def attribute(self, task, images, sample_ids, seed):
         from captum.attr import NoiseTunnel, Saliency

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from captum.attr import LayerAttribution, LayerGradCam
 
 from .base import AttributionMethod
 
@@ -33,6 +32,8 @@ class GradCAM(AttributionMethod):
     defaults = {"relu": True}
 
     def attribute(self, task, images, sample_ids, seed):
+        from captum.attr import LayerAttribution, LayerGradCam  # imported where used (~1 s)
+
         cam = LayerGradCam(task.forward, _cam_layer(task))
         coarse = cam.attribute(images, target=0, additional_forward_args=task.extra,
                                relu_attributions=bool(self.params["relu"]))

@@ -75,6 +75,9 @@ class LIME(_TwoEngines):
     defaults = {"num_samples": 300, "n_segments": 40, "compactness": 10.0, "batch_size": 32, "engine": "batched"}
     uses_probability = True
 
+    def budget(self):
+        return f"{int(self.params['num_samples'])} samples, {int(self.params['n_segments'])} segments"
+
     def segments(self, image: np.ndarray) -> np.ndarray:
         """SLIC superpixels of one image (H, W, 3), labelled 0..n-1 without gaps (lime indexes its
         on/off patterns by label)."""
@@ -163,6 +166,9 @@ class SHAP(_TwoEngines):
     # batch_size: interpolated inputs per model call (package engine: per image; batched: across
     # images); 0 means nsamples
     defaults = {"nsamples": 32, "batch_size": 32, "engine": "batched"}
+
+    def budget(self):
+        return f"{int(self.params['nsamples'])} samples"
 
     def attribute(self, task, images, sample_ids, seed):
         # per image: black, grey and a blurred copy of itself (N, 3 backgrounds, C, H, W)

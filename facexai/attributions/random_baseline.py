@@ -16,6 +16,7 @@ from .base import AttributionMethod, PairTask
 class RandomBaseline(AttributionMethod):
     name = "random"
     defaults = {"cells": 0}
+    model_free = True
 
     def attribute(self, task, images, sample_ids, seed):
         n, _, h, w = images.shape

@@ -136,6 +136,9 @@ class RISE(AttributionMethod):
     defaults = {"n_masks": 256, "cells": 8, "p": 0.5, "batch_size": 32, "estimator": "difference", "fill": "black"}
     uses_probability = True
 
+    def budget(self):
+        return f"{int(self.params['n_masks'])} masks"
+
     def attribute(self, task, images, sample_ids, seed):
         masks, scores = _MaskedScores(self.params, seed)(task, images, sample_ids)
         flat = masks.view(masks.shape[0], -1)
@@ -150,6 +153,9 @@ class CorrRISE(AttributionMethod):
     name = "corrrise"
     defaults = {"n_masks": 256, "cells": 8, "p": 0.5, "batch_size": 32, "fill": "partner"}
     uses_probability = True
+
+    def budget(self):
+        return f"{int(self.params['n_masks'])} masks"
 
     def attribute(self, task, images, sample_ids, seed):
         masks, scores = _MaskedScores(self.params, seed)(task, images, sample_ids)

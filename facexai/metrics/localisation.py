@@ -102,3 +102,28 @@ def mass_shares(maps: np.ndarray, labels: np.ndarray, mode: str = "positive") ->
         out = out / total[:, None]
     out[~(total > 0)] = np.nan
     return out
+
+
+def region_box(regions: np.ndarray) -> np.ndarray:
+    """(N, H, W) bool: each region's bounding box (the smallest axis-aligned rectangle holding every
+    pixel of the region, all its parts together); empty where the region is."""
+    regions = np.asarray(regions, bool)
+    out = np.zeros(regions.shape, bool)
+    rows_any, cols_any = regions.any(axis=2), regions.any(axis=1)
+    for i in np.flatnonzero(rows_any.any(axis=1)):
+        r, c = np.flatnonzero(rows_any[i]), np.flatnonzero(cols_any[i])
+        out[i, r[0]:r[-1] + 1, c[0]:c[-1] + 1] = True
+    return out
+
+
+def energy_pointing(maps: np.ndarray, regions: np.ndarray, mode: str = "positive") -> np.ndarray:
+    """Energy-based pointing game (Wang et al., Score-CAM 2020): the share of the map's mass inside
+    the region's bounding box (N,); NaN where RP is. A uniform map scores the box's share of the
+    image; for a region of several parts (two eyes) the box also holds what lies between them."""
+    maps, regions = _check(maps, regions)
+    return regional_precision(maps, region_box(regions), mode)
+
+
+def energy_pointing_metric(maps: np.ndarray, regions: np.ndarray, settings: dict) -> np.ndarray:
+    """The registry's entry: maps at model resolution resized to the regions' (label) resolution."""
+    return energy_pointing(resize_maps(maps, regions.shape[-1]), regions, settings.get("mass", "positive"))

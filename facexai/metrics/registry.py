@@ -7,8 +7,9 @@ Definitions are in docs/definitions.md.
 
 Adding a metric: write its function (its own module, with its tests) and `register` a `Metric` with
 `compute` set; the per-sample tables, the aggregate tables, the statistics and the gallery pick it
-up. The built-in metrics have `compute=None`: they come from the fast all-metrics paths
-(`topq.mask_metrics` against the masks, `run.model_metrics` against the model).
+up. Most built-in metrics have `compute=None`: they come from the fast all-metrics paths
+(`topq.mask_metrics` against the masks, `run.model_metrics` against the model); the energy-based
+pointing game brings its own.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import dataclasses
 from typing import Callable
 
 import numpy as np
+
+from .localisation import energy_pointing_metric
 
 HIGHER, LOWER, NONE = 1, -1, 0
 
@@ -47,6 +50,7 @@ _BUILT_IN = (
     Metric("iou", "IoU@q", HIGHER),
     Metric("rank_accuracy", "rank accuracy", HIGHER),
     Metric("pointing", "pointing", HIGHER, pairs=True, shown=True),
+    Metric("energy_pointing", "energy pointing", HIGHER, pairs=True, shown=True, compute=energy_pointing_metric),
     Metric("components", "components@q"),
     Metric("largest_share", "largest component share"),
     Metric("auc", "AUC", HIGHER, pairs=True, shown=True, sortable=True),
@@ -68,6 +72,8 @@ _BUILT_IN = (
     Metric("falsified_sized_magnitude", "falsified (size-controlled, magnitude)", LOWER, "model", optional=True),
     Metric("sanity_spearman", "sanity ρ", LOWER, "model", pairs=True, shown=True),
     Metric("sanity_ssim", "sanity SSIM", LOWER, "model", pairs=True),
+    # smoothed randomisation check (sMPRT): maps averaged over noisy inputs, original vs all layers random
+    Metric("smprt_spearman", "sMPRT ρ", LOWER, "model", pairs=True, shown=True),
     # a map's own quality, reported by its method (Integrated Gradients only)
     Metric("completeness_error", "IG completeness error", kind="map", pairs=True, shown=True, optional=True),
 )
@@ -128,7 +134,8 @@ def sortable() -> dict[str, int]:
 
 def mask_columns() -> tuple[str, ...]:
     """The built-in per-sample columns against the masks (from `topq.mask_metrics`), in order."""
-    return tuple(m.name for m in _BUILT_IN if m.kind == "mask" and (m.classes or m.name == "chance"))
+    return tuple(m.name for m in _BUILT_IN if m.kind == "mask" and m.compute is None
+                 and (m.classes or m.name == "chance"))
 
 
 def added() -> tuple[Metric, ...]:

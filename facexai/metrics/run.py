@@ -20,10 +20,11 @@ import torch
 import torch.nn.functional as F
 
 from ..atomic import atomic_path
+from ..attributions.base import method_budget
 from ..attributions.store import read_shard
 from ..data.samples import read_rows, to_model_input
 from ..device import resolve_device
-from ..labels import region_class_indices
+from ..labels import ATTRIBUTE_INDEX, region_class_indices
 from .registry import added, mask_columns
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,15 @@ def extra_columns(shard, masks: np.ndarray, settings: dict, rows=None) -> dict[s
     return out
 
 
+OUTCOMES = ("TP", "FP", "FN", "TN")
+
+
+def outcomes(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """The decision's outcome per row: TP, FP, FN or TN (truth and prediction as bool)."""
+    truth, predicted = np.asarray(truth, bool), np.asarray(predicted, bool)
+    return np.where(predicted, np.where(truth, "TP", "FP"), np.where(truth, "FN", "TN")).astype(object)
+
+
 def region_masks(labels: np.ndarray, regions_of_rows: list[str], regions: dict) -> np.ndarray:
     """Boolean (N, M, M): for each row, the pixels whose fused class belongs to that row's region."""
     out = np.zeros(labels.shape, bool)
@@ -70,13 +80,14 @@ def model_metrics(task, images: np.ndarray, maps: np.ndarray, ids: np.ndarray, r
                   settings: dict, dev, *, threshold: float | None = None, same: np.ndarray | None = None,
                   explain=None, model=None, seed: int = 0) -> dict[str, np.ndarray]:
     """The metrics that call the model, as columns (N,) each. `settings` is config `metrics`;
-    `explain(model, rows)` recomputes maps of the given rows with another model (sanity check)."""
+    `explain(model, rows, x=None)` recomputes maps of the given rows with another model, on the rows'
+    images or on `x` (noisy copies of them) (sanity checks)."""
     from tqdm import tqdm
 
     from .faithfulness import confidence_change, deletion_insertion
     from .falsification import falsification
     from .road import road
-    from .sanity import cascading_randomisation
+    from .sanity import cascading_randomisation, smoothed_randomisation
 
     n = len(images)
     cols: dict[str, np.ndarray] = {}
@@ -142,6 +153,14 @@ def model_metrics(task, images: np.ndarray, maps: np.ndarray, ids: np.ndarray, r
                 cols[f"sanity_{key}@{count}"] = col
         log.info("sanity: layers randomised per stage %s (deepest: %s)", [int(c) for c in cr["layers"]],
                  [str(s) for s in cr["layer_names"]])
+    smooth = sc.get("smooth") or {}
+    if int(smooth.get("samples", 0)) > 0:
+        cols["smprt_spearman"] = np.full(n, np.nan)
+        cols["smprt_reason"] = np.where(cols["sanity_checked"], "", "not_checked").astype(object)
+        if explain is not None and model is not None and len(checked):
+            sm = smoothed_randomisation(model, lambda m, xn: explain(m, checked, xn), x[checked], ids[checked],
+                                        samples=int(smooth["samples"]), noise=float(smooth["noise"]), seed=seed)
+            cols["smprt_spearman"][checked], cols["smprt_reason"][checked] = sm["spearman"], sm["reason"]
     bar.update()
     bar.close()
     return cols
@@ -168,10 +187,13 @@ def metric_table(attribution_h5, dataset_h5, model_dir, out_csv, *, regions: dic
     with h5py.File(dataset_h5, "r") as h5:
         labels = read_rows(h5, "labels", rows)
         images = read_rows(h5, "images", rows)
+        truth = read_rows(h5, "attributes", rows)[np.arange(len(rows)), [ATTRIBUTE_INDEX[a] for a in attributes]] > 0
     region_names = [attribute_regions[a] for a in attributes]
     masks = region_masks(labels, region_names, regions)
-    table = pd.DataFrame({"model": model_name, "method": method, "id": ids, "attribute": attributes,
-                          "region": region_names, "score": score})
+    # outcome at the model's decision threshold (probability 0.5, as its test metrics use)
+    table = pd.DataFrame({"model": model_name, "method": method, "budget": method_budget(method, stored_params),
+                          "id": ids, "attribute": attributes, "region": region_names, "score": score,
+                          "outcome": outcomes(truth, np.asarray(score) > 0.5)})
     mm = mask_metrics(maps, masks, q=float(settings["q"]), tolerance=float(settings["pointing_tolerance"]),
                       mode=settings["mass"], workers=threads)
     for name in MASK_COLUMNS:
@@ -184,8 +206,8 @@ def metric_table(attribution_h5, dataset_h5, model_dir, out_csv, *, regions: dic
         x_all = to_model_input(images, dev)
         target_t = torch.from_numpy(targets).to(dev)
 
-        def explain(other, sel):
-            return explainer(ClassTask(other, target_t[sel]), x_all[sel], ids[sel], seed)
+        def explain(other, sel, x=None):
+            return explainer(ClassTask(other, target_t[sel]), x_all[sel] if x is None else x, ids[sel], seed)
 
         cols = model_metrics(task, images, maps, ids, model_resolution_masks(masks, images.shape[1]), settings,
                              dev, explain=explain, model=model, seed=seed)
@@ -239,8 +261,11 @@ def pair_metric_table(attribution_h5, dataset_h5, embedder_dir, eer_json, out_cs
         named = [region_names[i] for i in sel]
         masks[sel] = (region_masks(read_rows(h5, "labels", rows[sel]), named, regions)
                       | region_masks(read_rows(h5, "labels", partner_rows[sel]), named, regions))
-    table = pd.DataFrame({"model": "embedder", "method": method, "id": ids, "partner_id": partner_ids,
-                          "kind": kinds, "region": region_names, "score": score})
+    # outcome of the verification decision at the EER threshold (accept when similarity >= threshold)
+    table = pd.DataFrame({"model": "embedder", "method": method, "budget": method_budget(method, stored_params),
+                          "id": ids, "partner_id": partner_ids, "kind": kinds, "region": region_names,
+                          "score": score, "outcome": outcomes([PAIR_SAME[k] for k in kinds],
+                                                              np.asarray(score) >= threshold)})
     mm = mask_metrics(maps, masks, q=float(settings["q"]), tolerance=float(settings["pointing_tolerance"]),
                       mode=settings["mass"], workers=threads)
     dis = mask_metrics(maps, masks, q=float(settings["q"]), mode="negative", workers=threads)
@@ -261,8 +286,8 @@ def pair_metric_table(attribution_h5, dataset_h5, embedder_dir, eer_json, out_cs
             return PairTask(m, partner_emb, partner_ids=partner_ids[sel],
                             partner_images=to_model_input(partners[sel], dev))
 
-        def explain(other, sel):
-            return explainer(task_for(other, sel), x_all[sel], ids[sel], seed)
+        def explain(other, sel, x=None):
+            return explainer(task_for(other, sel), x_all[sel] if x is None else x, ids[sel], seed)
 
         all_rows = np.arange(len(table))
         same = np.array([PAIR_SAME[k] for k in kinds])

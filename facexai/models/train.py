@@ -56,9 +56,13 @@ def attribute_metrics(proba: np.ndarray, targets: np.ndarray, attributes: list[s
 
 
 def seed_everything(seed: int) -> None:
+    """Seed torch and numpy. On CUDA, also ask for deterministic kernels (the CPU kernels we use are
+    deterministic already: two runs give byte-identical outputs, tests/test_reliability.py; the call
+    imports torch's compiler config, ~1-2 s per job, so it is made only where it matters)."""
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    if torch.cuda.is_available():
+        torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def _load_split_arrays(dataset_h5, split_tsv, attributes):

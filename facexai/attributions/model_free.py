@@ -1,0 +1,73 @@
+"""Model-free baselines beside the random one: maps that never look at the model.
+
+A method that cannot beat them on a metric has not shown, on that metric, that it explains the model
+rather than the image (edges) or the dataset's layout (faces are centred and aligned):
+
+* `edge`: the gradient magnitude of the grey image, sqrt(Gx^2 + Gy^2) with Sobel's 3x3 kernels
+  (scipy.ndimage.sobel, borders reflected), after an optional Gaussian blur of `sigma` pixels. The
+  grey image is the luminance 0.299 R + 0.587 G + 0.114 B of the pixels in [0, 1].
+* `centre`: a Gaussian on the image centre, exp(-d^2 / (2 s^2)) with d the distance of a pixel
+  centre from the image centre and s = `sigma` x the image side: the same map for every image.
+
+Both are constant under model randomisation, so the sanity checks must fail them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from ..data.samples import denormalise
+from .base import AttributionMethod
+
+LUMA = (0.299, 0.587, 0.114)
+
+
+def grey(images) -> np.ndarray:
+    """Model input (N, 3, H, W) -> luminance (N, H, W) float64 of the pixels in [0, 1]."""
+    pixels = denormalise(images.detach().double().cpu().numpy())
+    return np.tensordot(np.asarray(LUMA), pixels, axes=([0], [1]))
+
+
+def sobel_magnitude(image: np.ndarray, sigma: float = 0.0) -> np.ndarray:
+    """|grad| of one grey image (H, W) by Sobel's kernels, after a Gaussian blur when sigma > 0."""
+    image = np.asarray(image, np.float64)
+    if sigma < 0:
+        raise ValueError(f"methods.edge.sigma must be >= 0 pixels, got {sigma}")
+    if sigma > 0:
+        image = ndimage.gaussian_filter(image, sigma, mode="reflect")
+    gy = ndimage.sobel(image, axis=0, mode="reflect")
+    gx = ndimage.sobel(image, axis=1, mode="reflect")
+    return np.hypot(gx, gy)
+
+
+def centre_prior(height: int, width: int, sigma: float) -> np.ndarray:
+    """exp(-d^2 / (2 (sigma * side)^2)), d from each pixel centre to the image centre (H, W)."""
+    if not sigma > 0:
+        raise ValueError(f"methods.centre.sigma must be > 0 (a fraction of the image side), got {sigma}")
+    yy = np.arange(height) + 0.5 - height / 2
+    xx = np.arange(width) + 0.5 - width / 2
+    d2 = yy[:, None] ** 2 + xx[None, :] ** 2
+    s = sigma * max(height, width)
+    return np.exp(-d2 / (2 * s * s))
+
+
+class EdgeBaseline(AttributionMethod):
+    name = "edge"
+    defaults = {"sigma": 0.0}
+    model_free = True
+
+    def attribute(self, task, images, sample_ids, seed):
+        sigma = float(self.params["sigma"])
+        return np.stack([sobel_magnitude(g, sigma) for g in grey(images)]).astype(np.float32) if len(images) \
+            else np.zeros((0, *images.shape[-2:]), np.float32)
+
+
+class CentreBaseline(AttributionMethod):
+    name = "centre"
+    defaults = {"sigma": 0.25}
+    model_free = True
+
+    def attribute(self, task, images, sample_ids, seed):
+        prior = centre_prior(images.shape[-2], images.shape[-1], float(self.params["sigma"])).astype(np.float32)
+        return np.broadcast_to(prior, (len(images), *prior.shape)).copy()
