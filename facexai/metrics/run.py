@@ -155,12 +155,16 @@ def model_metrics(task, images: np.ndarray, maps: np.ndarray, ids: np.ndarray, r
                  [str(s) for s in cr["layer_names"]])
     smooth = sc.get("smooth") or {}
     if int(smooth.get("samples", 0)) > 0:
+        # a subset of the checked rows, spread over them (each row costs 2 x samples maps)
+        limit = int(smooth.get("max_samples", len(checked)))
+        smoothed = checked[np.unique(np.linspace(0, len(checked) - 1, min(len(checked), limit)).round()
+                                     .astype(np.int64))] if len(checked) and limit > 0 else np.zeros(0, np.int64)
         cols["smprt_spearman"] = np.full(n, np.nan)
-        cols["smprt_reason"] = np.where(cols["sanity_checked"], "", "not_checked").astype(object)
-        if explain is not None and model is not None and len(checked):
-            sm = smoothed_randomisation(model, lambda m, xn: explain(m, checked, xn), x[checked], ids[checked],
+        cols["smprt_reason"] = np.where(np.isin(np.arange(n), smoothed), "", "not_checked").astype(object)
+        if explain is not None and model is not None and len(smoothed):
+            sm = smoothed_randomisation(model, lambda m, xn: explain(m, smoothed, xn), x[smoothed], ids[smoothed],
                                         samples=int(smooth["samples"]), noise=float(smooth["noise"]), seed=seed)
-            cols["smprt_spearman"][checked], cols["smprt_reason"][checked] = sm["spearman"], sm["reason"]
+            cols["smprt_spearman"][smoothed], cols["smprt_reason"][smoothed] = sm["spearman"], sm["reason"]
     bar.update()
     bar.close()
     return cols
