@@ -57,14 +57,19 @@ def snakemake(workdir, *args, timeout=900):
 
 
 def assert_same_results(work, reference, tables):
-    """Every per-sample metrics CSV of `reference` and the named tables equal those of `work`."""
+    """Every per-sample metrics CSV of `reference` and the named tables equal those of `work`, to
+    float32 resolution: the scores are float32 model outputs, and a job run on its own after a kill
+    has been seen to differ from the same job in an uninterrupted run by a few 1e-8 (relative) in one
+    deletion value, a last-bit difference of the CPU kernels; a resume defect (a stale, missing or
+    half-written table) differs by far more. Two uninterrupted runs are compared bit for bit in
+    test_reliability.py."""
     import pandas as pd
 
     names = sorted(p.relative_to(reference).as_posix() for p in (reference / "results").glob("metrics/*/*/*.csv"))
     assert names == sorted(p.relative_to(work).as_posix() for p in (work / "results").glob("metrics/*/*/*.csv"))
     for rel in names + [f"results/tables/{t}" for t in tables]:
         pd.testing.assert_frame_equal(pd.read_csv(work / rel), pd.read_csv(reference / rel), check_exact=False,
-                                      rtol=1e-9, atol=1e-12, obj=rel)
+                                      rtol=1e-6, atol=1e-9, obj=rel)
 
 
 @pytest.fixture(scope="session")

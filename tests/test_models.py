@@ -63,3 +63,18 @@ def test_load_model_errors_name_the_file(tiny_dataset, tmp_path):
     (tmp_path / "a" / "weights.pt").unlink()
     with pytest.raises(FileNotFoundError, match="weights.pt: model file not found"):
         load_model(tmp_path / "a")
+
+
+def test_seed_everything_asks_for_deterministic_kernels():
+    from facexai.models.train import seed_everything
+
+    torch.use_deterministic_algorithms(False)
+    try:
+        seed_everything(3)
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.is_deterministic_algorithms_warn_only_enabled()
+        a = torch.rand(3)
+        seed_everything(3)
+        assert torch.equal(a, torch.rand(3))
+    finally:
+        torch.use_deterministic_algorithms(False)

@@ -56,13 +56,18 @@ def attribute_metrics(proba: np.ndarray, targets: np.ndarray, attributes: list[s
 
 
 def seed_everything(seed: int) -> None:
-    """Seed torch and numpy. On CUDA, also ask for deterministic kernels (the CPU kernels we use are
-    deterministic already: two runs give byte-identical outputs, tests/test_reliability.py; the call
-    imports torch's compiler config, ~1-2 s per job, so it is made only where it matters)."""
+    """Seed torch and numpy and ask for deterministic kernels (CPU and CUDA).
+
+    `torch.use_deterministic_algorithms` also sets the flag for torch.compile's code generator, and
+    importing that configuration costs 1-2 s per job; we never compile, so the kernels' own switch is
+    set directly where torch has it, and the public call is the fallback."""
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
-    if torch.cuda.is_available():
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None:  # pragma: no cover - other torch versions
         torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        setter(True, warn_only=True)
 
 
 def _load_split_arrays(dataset_h5, split_tsv, attributes):
