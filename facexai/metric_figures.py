@@ -32,7 +32,7 @@ def box_by_method(table: pd.DataFrame, out_png, metrics=("rp", "lift")) -> None:
     methods = sorted(table["method"].unique())
     colours = method_colours(methods)
     budgets = method_budgets(table)
-    fig, axes = plt.subplots(len(metrics), len(models), figsize=(3.2 * len(models), 2.8 * len(metrics)),
+    fig, axes = plt.subplots(len(metrics), len(models), figsize=(3.2 * len(models), 3.6 * len(metrics)),
                              squeeze=False, layout="constrained")
     for i, metric in enumerate(metrics):
         for j, model in enumerate(models):
@@ -44,8 +44,8 @@ def box_by_method(table: pd.DataFrame, out_png, metrics=("rp", "lift")) -> None:
                 patch.set_facecolor(colours[m])
                 patch.set_alpha(0.8)
             ax.set_xticks(range(1, len(methods) + 1),
-                          [f"{method_label(m, budgets, chr(10))}\nn={len(d)}" for m, d in zip(methods, data)],
-                          fontsize=6, rotation=30)
+                          [f"{method_label(m, budgets)}, n={len(d)}" for m, d in zip(methods, data)],
+                          fontsize=6, rotation=90)
             if metric == "lift":
                 ax.axhline(1.0, color="grey", lw=0.8, ls="--")
                 ax.set_yscale("log")
