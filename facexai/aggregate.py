@@ -80,7 +80,7 @@ def cluster_bootstrap_mean_ci(values: np.ndarray, clusters: np.ndarray, n_resamp
 
 # why a row's model-based values are undefined (counted per group, never dropped silently)
 REASON_COLUMNS = ("auc_degenerate", "perturbation_degenerate", "occlusion_degenerate", "falsification_degenerate",
-                  "falsification_sized_degenerate")
+                  "falsification_sized_degenerate", "not_applicable")
 
 
 def summarise(table: pd.DataFrame, by: list[str], n_resamples: int = 1000, seed: int = 0,

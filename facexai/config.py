@@ -69,6 +69,11 @@ def check_config(config: dict) -> None:
         validate_region_tables(config["regions"], config["attribute_regions"])
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    unknown = [r for r in (config["verification"].get("region_swap") or {}).get("regions", [])
+               if r not in config["regions"]]
+    if unknown:
+        raise ConfigError(f"verification.region_swap.regions: {unknown} not defined under `regions` "
+                          f"(defined: {sorted(config['regions'])})")
     dataset = config["dataset"]
     if dataset["source"] == "celebamask_hq":
         root = config.get("dataset_root")
@@ -108,6 +113,32 @@ def check_config(config: dict) -> None:
     for attribute in config["explain"]["attributes"]:
         if attribute not in config["attribute_regions"]:
             raise ConfigError(f"explain.attributes: {attribute!r} has no entry in attribute_regions")
+    check_embedders(config["verification"])
+
+
+def check_embedders(verification: dict) -> None:
+    """Embedder names, their files, the dlib extra, region-swap regions (each error names its key)."""
+    import importlib.util
+
+    names = [e["name"] for e in verification["embedders"]]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"verification.embedders: names must be unique, got {names}")
+    for spec in verification["embedders"]:
+        key = f"verification.embedders.{spec['name']}"
+        if spec["kind"] == "dlib":
+            if importlib.util.find_spec("face_recognition_models") is None:
+                raise ConfigError(f"{key}: kind dlib needs the optional extra that ships dlib's model file: "
+                                  "pip install 'facexai[dlib]' (or pip install face-recognition-models)")
+        elif spec["kind"] in ("torchscript", "state_dict"):
+            if not Path(spec["weights"]).is_file():
+                raise ConfigError(f"{key}.weights: {spec['weights']} is not a file")
+        elif any(k in spec for k in ("weights", "input_size", "mean", "std", "crop", "similarity")):
+            raise ConfigError(f"{key}: weights/input_size/mean/std/crop/similarity apply to imported embedders "
+                              "(kinds dlib, torchscript, state_dict), not to kind trained")
+    swap = verification.get("region_swap") or {}
+    if "swap" in verification["explain"]["kinds"] and not (swap.get("regions") and swap.get("pairs_per_region")):
+        raise ConfigError("verification.explain.kinds: 'swap' needs region-swap pairs "
+                          "(verification.region_swap.regions and pairs_per_region)")
 
 
 def digest(*sections) -> str:

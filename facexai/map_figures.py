@@ -85,12 +85,13 @@ def overlay_figure(dataset_h5, attribution_h5s: dict[str, list], out_png, n_samp
 
 
 def pair_figure(dataset_h5, attribution_h5s: dict[str, list], out_png, *, regions: dict, per_kind: int = 2,
-                dpi: int = 100) -> int:
+                dpi: int = 100, pairs_h5=None) -> int:
     """Verification pairs (rows, `per_kind` of each kind): image, partner, and for each method the
     similarity map (positive part of the signed map) and the dissimilarity map (negative part), each
-    over the image and scaled to its own maximum. For region pairs the changed region is outlined in
-    every panel. PNG and PDF. Returns rows drawn."""
-    from .labels import region_class_indices
+    over the image and scaled to its own maximum. For pairs with an expected region (region and
+    region-swap pairs) that region is outlined in every panel. A method that could not run on the
+    embedder is drawn as an empty panel saying so. PNG and PDF. Returns rows drawn."""
+    from .data.pairs import expected_regions, read_pair_images
 
     methods = list(attribution_h5s)
     loaded = {m: _load_maps(paths, extra=("partner_row", "kind", "region")) for m, paths in attribution_h5s.items()}
@@ -104,30 +105,36 @@ def pair_figure(dataset_h5, attribution_h5s: dict[str, list], out_png, *, region
     n_cols = 2 + 2 * len(methods)
     fig, axes = plt.subplots(max(len(chosen), 1), n_cols, figsize=(1.8 * n_cols, 2.0 * max(len(chosen), 1)),
                              squeeze=False)
-    with h5py.File(dataset_h5, "r") as h5:
-        for r, key in enumerate(chosen):
-            first = loaded[methods[0]][key]
-            kind, region = first["kind"], first["region"]
-            image = read_rows(h5, "images", [first["row"]])[0]
-            partner = read_rows(h5, "images", [first["partner_row"]])[0]
-            axes[r, 0].imshow(image)
-            where = f" ({region})" if region else ""
-            axes[r, 0].set_title(f"{kind}{where}\nid {key[0]}, sim {first['score']:.2f}", fontsize=7)
-            axes[r, 1].imshow(partner)
-            axes[r, 1].set_title(f"partner id {key[1]}", fontsize=7)
-            outline = None
-            if region:
-                labels = read_rows(h5, "labels", [first["row"]])[0]
-                outline = np.isin(labels, region_class_indices(region, regions)).astype(float)
-            for c, method in enumerate(methods):
-                a = loaded[method][key]["map"]
-                _heat_panel(axes[r, 2 + 2 * c], image, a, "positive", f"{method}\nsimilarity")
-                _heat_panel(axes[r, 3 + 2 * c], image, a, "negative", f"{method}\ndissimilarity")
-            if outline is not None and outline.any():
-                size = image.shape[0]
-                for ax in axes[r, [0, *range(2, n_cols)]]:
-                    ax.contour(np.linspace(0, size - 1, outline.shape[1]), np.linspace(0, size - 1, outline.shape[0]),
-                               outline, levels=[0.5], colors="#d55e00", linewidths=0.8)
+    first = [loaded[methods[0]][key] for key in chosen]
+    rows = np.array([f["row"] for f in first], np.int64)
+    partner_rows = np.array([f["partner_row"] for f in first], np.int64)
+    images = read_pair_images(dataset_h5, pairs_h5, rows)
+    partners = read_pair_images(dataset_h5, pairs_h5, partner_rows)
+    outlines = expected_regions(dataset_h5, pairs_h5, rows, partner_rows, [f["kind"] for f in first],
+                                [f["region"] for f in first], regions)
+    for r, key in enumerate(chosen):
+        kind, region, image = first[r]["kind"], first[r]["region"], images[r]
+        axes[r, 0].imshow(image)
+        where = f" ({region})" if region else ""
+        axes[r, 0].set_title(f"{kind}{where}\nid {key[0]}, score {first[r]['score']:.2f}", fontsize=7)
+        axes[r, 1].imshow(partners[r])
+        partner_title = "swapped copy" if kind == "swap" else f"partner id {key[1]}"
+        axes[r, 1].set_title(partner_title, fontsize=7)
+        for c, method in enumerate(methods):
+            a = loaded[method][key]["map"]
+            if not np.isfinite(a).any():
+                for k in (2 + 2 * c, 3 + 2 * c):
+                    axes[r, k].imshow(image, alpha=0.3)
+                    axes[r, k].set_title(f"{method}\nnot applicable", fontsize=7)
+                continue
+            _heat_panel(axes[r, 2 + 2 * c], image, a, "positive", f"{method}\nsimilarity")
+            _heat_panel(axes[r, 3 + 2 * c], image, a, "negative", f"{method}\ndissimilarity")
+        outline = outlines[r].astype(float)
+        if outline.any():
+            size = image.shape[0]
+            for ax in axes[r, [0, 1, *range(2, n_cols)]]:
+                ax.contour(np.linspace(0, size - 1, outline.shape[1]), np.linspace(0, size - 1, outline.shape[0]),
+                           outline, levels=[0.5], colors="#d55e00", linewidths=0.8)
     _finish_grid(fig, axes, out_png, dpi, "no explained pairs" if not chosen else None)
     return len(chosen)
 

@@ -31,6 +31,10 @@ class RunPlan:
         self.fuse_shards = list(range(math.ceil(self.n_samples() / config["dataset"]["shard_size"])))
         self.explain_shards = list(range(self.explain_shard_count()))
         self.pair_shards = list(range(config["verification"]["explain"]["shards"]))
+        # face embedders: trained here, or imported (dlib, a user's TorchScript file or state dict)
+        self.embedders = [e["name"] for e in config["verification"]["embedders"]]
+        self.trained_embedders = [e["name"] for e in config["verification"]["embedders"] if e["kind"] == "trained"]
+        self.imported_embedders = [e for e in self.embedders if e not in self.trained_embedders]
         self.twins = self.twin_pairs()
         self.twin_models = sorted({m for pair in self.twins for m in pair})
 
@@ -132,6 +136,21 @@ class RunPlan:
         return {**{k: e[k] for k in ("attributes", "only_positive", "max_samples", "batch_size") if k in e},
                 "shards": len(self.explain_shards)}
 
+    def embedder_config(self, name: str) -> dict:
+        spec = next((e for e in self.config["verification"]["embedders"] if e["name"] == name), None)
+        if spec is None:
+            raise KeyError(f"verification.embedders: no embedder named {name!r}")
+        return dict(spec)
+
+    def embedder_source(self, name: str) -> str:
+        """The file an imported embedder is made from (its change reruns that embedder's jobs)."""
+        spec = self.embedder_config(name)
+        if spec["kind"] == "dlib":
+            from .models.embedders import dlib_model_path
+
+            return str(dlib_model_path())
+        return spec["weights"]
+
     def pair_explain_params(self) -> dict:
         e = self.config["verification"]["explain"]
         return {k: e[k] for k in ("kinds", "max_pairs", "shards", "batch_size") if k in e}
@@ -167,12 +186,12 @@ class RunPlan:
             + [f"{R}/data/{d}/dataset.h5" for d in self.datasets],
             "attributions": [f"{R}/attributions/{m}/{method}/{s}.h5"
                              for m in self.models for method in self.methods for s in self.explain_shards]
-            + [f"{R}/attributions/verification/{method}/{s}.h5"
-               for method in self.pair_methods for s in self.pair_shards],
+            + [f"{R}/attributions/verification/{e}/{method}/{s}.h5"
+               for e in self.embedders for method in self.pair_methods for s in self.pair_shards],
             "csv": [f"{R}/metrics/{m}/{method}/{s}.csv"
                     for m in self.models for method in self.methods for s in self.explain_shards]
-            + [f"{R}/metrics/verification/{method}/{s}.csv"
-               for method in self.pair_methods for s in self.pair_shards],
+            + [f"{R}/metrics/verification/{e}/{method}/{s}.csv"
+               for e in self.embedders for method in self.pair_methods for s in self.pair_shards],
         }
 
     def final_outputs(self) -> list[str]:
@@ -191,9 +210,9 @@ class RunPlan:
             *[f"{R}/figures/overlay_{m}.png" for m in self.models],
             f"{R}/gallery/index.html",
             *[f"{R}/figures/training_curves_{m}.png" for m in self.trained_models],
-            *([f"{R}/verification/embedder/eer.json"] if verification else []),
-            *([f"{R}/tables/verification_localisation.csv"] if pair_outputs else []),
-            *([f"{R}/figures/verification_pairs.png"] if pair_outputs else []),
+            *([f"{R}/verification/{e}/eer.json" for e in self.embedders] if verification else []),
+            *([f"{R}/tables/verification/{e}/localisation.csv" for e in self.embedders] if pair_outputs else []),
+            *([f"{R}/figures/verification_pairs_{e}.png" for e in self.embedders] if pair_outputs else []),
             # the per-shard maps and metric tables are results too: a missing or damaged one is remade
             *shards["attributions"],
             *shards["csv"],

@@ -311,6 +311,9 @@ def write_pair_statistics(per_pair_csvs, outputs: dict, *, alpha: float = 0.05, 
 
     table = pd.concat([pd.read_csv(p) for p in per_pair_csvs], ignore_index=True)
     budgets = method_budgets(table)
+    # a method that cannot run on the embedder (counted in the localisation table) tests nothing
+    if "not_applicable" in table:
+        table = table[table["not_applicable"].fillna("") == ""]
     metrics = registry.tested(pairs=True)
     agreement, ranks = metric_agreement(table, metrics, group="kind", n_resamples=n_resamples, seed=seed)
     frames = {"comparisons": with_budgets(method_comparisons(table, metrics, group="kind"), budgets),

@@ -29,13 +29,15 @@ rule attribute_pairs:
     input:
         data=f"{R}/data/main/dataset.h5",
         pairs=f"{R}/verification/pairs.tsv",
-        weights=f"{R}/verification/embedder/weights.pt",
+        store=f"{R}/verification/pairs.h5",
+        weights=f"{R}/verification/{{embedder}}/weights.pt",
+        meta=f"{R}/verification/{{embedder}}/model.json",
     output:
-        f"{R}/attributions/verification/{{method}}/{{shard}}.h5",
+        f"{R}/attributions/verification/{{embedder}}/{{method}}/{{shard}}.h5",
     log:
-        f"{R}/logs/attribute/verification/{{method}}/{{shard}}.log",
+        f"{R}/logs/attribute/verification/{{embedder}}/{{method}}/{{shard}}.log",
     benchmark:
-        f"{R}/benchmarks/attribute/verification/{{method}}/{{shard}}.tsv"
+        f"{R}/benchmarks/attribute/verification/{{embedder}}/{{method}}/{{shard}}.tsv"
     conda:
         "../envs/facexai.yaml"
     threads: config["threads"]

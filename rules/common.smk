@@ -21,6 +21,10 @@ EXPLAIN_SHARDS = PLAN.explain_shards
 PAIR_SHARDS = PLAN.pair_shards
 EXPLAIN_PARAMS = PLAN.explain_params()
 PAIR_EXPLAIN_PARAMS = PLAN.pair_explain_params()
+EMBEDDERS = PLAN.embedders
+TRAINED_EMBEDDERS = PLAN.trained_embedders
+IMPORTED_EMBEDDERS = PLAN.imported_embedders
+embedder_config = PLAN.embedder_config
 TWINS = PLAN.twins
 TWIN_MODELS = PLAN.twin_models
 
@@ -42,6 +46,7 @@ wildcard_constraints:
     dataset="|".join(DATASETS),
     model="|".join(MODELS),
     method="|".join(sorted(set(METHODS) | set(PAIR_METHODS))),
+    embedder="|".join(EMBEDDERS),
     shard=r"\d+",
 
 

@@ -32,16 +32,18 @@ rule metrics:
 
 rule pair_metrics:
     input:
-        attributions=f"{R}/attributions/verification/{{method}}/{{shard}}.h5",
+        attributions=f"{R}/attributions/verification/{{embedder}}/{{method}}/{{shard}}.h5",
         data=f"{R}/data/main/dataset.h5",
-        weights=f"{R}/verification/embedder/weights.pt",
-        eer=f"{R}/verification/embedder/eer.json",
+        store=f"{R}/verification/pairs.h5",
+        weights=f"{R}/verification/{{embedder}}/weights.pt",
+        meta=f"{R}/verification/{{embedder}}/model.json",
+        eer=f"{R}/verification/{{embedder}}/eer.json",
     output:
-        f"{R}/metrics/verification/{{method}}/{{shard}}.csv",
+        f"{R}/metrics/verification/{{embedder}}/{{method}}/{{shard}}.csv",
     log:
-        f"{R}/logs/metrics/verification/{{method}}/{{shard}}.log",
+        f"{R}/logs/metrics/verification/{{embedder}}/{{method}}/{{shard}}.log",
     benchmark:
-        f"{R}/benchmarks/metrics/verification/{{method}}/{{shard}}.tsv"
+        f"{R}/benchmarks/metrics/verification/{{embedder}}/{{method}}/{{shard}}.tsv"
     conda:
         "../envs/facexai.yaml"
     threads: config["threads"]
@@ -61,39 +63,43 @@ rule pair_metrics:
 rule verification_localisation:
     input:
         expand(
-            f"{R}/metrics/verification/{{method}}/{{shard}}.csv",
+            f"{R}/metrics/verification/{{{{embedder}}}}/{{method}}/{{shard}}.csv",
             method=PAIR_METHODS,
             shard=PAIR_SHARDS,
         ),
     output:
         localisation=report(
-            f"{R}/tables/verification_localisation.csv",
+            f"{R}/tables/verification/{{embedder}}/localisation.csv",
             caption="../report/verification_localisation.rst",
             category="3 Metrics",
-            subcategory="Tables",
+            subcategory="Verification: {embedder}",
         ),
         comparisons=report(
-            f"{R}/tables/verification_method_comparison.csv",
+            f"{R}/tables/verification/{{embedder}}/method_comparison.csv",
             caption="../report/verification_statistics.rst",
             category="4 Statistics",
+            subcategory="Verification: {embedder}",
         ),
         beats_random=report(
-            f"{R}/tables/verification_beats_random.csv",
+            f"{R}/tables/verification/{{embedder}}/beats_random.csv",
             caption="../report/verification_statistics.rst",
             category="4 Statistics",
+            subcategory="Verification: {embedder}",
         ),
         agreement=report(
-            f"{R}/tables/verification_metric_agreement.csv",
+            f"{R}/tables/verification/{{embedder}}/metric_agreement.csv",
             caption="../report/agreement.rst",
             category="4 Statistics",
+            subcategory="Verification: {embedder}",
         ),
         ranks=report(
-            f"{R}/tables/verification_method_ranks.csv",
+            f"{R}/tables/verification/{{embedder}}/method_ranks.csv",
             caption="../report/agreement.rst",
             category="4 Statistics",
+            subcategory="Verification: {embedder}",
         ),
     log:
-        f"{R}/logs/verification_localisation.log",
+        f"{R}/logs/verification/{{embedder}}/localisation.log",
     conda:
         "../envs/facexai.yaml"
     params:

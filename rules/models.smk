@@ -122,13 +122,22 @@ rule build_pairs:
         split=f"{R}/data/main/split.tsv",
         data=f"{R}/data/main/dataset.h5",
     output:
-        f"{R}/verification/pairs.tsv",
+        pairs=f"{R}/verification/pairs.tsv",
+        store=f"{R}/verification/pairs.h5",
+        summary=f"{R}/verification/pairs.json",
     log:
         f"{R}/logs/verification/build_pairs.log",
     conda:
         "../envs/facexai.yaml"
+    resources:
+        mem_mb=2000,
     params:
         pairs=config["verification"]["pairs"],
+        swap=config["verification"].get("region_swap"),
+        regions=lambda wc: {
+            r: config["regions"][r]
+            for r in (config["verification"].get("region_swap") or {}).get("regions", [])
+        },
         seed=config["seed"],
         region_pairs=(
             f"{synthetic_root('main')}/{PAIRS_FILE}" if is_synthetic() else None
@@ -142,13 +151,15 @@ rule train_embedder:
         data=f"{R}/data/main/dataset.h5",
         split=f"{R}/data/main/split.tsv",
     output:
-        weights=f"{R}/verification/embedder/weights.pt",
-        meta=f"{R}/verification/embedder/model.json",
-        curves=f"{R}/verification/embedder/curves.tsv",
+        weights=f"{R}/verification/{{embedder}}/weights.pt",
+        meta=f"{R}/verification/{{embedder}}/model.json",
+        curves=f"{R}/verification/{{embedder}}/curves.tsv",
     log:
-        f"{R}/logs/verification/train_embedder.log",
+        f"{R}/logs/verification/{{embedder}}/train.log",
     benchmark:
-        f"{R}/benchmarks/verification/train_embedder.tsv"
+        f"{R}/benchmarks/verification/{{embedder}}/train.tsv"
+    wildcard_constraints:
+        embedder="|".join(TRAINED_EMBEDDERS) or "^$",
     conda:
         "../envs/facexai.yaml"
     threads: config["threads"]
@@ -156,27 +167,51 @@ rule train_embedder:
         mem_mb=4000,
         gpu=gpu_request(),
     params:
-        embedder=config["verification"]["embedder"],
+        embedder=lambda wc: embedder_config(wc.embedder),
         seed=config["seed"],
         device=config["device"],
     script:
         "../scripts/train_embedder.py"
 
 
+rule import_embedder:
+    input:
+        source=lambda wc: PLAN.embedder_source(wc.embedder),
+    output:
+        weights=f"{R}/verification/{{embedder}}/weights.pt",
+        meta=f"{R}/verification/{{embedder}}/model.json",
+    log:
+        f"{R}/logs/verification/{{embedder}}/import.log",
+    wildcard_constraints:
+        embedder="|".join(IMPORTED_EMBEDDERS) or "^$",
+    conda:
+        "../envs/facexai.yaml"
+    resources:
+        mem_mb=2000,
+    params:
+        embedder=lambda wc: embedder_config(wc.embedder),
+        image_size=config["dataset"]["image_size"],
+    script:
+        "../scripts/import_embedder.py"
+
+
 rule evaluate_verification:
     input:
-        weights=rules.train_embedder.output.weights,
+        weights=f"{R}/verification/{{embedder}}/weights.pt",
+        meta=f"{R}/verification/{{embedder}}/model.json",
         data=f"{R}/data/main/dataset.h5",
-        pairs=rules.build_pairs.output[0],
+        pairs=rules.build_pairs.output.pairs,
+        store=rules.build_pairs.output.store,
     output:
-        scores=f"{R}/verification/embedder/scores.tsv",
+        scores=f"{R}/verification/{{embedder}}/scores.tsv",
         summary=report(
-            f"{R}/verification/embedder/eer.json",
+            f"{R}/verification/{{embedder}}/eer.json",
             caption="../report/verification.rst",
             category="1 Models",
+            subcategory="{embedder}",
         ),
     log:
-        f"{R}/logs/verification/evaluate.log",
+        f"{R}/logs/verification/{{embedder}}/evaluate.log",
     conda:
         "../envs/facexai.yaml"
     threads: config["threads"]

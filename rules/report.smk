@@ -111,20 +111,21 @@ rule overlay_figure:
 rule pair_figure:
     input:
         data=f"{R}/data/main/dataset.h5",
+        store=f"{R}/verification/pairs.h5",
         attributions=expand(
-            f"{R}/attributions/verification/{{method}}/{{shard}}.h5",
+            f"{R}/attributions/verification/{{{{embedder}}}}/{{method}}/{{shard}}.h5",
             method=PAIR_METHODS,
             shard=PAIR_SHARDS,
         ),
     output:
         png=report(
-            f"{R}/figures/verification_pairs.png",
+            f"{R}/figures/verification_pairs_{{embedder}}.png",
             caption="../report/pair_figure.rst",
             category="2 Attribution maps",
         ),
-        pdf=f"{R}/figures/verification_pairs.pdf",
+        pdf=f"{R}/figures/verification_pairs_{{embedder}}.pdf",
     log:
-        f"{R}/logs/figures/verification_pairs.log",
+        f"{R}/logs/figures/verification_pairs_{{embedder}}.log",
     conda:
         "../envs/facexai.yaml"
     params:

@@ -2,6 +2,7 @@ from facexai.logutil import log_to
 from facexai.models.verification import build_pairs
 
 with log_to(snakemake.log[0]):
-    p = snakemake.params.pairs
-    build_pairs(snakemake.input.split, snakemake.output[0], n_genuine=p["genuine"], n_impostor=p["impostor"],
-                seed=snakemake.params.seed, region_pairs_file=snakemake.params.region_pairs)
+    p, out = snakemake.params, snakemake.output
+    build_pairs(snakemake.input.split, out.pairs, n_genuine=p.pairs["genuine"], n_impostor=p.pairs["impostor"],
+                seed=p.seed, region_pairs_file=p.region_pairs, dataset_h5=snakemake.input.data, out_h5=out.store,
+                out_json=out.summary, swap=p.swap, regions=p.regions)

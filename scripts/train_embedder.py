@@ -8,4 +8,4 @@ with log_to(snakemake.log[0]):
     train_embedder(snakemake.input.data, snakemake.input.split, Path(snakemake.output.weights).parent,
                    arch=e["arch"], width=e["width"], dim=e["dim"], epochs=e["epochs"], batch_size=e["batch_size"],
                    lr=e["lr"], margin=e["margin"], scale=e["scale"], seed=snakemake.params.seed,
-                   device=snakemake.params.device, threads=snakemake.threads)
+                   device=snakemake.params.device, threads=snakemake.threads, name=e["name"])

@@ -90,15 +90,23 @@ class ClassTask(Task):
 
 
 class PairTask(Task):
-    """Explain the cosine similarity between each image's embedding and its partner's.
+    """Explain the score of each image against its partner: the cosine similarity of their
+    embeddings, or minus their Euclidean distance (`similarity`, the embedder's own rule; higher
+    always means more alike).
 
     `partner_ids` (one per row, required) name the partners independently of any model: methods that
     seed per row (the random baseline) use them, so their maps never depend on the model's weights.
     """
 
     def __init__(self, model: nn.Module, partner_embeddings: torch.Tensor, partner_ids, probability: bool = False,
-                 partner_images: torch.Tensor | None = None):
-        super().__init__(model, (F.normalize(partner_embeddings.detach(), dim=1),), probability)
+                 partner_images: torch.Tensor | None = None, similarity: str = "cosine"):
+        from ..models.embedders import SIMILARITIES
+
+        if similarity not in SIMILARITIES:
+            raise ValueError(f"PairTask: unknown similarity {similarity!r}; known: {SIMILARITIES}")
+        partners = partner_embeddings.detach()
+        super().__init__(model, (F.normalize(partners, dim=1) if similarity == "cosine" else partners,), probability)
+        self.similarity = similarity
         self.partner_ids = np.asarray(partner_ids, np.int64).reshape(-1)
         # the partner photos (model input), for methods that fill masked pixels from the partner
         self.partner_images = partner_images
@@ -107,11 +115,15 @@ class PairTask(Task):
                              "partner ids (one per pair)")
 
     def forward(self, x, partners):
+        from ..models.embedders import pair_score
+
         _same_length(x, partners, "partner embeddings")
-        return F.cosine_similarity(self.model(x), partners.to(x.device), dim=1).view(-1, 1)
+        return pair_score(self.model(x), partners.to(x.device), self.similarity).view(-1, 1)
 
     def score_matrix(self, x, rows):
-        return F.normalize(self.model(x), dim=1) @ self.extra[0][list(rows)].to(x.device).T
+        from ..models.embedders import score_matrix
+
+        return score_matrix(self.model(x), self.extra[0][list(rows)].to(x.device), self.similarity)
 
 
 class AttributionMethod(abc.ABC):

@@ -83,55 +83,82 @@ def explain_shard(dataset_h5, split_tsv, model_dir, out_h5, *, model_name: str, 
     return n
 
 
-PAIR_KINDS = ("region", "genuine", "impostor")
+PAIR_KINDS = ("region", "swap", "genuine", "impostor")
 
 
 def pair_shard(pairs: pd.DataFrame, shard: int, n_shards: int, kinds: list[str], max_pairs: int | None) -> pd.DataFrame:
-    """The pairs of one shard: the configured kinds, at most `max_pairs` of each, in file order."""
+    """The pairs of one shard: the configured kinds, at most `max_pairs` of each (per region for
+    region-swap pairs, so every swapped region is explained), in file order."""
     unknown = set(kinds) - set(PAIR_KINDS)
     if unknown:
         raise ValueError(f"verification.explain.kinds: unknown kind(s) {sorted(unknown)}; known: {PAIR_KINDS}")
-    chosen = pd.concat([pairs[pairs["kind"] == k].iloc[:max_pairs or None] for k in kinds], ignore_index=True)
+    parts = []
+    for kind in kinds:
+        of_kind = pairs[pairs["kind"] == kind]
+        if kind == "swap":
+            parts.extend(g.iloc[:max_pairs or None] for _, g in of_kind.groupby("region", sort=False))
+        else:
+            parts.append(of_kind.iloc[:max_pairs or None])
+    chosen = pd.concat(parts, ignore_index=True) if parts else pairs.iloc[:0]
     return chosen.iloc[np.array_split(np.arange(len(chosen)), n_shards)[shard]].reset_index(drop=True)
 
 
 def explain_pair_shard(dataset_h5, pairs_tsv, embedder_dir, out_h5, *, method: str, params: dict, shard: int,
                        n_shards: int, kinds: list[str], max_pairs: int | None = None, batch_size: int = 32,
-                       seed: int = 0, device: str = "auto", threads: int = 1, progress: bool = True) -> int:
-    """Explain the cosine similarity of verification pairs: the map is over image a, partner b fixed.
+                       seed: int = 0, device: str = "auto", threads: int = 1, progress: bool = True,
+                       pairs_h5=None, embedder_name: str | None = None) -> int:
+    """Explain the score of verification pairs (the embedder's similarity): the map is over image
+    a, partner b fixed.
 
     Attribution file: as for attributes, with `row`/`ids` of image a, `partner_row`, `partner_id`,
-    `kind` and `region` (bytes) per pair, and `score` = the pair's cosine similarity.
+    `kind` and `region` (bytes) per pair, and `score` = the pair's similarity. A method that cannot
+    run on this embedder (the Grad-CAM family on a TorchScript file) writes NaN maps and the reason
+    in the file's `not_applicable` attribute, which the metrics report per row.
     """
+    from ..data.pairs import read_pair_images
+    from ..models.embedders import CAM_METHODS, cam_unavailable
     from ..models.verification import embed, load_embedder
     from .base import PairTask
 
     torch.set_num_threads(max(1, threads))
     seed_everything(seed)
     dev = resolve_device(device)
-    model, _ = load_embedder(embedder_dir, dev)
+    model, meta = load_embedder(embedder_dir, dev)
+    similarity = meta["similarity"]
+    name = embedder_name or meta.get("name") or "embedder"
     explainer = get_method(method, params)
     pairs = pair_shard(pd.read_csv(pairs_tsv, sep="\t", keep_default_na=False), shard, n_shards, kinds, max_pairs)
-    with h5py.File(dataset_h5, "r") as h5:
-        images = read_rows(h5, "images", pairs["row_a"].to_numpy())
-        partners = read_rows(h5, "images", pairs["row_b"].to_numpy())
+    images = read_pair_images(dataset_h5, pairs_h5, pairs["row_a"].to_numpy())
+    partners = read_pair_images(dataset_h5, pairs_h5, pairs["row_b"].to_numpy())
     n = len(pairs)
-    partner_emb = torch.from_numpy(embed(model, partners, dev)) if n else torch.zeros(0, 1)
+    reason = cam_unavailable(model) if method in CAM_METHODS else None
+    partner_emb = torch.from_numpy(embed(model, partners, dev, similarity=similarity)) if n else torch.zeros(0, 1)
     partner_ids = pairs["id_b"].to_numpy(np.int64)
     partner_x = to_model_input(partners, dev)  # for methods that fill masked pixels from the partner
-    maps, scores, diagnostics = _explain_batches(
-        images, pairs["id_a"].to_numpy(),
-        lambda a, b: PairTask(model, partner_emb[a:b].to(dev), partner_ids=partner_ids[a:b],
-                              partner_images=partner_x[a:b]),
-        explainer, seed, batch_size, dev, f"{method} pairs shard {shard}", progress)
+
+    def task(a, b):
+        return PairTask(model, partner_emb[a:b].to(dev), partner_ids=partner_ids[a:b],
+                        partner_images=partner_x[a:b], similarity=similarity)
+
+    if reason is None:
+        maps, scores, diagnostics = _explain_batches(images, pairs["id_a"].to_numpy(), task, explainer, seed,
+                                                     batch_size, dev, f"{method} pairs shard {shard}", progress)
+    else:
+        log.warning("%s on embedder %s: not applicable (%s)", method, name, reason)
+        maps = np.full((n,) + images.shape[1:3], np.nan, np.float16)
+        with torch.no_grad():
+            scores = task(0, n).score(to_model_input(images, dev), list(range(n))).cpu().numpy() if n else \
+                np.zeros(0, np.float32)
+        diagnostics = {}
     write_shard(out_h5, maps, {
         "row": pairs["row_a"].to_numpy(np.int64), "ids": pairs["id_a"].to_numpy(np.int64),
-        "partner_row": pairs["row_b"].to_numpy(np.int64), "partner_id": pairs["id_b"].to_numpy(np.int64),
+        "partner_row": pairs["row_b"].to_numpy(np.int64), "partner_id": partner_ids,
         "kind": pairs["kind"].to_numpy(), "region": pairs["region"].to_numpy(),
         "score": scores, **diagnostics}, {"method": method, "params": json.dumps(explainer.params, sort_keys=True),
-                           "model": "embedder", "target": "pair cosine similarity", "seed": seed,
+                           "model": name, "target": f"pair {similarity} similarity", "seed": seed,
+                           "similarity": similarity, "not_applicable": reason or "",
                            "facexai_version": __version__})
-    log.info("%s on verification pairs shard %d: %d maps", method, shard, n)
+    log.info("%s on verification pairs (embedder %s) shard %d: %d maps", method, name, shard, n)
     return n
 
 

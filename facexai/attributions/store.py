@@ -10,8 +10,9 @@ One file per (model, method, shard):
                 Gradients: |sum(map) - (S(x) - S(b))| / |S(x) - S(b)|), completeness_flagged bool (R,)
     attribute decisions:  target int64 (R,) (model output index), attribute bytes (R,)
     verification pairs:   partner_row, partner_id int64 (R,), kind, region bytes (R,)
-Attributes: method, params (JSON), model ("embedder" for pairs), seed, facexai_version (pairs also
-`target`, a description of the score).
+Attributes: method, params (JSON), model (for pairs: the embedder's name), seed, facexai_version
+(pairs also `target`, a description of the score, `similarity`, and `not_applicable`: why the
+method could not run on this embedder, maps then NaN; empty when it ran).
 
 Every module that needs maps or their rows reads them here (`read_shard`, `read_maps`,
 `group_shards`); `make_shard` writes a valid file for tests.
@@ -42,6 +43,7 @@ class Shard:
     params: dict
     columns: dict[str, np.ndarray]
     maps: np.ndarray | None = None
+    attrs: dict = dataclasses.field(default_factory=dict)  # every file attribute, as stored
 
     @property
     def is_pairs(self) -> bool:
@@ -90,7 +92,8 @@ def read_shard(path, maps: bool = True) -> Shard:
                 else values
         return Shard(path=os.fspath(path), method=str(f.attrs["method"]), model=str(f.attrs["model"]),
                      params=json.loads(f.attrs["params"]), columns=columns,
-                     maps=f["maps"][:].astype(np.float32) if maps else None)
+                     maps=f["maps"][:].astype(np.float32) if maps else None,
+                     attrs={k: (v.item() if isinstance(v, np.generic) else v) for k, v in f.attrs.items()})
 
 
 def read_maps(path, indices) -> np.ndarray:

@@ -223,25 +223,29 @@ def metric_table(attribution_h5, dataset_h5, model_dir, out_csv, *, regions: dic
     return table
 
 
-PAIR_SAME = {"region": True, "genuine": True, "impostor": False}
+PAIR_SAME = {"region": True, "swap": True, "genuine": True, "impostor": False}
 
 
 def pair_metric_table(attribution_h5, dataset_h5, embedder_dir, eer_json, out_csv, *, regions: dict,
-                      settings: dict, seed: int = 0, device: str = "auto", threads: int = 1) -> pd.DataFrame:
+                      settings: dict, seed: int = 0, device: str = "auto", threads: int = 1,
+                      pairs_h5=None) -> pd.DataFrame:
     """Every metric for the verification pairs of one attribution file (map over image a, partner b
-    fixed, score = cosine similarity).
+    fixed, score = the embedder's similarity).
 
-    Against the masks (region pairs only: a photo and its copy with one region changed, the region
-    taken from both photos' labels, as an added hat exists in one of them): the metrics of
-    `mask_metrics` on the similarity map (its mass per `metrics.mass`, positive part by default),
-    plus rp/lift of the dissimilarity map
-    (negative part). Against the model (every pair): deletion / insertion of the similarity and of
-    verification correctness at the EER threshold of the clean pairs, ROAD, falsification with the
-    geodesic distance between embeddings, the sanity check; confidence change for region pairs.
+    Against the masks (pairs with an expected region: the synthetic set's region pairs and the
+    region-swap pairs, `data.pairs.expected_regions`): the metrics of `mask_metrics` on the
+    similarity map (its mass per `metrics.mass`, positive part by default), plus rp/lift of the
+    dissimilarity map (negative part). Against the model (every pair): deletion / insertion of the
+    similarity and of verification correctness at the embedder's EER threshold, ROAD, falsification
+    with the geodesic distance between embeddings, the sanity check; confidence change for pairs
+    with a region. A file whose method was not applicable to the embedder gives rows with every
+    metric NaN, `degenerate` = not_applicable and the reason in `not_applicable`.
     """
     from ..attributions.base import PairTask, get_method
+    from ..data.pairs import REGION_KINDS, expected_regions, read_pair_images
     from ..models.train import seed_everything
     from ..models.verification import embed, load_embedder
+    from . import registry
     from .topq import mask_metrics
 
     torch.set_num_threads(max(1, threads))
@@ -256,39 +260,46 @@ def pair_metric_table(attribution_h5, dataset_h5, embedder_dir, eer_json, out_cs
     if unknown:
         raise ValueError(f"{attribution_h5}: unknown pair kind(s) {unknown}")
     threshold = float(json.loads(Path(eer_json).read_text())["threshold"])
-    is_region = np.array([k == "region" for k in kinds], bool)
-    with h5py.File(dataset_h5, "r") as h5:
-        images, partners = read_rows(h5, "images", rows), read_rows(h5, "images", partner_rows)
-        size = int(h5.attrs["mask_size"])
-        masks = np.zeros((len(rows), size, size), bool)
-        sel = np.flatnonzero(is_region)
-        named = [region_names[i] for i in sel]
-        masks[sel] = (region_masks(read_rows(h5, "labels", rows[sel]), named, regions)
-                      | region_masks(read_rows(h5, "labels", partner_rows[sel]), named, regions))
+    has_region = np.array([k in REGION_KINDS for k in kinds], bool)
+    masks = expected_regions(dataset_h5, pairs_h5, rows, partner_rows, kinds, region_names, regions)
     # outcome of the verification decision at the EER threshold (accept when similarity >= threshold)
-    table = pd.DataFrame({"model": "embedder", "method": method, "budget": method_budget(method, stored_params),
+    table = pd.DataFrame({"model": shard.model, "method": method, "budget": method_budget(method, stored_params),
                           "id": ids, "partner_id": partner_ids, "kind": kinds, "region": region_names,
                           "score": score, "outcome": outcomes([PAIR_SAME[k] for k in kinds],
                                                               np.asarray(score) >= threshold)})
+    reason = str(shard.attrs.get("not_applicable", "") or "")
+    if reason:
+        for name in (*MASK_COLUMNS, *registry.summarised(pairs=True), "rp_dissimilarity", "lift_dissimilarity"):
+            table[name] = np.nan
+        table["degenerate"] = "not_applicable"
+        table["not_applicable"] = reason
+        with atomic_path(out_csv) as tmp:
+            table.to_csv(tmp, index=False)
+        log.info("verification/%s on %s: not applicable (%s); %d rows", method, shard.model, reason, len(table))
+        return table
     mm = mask_metrics(maps, masks, q=float(settings["q"]), tolerance=float(settings["pointing_tolerance"]),
                       mode=settings["mass"], workers=threads)
     dis = mask_metrics(maps, masks, q=float(settings["q"]), mode="negative", workers=threads)
     for name in MASK_COLUMNS:
         outside = {"degenerate": "not_a_region_pair", "auc_degenerate": ""}.get(name, np.nan)
-        table[name] = np.where(is_region, mm[name], outside)
-    table["rp_dissimilarity"] = np.where(is_region, dis["rp"], np.nan)
-    table["lift_dissimilarity"] = np.where(is_region, dis["lift"], np.nan)
-    table["degenerate_dissimilarity"] = np.where(is_region, dis["degenerate"], "not_a_region_pair")
-    table = table.assign(**extra_columns(shard, masks, settings, rows=is_region))
+        table[name] = np.where(has_region, mm[name], outside)
+    table["rp_dissimilarity"] = np.where(has_region, dis["rp"], np.nan)
+    table["lift_dissimilarity"] = np.where(has_region, dis["lift"], np.nan)
+    table["degenerate_dissimilarity"] = np.where(has_region, dis["degenerate"], "not_a_region_pair")
+    table = table.assign(**extra_columns(shard, masks, settings, rows=has_region))
+    table["not_applicable"] = ""
     if len(table):
-        model, _ = load_embedder(embedder_dir, dev)
+        images = read_pair_images(dataset_h5, pairs_h5, rows)
+        partners = read_pair_images(dataset_h5, pairs_h5, partner_rows)
+        model, meta = load_embedder(embedder_dir, dev)
+        similarity = meta["similarity"]
         explainer = get_method(method, stored_params)
         x_all = to_model_input(images, dev)
 
         def task_for(m, sel):
-            partner_emb = torch.from_numpy(embed(m, partners[sel], dev)).to(dev)
+            partner_emb = torch.from_numpy(embed(m, partners[sel], dev, similarity=similarity)).to(dev)
             return PairTask(m, partner_emb, partner_ids=partner_ids[sel],
-                            partner_images=to_model_input(partners[sel], dev))
+                            partner_images=to_model_input(partners[sel], dev), similarity=similarity)
 
         def explain(other, sel, x=None):
             return explainer(task_for(other, sel), x_all[sel] if x is None else x, ids[sel], seed)
@@ -299,9 +310,10 @@ def pair_metric_table(attribution_h5, dataset_h5, embedder_dir, eer_json, out_cs
                              model_resolution_masks(masks, images.shape[1]), settings, dev, threshold=threshold,
                              same=same, explain=explain, model=model, seed=seed)
         for key in ("drop_subject", "increase_subject", "drop_background", "increase_background"):
-            cols[key] = np.where(is_region, cols[key], np.nan)
+            cols[key] = np.where(has_region, cols[key], np.nan)
         table = pd.concat([table, pd.DataFrame(cols)], axis=1)
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)
-    log.info("verification/%s: %d pairs (%d region pairs)", method, len(table), int(is_region.sum()))
+    log.info("verification/%s on %s: %d pairs (%d with a region)", method, shard.model, len(table),
+             int(has_region.sum()))
     return table

@@ -31,10 +31,33 @@ from torch import nn
 WEIGHT_LAYERS = (nn.Conv2d, nn.Linear)
 
 
+def _is_weight_layer(module: nn.Module) -> bool:
+    """A Conv2d / Linear, also inside a TorchScript file (scripted or traced from such modules, which
+    keep their `original_name`)."""
+    return isinstance(module, WEIGHT_LAYERS) or (
+        isinstance(module, torch.jit.ScriptModule) and getattr(module, "original_name", None) in ("Conv2d", "Linear"))
+
+
 def weight_layers(model: nn.Module) -> list[str]:
     """Names of the Conv2d / Linear modules, from the output back to the input (registration order
     reversed: our backbones register their layers in forward order)."""
-    return [name for name, m in model.named_modules() if isinstance(m, WEIGHT_LAYERS)][::-1]
+    return [name for name, m in model.named_modules() if _is_weight_layer(m)][::-1]
+
+
+def reset_layer(module: nn.Module) -> None:
+    """Re-draw a layer's weights as PyTorch initialises them (Kaiming-uniform weight, bias uniform in
+    +-1/sqrt(fan_in)); TorchScript layers have no reset_parameters, so it is done by hand there."""
+    if hasattr(module, "reset_parameters"):
+        module.reset_parameters()
+        return
+    with torch.no_grad():
+        weight = module.weight
+        nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
+        bias = getattr(module, "bias", None)
+        if bias is not None:
+            fan_in = weight[0].numel()
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            nn.init.uniform_(bias, -bound, bound)
 
 
 def cascade_stages(n_layers: int, stages: int) -> list[int]:
@@ -56,7 +79,7 @@ def randomised_copies(model: nn.Module, stages: int, seed: int):
         for j in range(done, count):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed * 1000 + j)
-                modules[names[j]].reset_parameters()
+                reset_layer(modules[names[j]])
         done = count
         yield count, names[count - 1], randomised
 

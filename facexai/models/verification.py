@@ -6,8 +6,13 @@ Wang et al. 2018): logits = s * (cos(theta_j) - m * [j = y]) over the training i
 Verification score of a pair = cosine similarity of the two embeddings.
 
 Pairs (test split only, identities unseen in training): genuine (same identity, two photos),
-impostor (two identities), and, where the dataset provides them (the synthetic set's
-synthetic-pairs.txt), region pairs: one photo and its copy with one region changed.
+impostor (two identities), region pairs where the dataset provides them (the synthetic set's
+synthetic-pairs.txt: one photo and its copy with one region changed), and region-swap pairs on any
+data with part masks (`data.pairs`: a photo and its copy with another face's region pasted in).
+
+Embedders of every kind (trained here, dlib, a user's TorchScript or state dict) are loaded by
+`embedders.load_embedder`; a pair's score is their similarity (cosine, or minus the Euclidean
+distance for dlib).
 
 EER: the error rate where the false-accept rate FAR(t) = P(impostor >= t) equals the false-reject
 rate FRR(t) = P(genuine < t); reported with its threshold t.
@@ -32,12 +37,12 @@ from ..data.samples import read_rows, to_model_input
 from ..data.splits import read_split
 from ..device import resolve_device
 from .backbones import build_model
-from .user import read_state_dict
+from .embedders import embeddings, load_embedder, pair_score, trained_input
 from .train import seed_everything
 
 log = logging.getLogger(__name__)
 
-PAIR_COLUMNS = ("kind", "row_a", "row_b", "id_a", "id_b", "region")
+PAIR_COLUMNS = ("kind", "row_a", "row_b", "id_a", "id_b", "region", "donor_id")
 
 
 def equal_error_rate(genuine: np.ndarray, impostor: np.ndarray) -> tuple[float, float]:
@@ -55,8 +60,13 @@ def equal_error_rate(genuine: np.ndarray, impostor: np.ndarray) -> tuple[float, 
 
 
 def build_pairs(split_tsv, out_tsv, *, n_genuine: int, n_impostor: int, seed: int,
-                region_pairs_file: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Sample genuine and impostor pairs among test samples; add region pairs when given."""
+                region_pairs_file: str | os.PathLike | None = None, dataset_h5=None, out_h5=None,
+                out_json=None, swap: dict | None = None, regions: dict | None = None) -> pd.DataFrame:
+    """Sample genuine and impostor pairs among test samples; add region pairs when given, and
+    region-swap pairs (`swap`: regions, pairs_per_region, dilation, feather, seed) into the pair
+    store `out_h5`. `out_json`: counts per kind, and per swap region made / skipped."""
+    from ..data.pairs import build_swap_pairs, write_pair_store
+
     split = read_split(split_tsv)
     test = split[split["split"] == "test"].reset_index(drop=True)
     if (test["identity"] < 0).all():
@@ -79,18 +89,33 @@ def build_pairs(split_tsv, out_tsv, *, n_genuine: int, n_impostor: int, seed: in
         a, b = sorted(rng.choice(len(test), 2, replace=False))
         if test.at[a, "identity"] != test.at[b, "identity"]:
             records.add(("impostor", int(a), int(b)))
-    rows = [(kind, test.at[a, "row"], test.at[b, "row"], test.at[a, "id"], test.at[b, "id"], "")
+    rows = [(kind, test.at[a, "row"], test.at[b, "row"], test.at[a, "id"], test.at[b, "id"], "", -1)
             for kind, a, b in sorted(records)]
     if region_pairs_file is not None and Path(region_pairs_file).is_file():
         row_of = dict(zip(split["id"], split["row"]))
         for line in Path(region_pairs_file).read_text().splitlines()[1:]:
             id_a, id_b, region, _ = line.split()
             if int(id_a) in row_of and int(id_b) in row_of:
-                rows.append(("region", row_of[int(id_a)], row_of[int(id_b)], int(id_a), int(id_b), region))
+                rows.append(("region", row_of[int(id_a)], row_of[int(id_b)], int(id_a), int(id_b), region, -1))
+    swap = swap or {}
+    if swap.get("regions") and dataset_h5 is None:
+        raise ValueError("region-swap pairs need the fused dataset (dataset_h5)")
+    swapped, images, masks, counts = build_swap_pairs(
+        test, dataset_h5, regions=regions or {}, names=list(swap.get("regions") or []),
+        per_region=int(swap.get("pairs_per_region", 0)), dilation=int(swap.get("dilation", 0)),
+        feather=int(swap.get("feather", 0)), seed=int(swap.get("seed", seed)))
+    rows.extend(swapped)
     table = pd.DataFrame(rows, columns=list(PAIR_COLUMNS))
+    if out_h5 is not None:
+        write_pair_store(out_h5, images, masks, counts)
+    summary = {"pairs": {k: int(v) for k, v in table["kind"].value_counts().sort_index().items()},
+               "swap": counts}
+    if out_json is not None:
+        with atomic_path(out_json) as tmp:
+            tmp.write_text(json.dumps(summary, indent=2))
     with atomic_path(out_tsv) as tmp:
         table.to_csv(tmp, sep="\t", index=False)
-    log.info("pairs: %s", table["kind"].value_counts().to_dict())
+    log.info("pairs: %s", summary)
     return table
 
 
@@ -109,7 +134,7 @@ class CosineMarginHead(nn.Module):
 
 def train_embedder(dataset_h5, split_tsv, out_dir, *, arch: str, width: int, dim: int, epochs: int,
                    batch_size: int, lr: float, margin: float, scale: float, seed: int,
-                   device: str = "auto", threads: int = 1, progress: bool = True) -> dict:
+                   device: str = "auto", threads: int = 1, progress: bool = True, name: str = "trained") -> dict:
     from tqdm import tqdm
 
     torch.set_num_threads(max(1, threads))
@@ -152,7 +177,8 @@ def train_embedder(dataset_h5, split_tsv, out_dir, *, arch: str, width: int, dim
                  curves[-1]["train_accuracy"])
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    meta = {"kind": "embedder", "arch": arch, "width": width, "dim": dim, "image_size": int(images.shape[1]),
+    meta = {"kind": "trained", "name": name, "arch": arch, "width": width, "dim": dim, "image_size": int(images.shape[1]),
+            **trained_input(int(images.shape[1])), "similarity": "cosine",
             "n_train_identities": int(labels.max()) + 1, "seed": seed}
     with atomic_path(out_dir / "curves.tsv") as tmp:
         pd.DataFrame(curves).to_csv(tmp, sep="\t", index=False)
@@ -163,53 +189,46 @@ def train_embedder(dataset_h5, split_tsv, out_dir, *, arch: str, width: int, dim
     return meta
 
 
-def load_embedder(model_dir, device="cpu") -> tuple[nn.Module, dict]:
-    model_dir = Path(model_dir)
-    for name in ("model.json", "weights.pt"):
-        if not (model_dir / name).is_file():
-            raise FileNotFoundError(f"{model_dir / name}: model file not found")
-    meta = json.loads((model_dir / "model.json").read_text())
-    model = build_model(meta["arch"], meta["dim"], width=meta["width"])
-    state = read_state_dict(model_dir / "weights.pt")
-    try:
-        model.load_state_dict(state)
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        raise ValueError(f"{model_dir / 'weights.pt'}: weights do not fit {meta['arch']} (dim {meta['dim']}, "
-                         f"width {meta['width']}): {str(exc).splitlines()[0]}") from exc
-    return model.to(device).eval(), meta
-
-
-def embed(model: nn.Module, images: np.ndarray, device, batch_size: int = 256) -> np.ndarray:
+def embed(model: nn.Module, images: np.ndarray, device, batch_size: int = 256,
+          similarity: str = "cosine") -> np.ndarray:
+    """Embeddings of uint8 images in the space the pair score compares (`embedders.embeddings`)."""
     out = []
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
-            out.append(F.normalize(model(to_model_input(images[start:start + batch_size], device))).cpu().numpy())
+            x = to_model_input(images[start:start + batch_size], device)
+            out.append(embeddings(model, x, similarity).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
-def evaluate_pairs(model_dir, dataset_h5, pairs_tsv, out_scores, out_json, *, device: str = "auto") -> dict:
-    """Cosine similarity per pair; EER and threshold on genuine vs impostor; region-pair statistics."""
+def evaluate_pairs(model_dir, dataset_h5, pairs_tsv, out_scores, out_json, *, pairs_h5=None,
+                   device: str = "auto") -> dict:
+    """Score per pair (the embedder's similarity); EER and threshold on genuine vs impostor;
+    statistics of the region and region-swap pairs at that threshold."""
+    from ..data.pairs import REGION_KINDS, read_pair_images
+
     dev = resolve_device(device)
-    model, _ = load_embedder(model_dir, dev)
+    model, meta = load_embedder(model_dir, dev)
+    similarity = meta["similarity"]
     pairs = pd.read_csv(pairs_tsv, sep="\t", keep_default_na=False)
     rows = np.unique(np.concatenate([pairs["row_a"], pairs["row_b"]]))
-    with h5py.File(dataset_h5, "r") as h5:
-        emb = embed(model, read_rows(h5, "images", rows), dev)
+    emb = embed(model, read_pair_images(dataset_h5, pairs_h5, rows), dev, similarity=similarity)
     index = {r: k for k, r in enumerate(rows)}
-    a = emb[[index[r] for r in pairs["row_a"]]]
-    b = emb[[index[r] for r in pairs["row_b"]]]
-    pairs["similarity"] = (a * b).sum(axis=1)
+    a = torch.from_numpy(emb[[index[r] for r in pairs["row_a"]]])
+    b = torch.from_numpy(emb[[index[r] for r in pairs["row_b"]]])
+    pairs["similarity"] = pair_score(a, b, similarity).numpy() if len(pairs) else np.zeros(0)
     genuine = pairs.loc[pairs["kind"] == "genuine", "similarity"].to_numpy()
     impostor = pairs.loc[pairs["kind"] == "impostor", "similarity"].to_numpy()
     eer, threshold = equal_error_rate(genuine, impostor)
-    summary = {"eer": eer, "threshold": threshold, "n_genuine": int(genuine.size), "n_impostor": int(impostor.size),
+    summary = {"embedder": meta.get("name", Path(model_dir).name), "kind": meta["kind"], "similarity": similarity,
+               "eer": eer, "threshold": threshold, "n_genuine": int(genuine.size), "n_impostor": int(impostor.size),
                "genuine_mean": float(genuine.mean()), "impostor_mean": float(impostor.mean())}
-    region = pairs[pairs["kind"] == "region"]
-    if len(region):
-        summary["region_pairs"] = {
-            r: {"n": int(len(g)), "similarity_mean": float(g["similarity"].mean()),
-                "accepted_at_threshold": float((g["similarity"] >= threshold).mean())}
-            for r, g in region.groupby("region")}
+    for kind in REGION_KINDS:
+        changed = pairs[pairs["kind"] == kind]
+        if len(changed):
+            summary[f"{kind}_pairs"] = {
+                r: {"n": int(len(g)), "similarity_mean": float(g["similarity"].mean()),
+                    "accepted_at_threshold": float((g["similarity"] >= threshold).mean())}
+                for r, g in changed.groupby("region")}
     with atomic_path(out_scores) as tmp:
         pairs.to_csv(tmp, sep="\t", index=False)
     with atomic_path(out_json) as tmp:

@@ -1,0 +1,170 @@
+"""Region-swap pairs, and the pair store every verification job reads images from.
+
+Region swap (any data with part masks): for a region R and two test faces A and B of different
+identities, A' is A with B's pixels pasted over U = dilate(R_A | R_B, `dilation` px), blended with a
+feather: the weight of B at a pixel of U is min(1, d / (feather + 1)), d being the pixel's
+Euclidean distance to the nearest pixel outside U (>= 1 inside), so every pixel of U may change,
+the blend ramps over `feather` pixels at U's edge, and A' equals A bit for bit outside U. U is the
+pair's expected region: where (A, A') differ, and so where a dissimilarity map must point. Faces
+of CelebA-HQ (and of the synthetic set) are aligned, so R lines up in A and B. A draw where R is
+absent from A or from B is skipped and counted, never pasted empty.
+
+The pair store (`pairs.h5`, written beside pairs.tsv): the swapped copies A' (`swap_images`, uint8
+at the dataset's image size) and their expected regions (`swap_masks`, bool at the label size).
+In pairs.tsv and in attribution files a swapped copy k has row -1 - k (it has no dataset row) and id
+SWAP_ID_OFFSET + k (a pair's key stays unique, and methods that seed by the partner's id draw
+afresh for each pair); `donor_id` names B.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import h5py
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+from ..atomic import atomic_path
+from ..labels import region_class_indices
+from .samples import read_rows
+
+log = logging.getLogger(__name__)
+
+SWAP_ID_OFFSET = 1_000_000_000
+REGION_KINDS = ("region", "swap")  # pair kinds with an expected region
+
+
+def resize_nearest(mask: np.ndarray, size: int) -> np.ndarray:
+    """A 2-d array at (size, size) by nearest neighbour (pixel centres)."""
+    if mask.shape[0] == size and mask.shape[1] == size:
+        return mask
+    ys = np.minimum((np.arange(size) + 0.5) * mask.shape[0] / size, mask.shape[0] - 1).astype(int)
+    xs = np.minimum((np.arange(size) + 0.5) * mask.shape[1] / size, mask.shape[1] - 1).astype(int)
+    return mask[np.ix_(ys, xs)]
+
+
+def to_label_size(mask: np.ndarray, size: int) -> np.ndarray:
+    """An image-resolution mask at the label resolution, keeping every label pixel that covers a
+    masked image pixel (a block max when shrinking, nearest when growing)."""
+    if mask.shape[0] == size:
+        return mask
+    if mask.shape[0] > size:
+        ys = (np.arange(mask.shape[0]) * size // mask.shape[0])
+        xs = (np.arange(mask.shape[1]) * size // mask.shape[1])
+        out = np.zeros((size, size), bool)
+        yy, xx = np.nonzero(mask)
+        out[ys[yy], xs[xx]] = True
+        return out
+    return resize_nearest(mask, size)
+
+
+def swap_region(image_a: np.ndarray, region_a: np.ndarray, image_b: np.ndarray, region_b: np.ndarray, *,
+                dilation: int, feather: int) -> tuple[np.ndarray, np.ndarray]:
+    """(A', U): A with B's pixels blended in over U = dilate(region_a | region_b) (module docstring).
+    Images uint8 (S, S, 3); regions bool at the image resolution."""
+    if image_a.shape != image_b.shape:
+        raise ValueError(f"region swap: images of different shapes {image_a.shape} and {image_b.shape}")
+    union = region_a | region_b
+    if dilation > 0:
+        union = ndimage.binary_dilation(union, structure=ndimage.generate_binary_structure(2, 1),
+                                        iterations=int(dilation))
+    inside = ndimage.distance_transform_edt(union)  # distance to the nearest pixel outside U
+    weight = np.clip(inside / (feather + 1.0), 0.0, 1.0)[..., None]
+    blended = weight * image_b.astype(np.float64) + (1.0 - weight) * image_a.astype(np.float64)
+    swapped = np.where(union[..., None], np.rint(blended), image_a).astype(np.uint8)
+    return swapped, union
+
+
+def build_swap_pairs(test: pd.DataFrame, dataset_h5, *, regions: dict, names: list[str], per_region: int,
+                     dilation: int, feather: int, seed: int) -> tuple[list[tuple], np.ndarray, np.ndarray, dict]:
+    """Region-swap pairs among the test samples `test` (columns row, id, identity).
+
+    For each region, the test faces in a seeded random order each serve once as A (while pairs are
+    missing), with a B drawn among the other identities. Returns (pair rows for pairs.tsv, swapped
+    images, expected regions at the label size, counts per region: made and skipped)."""
+    records, images, masks, counts = [], [], [], {}
+    if not names or per_region <= 0:
+        return records, np.zeros((0, 1, 1, 3), np.uint8), np.zeros((0, 1, 1), bool), counts
+    rows, ids, identity = (test[c].to_numpy() for c in ("row", "id", "identity"))
+    with h5py.File(dataset_h5, "r") as h5:
+        image_size, label_size = int(h5["images"].shape[1]), int(h5["labels"].shape[1])
+        for r_index, region in enumerate(names):
+            classes = region_class_indices(region, regions)
+            rng = np.random.default_rng([seed, r_index])
+            made = skipped = 0
+            for a in rng.permutation(len(rows)):
+                if made == per_region:
+                    break
+                others = np.flatnonzero(identity != identity[a])
+                if others.size == 0:
+                    break
+                b = int(rng.choice(others))
+                labels = read_rows(h5, "labels", [rows[a], rows[b]])
+                region_a = resize_nearest(np.isin(labels[0], classes), image_size)
+                region_b = resize_nearest(np.isin(labels[1], classes), image_size)
+                if not region_a.any() or not region_b.any():
+                    skipped += 1
+                    continue
+                pixels = read_rows(h5, "images", [rows[a], rows[b]])
+                swapped, union = swap_region(pixels[0], region_a, pixels[1], region_b,
+                                             dilation=dilation, feather=feather)
+                k = len(images)
+                images.append(swapped)
+                masks.append(to_label_size(union, label_size))
+                records.append(("swap", int(rows[a]), -1 - k, int(ids[a]), SWAP_ID_OFFSET + k, region,
+                                int(ids[b])))
+                made += 1
+            counts[region] = {"made": made, "skipped_region_absent": skipped, "requested": per_region}
+            if made < per_region:
+                log.warning("region-swap pairs for %s: %d of %d made (%d draws skipped: region absent from A or B; "
+                            "test faces exhausted)", region, made, per_region, skipped)
+    shape = (0, image_size, image_size, 3)
+    return (records, np.stack(images) if images else np.zeros(shape, np.uint8),
+            np.stack(masks) if masks else np.zeros((0, label_size, label_size), bool), counts)
+
+
+def write_pair_store(out_h5, images: np.ndarray, masks: np.ndarray, counts: dict) -> None:
+    with atomic_path(out_h5) as tmp, h5py.File(tmp, "w") as h5:
+        h5.create_dataset("swap_images", data=images, compression="gzip")
+        h5.create_dataset("swap_masks", data=masks, compression="gzip")
+        h5.attrs["swap_counts"] = json.dumps(counts, sort_keys=True)
+
+
+def read_pair_images(dataset_h5, pairs_h5, rows) -> np.ndarray:
+    """Images of pair rows: dataset rows (>= 0) from the fused dataset, swapped copies (< 0) from
+    the pair store."""
+    rows = np.asarray(rows, np.int64)
+    with h5py.File(dataset_h5, "r") as h5:
+        ours = read_rows(h5, "images", rows[rows >= 0])
+        out = np.empty((rows.size,) + ours.shape[1:], np.uint8)
+    out[rows >= 0] = ours
+    if (rows < 0).any():
+        with h5py.File(pairs_h5, "r") as h5:
+            out[rows < 0] = read_rows(h5, "swap_images", -1 - rows[rows < 0])
+    return out
+
+
+def expected_regions(dataset_h5, pairs_h5, rows, partner_rows, kinds, region_names, regions: dict) -> np.ndarray:
+    """Bool (N, M, M) at the label size: a pair's expected region. Swap pairs: the stored U. Region
+    pairs (the synthetic set's copies with one region changed): the region in either photo's labels
+    (an added hat exists in one of them). Other kinds: empty."""
+    from ..metrics.run import region_masks
+
+    rows, partner_rows = np.asarray(rows, np.int64), np.asarray(partner_rows, np.int64)
+    with h5py.File(dataset_h5, "r") as h5:
+        size = int(h5.attrs["mask_size"])
+        masks = np.zeros((len(rows), size, size), bool)
+        sel = np.flatnonzero([k == "region" for k in kinds])
+        named = [region_names[i] for i in sel]
+        if sel.size:
+            masks[sel] = (region_masks(read_rows(h5, "labels", rows[sel]), named, regions)
+                          | region_masks(read_rows(h5, "labels", partner_rows[sel]), named, regions))
+    swap = np.flatnonzero([k == "swap" for k in kinds])
+    if swap.size:
+        if (partner_rows[swap] >= 0).any():
+            raise ValueError(f"{pairs_h5}: a swap pair whose partner is not a swapped copy")
+        with h5py.File(pairs_h5, "r") as h5:
+            masks[swap] = read_rows(h5, "swap_masks", -1 - partner_rows[swap])
+    return masks
