@@ -42,10 +42,35 @@ def independent_refusion(root, sample_id, size):
     return labels
 
 
+# written by the tiny_run fixture into its folder: more embedders (dlib when its extra is installed, and a
+# TorchScript file); every later run in that folder (or a copy of it) reads it too
+EMBEDDERS_CONFIG = "embedders.yaml"
+
+
+def has_dlib_extra() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("face_recognition_models") is not None
+
+
+def write_scripted_embedder(path, seed: int = 0, out_dim: int = 12):
+    """A small TorchScript embedder (traced; 48x48 input) standing in for a user's network."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, 2, 1), nn.ReLU(), nn.Conv2d(8, 16, 3, 2, 1), nn.ReLU(),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, out_dim))
+    torch.jit.save(torch.jit.trace(net.eval(), torch.zeros(1, 3, 48, 48)), str(path))
+    return path
+
+
 def snakemake(workdir, *args, timeout=900):
     """Run the workflow in `workdir` with the tiny config (a later --configfile overrides it key by key)."""
     extra = list(args)
     configs = [f"{REPO}/tests/tiny.yaml"]
+    if (workdir / EMBEDDERS_CONFIG).is_file():
+        configs.append(str(workdir / EMBEDDERS_CONFIG))
     while "--configfile" in extra:
         k = extra.index("--configfile")
         configs.append(extra.pop(k + 1))
@@ -65,8 +90,8 @@ def assert_same_results(work, reference, tables):
     test_reliability.py."""
     import pandas as pd
 
-    names = sorted(p.relative_to(reference).as_posix() for p in (reference / "results").glob("metrics/*/*/*.csv"))
-    assert names == sorted(p.relative_to(work).as_posix() for p in (work / "results").glob("metrics/*/*/*.csv"))
+    names = sorted(p.relative_to(reference).as_posix() for p in (reference / "results").glob("metrics/**/*.csv"))
+    assert names == sorted(p.relative_to(work).as_posix() for p in (work / "results").glob("metrics/**/*.csv"))
     for rel in names + [f"results/tables/{t}" for t in tables]:
         pd.testing.assert_frame_equal(pd.read_csv(work / rel), pd.read_csv(reference / rel), check_exact=False,
                                       rtol=1e-6, atol=1e-9, obj=rel)
@@ -77,6 +102,14 @@ def tiny_run(tmp_path_factory):
     """The whole workflow at tiny size (tests/tiny.yaml), run once per session; tests only read it
     (copy it first to change anything)."""
     workdir = tmp_path_factory.mktemp("run")
+    scripted = write_scripted_embedder(workdir / "scripted.pt")
+    dlib = "    - {name: dlib, kind: dlib}\n" if has_dlib_extra() else ""
+    (workdir / EMBEDDERS_CONFIG).write_text(
+        "verification:\n  embedders:\n"
+        "    - {name: trained, kind: trained, arch: resnet_small, width: 8, dim: 16, epochs: 2, batch_size: 16,\n"
+        "       lr: 0.003, margin: 0.2, scale: 16.0}\n" + dlib +
+        f"    - {{name: scripted, kind: torchscript, weights: {scripted}, input_size: 48, mean: [0.5, 0.5, 0.5],"
+        " std: [0.5, 0.5, 0.5]}\n")
     result = snakemake(workdir)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return workdir

@@ -70,7 +70,8 @@ def test_final_outputs_list_every_shard(default_config):
     outputs = plan.final_outputs()
     per_kind = len(plan.models) * len(plan.methods) * len(plan.explain_shards)
     assert sum(o.startswith("results/attributions/") and "verification" not in o for o in outputs) == per_kind
-    assert "results/figures/twin_mass.png" in outputs and "results/verification/embedder/eer.json" in outputs
+    assert "results/figures/twin_mass.png" in outputs and "results/verification/trained/eer.json" in outputs
+    assert "results/tables/verification/trained/localisation.csv" in outputs
     assert len(outputs) == len(set(outputs))
 
 

@@ -239,12 +239,13 @@ def test_two_runs_of_one_config_are_byte_identical(tiny_run, tmp_path):
     # or trains runs again; the aggregate tables are seeded functions of these tables
     again = tmp_path / "again"
     targets = ["results/metrics/resnet/gradcam/0.csv", "results/metrics/biased/random/1.csv",
-               "results/metrics/verification/corrrise/0.csv"]
+               "results/metrics/verification/trained/corrrise/0.csv"]
     result = snakemake(again, *targets)
     assert result.returncode == 0, result.stderr[-3000:]
     patterns = ["results/metrics/*/*/*.csv", "results/attributions/*/*/*.h5", "results/data/*/dataset.h5",
                 "results/data/*/split.tsv", "results/models/*/weights.pt", "results/models/*/test_metrics.tsv",
-                "results/verification/pairs.tsv", "results/verification/embedder/*"]
+                "results/metrics/verification/trained/*/*.csv", "results/attributions/verification/trained/*/*.h5",
+                "results/verification/pairs.*", "results/verification/trained/*"]
     second = _digest_tree(again, patterns)
     first = {k: v for k, v in _digest_tree(tiny_run, patterns).items() if k in second}
     assert set(targets) <= second.keys() and len(second) >= 16 and first.keys() == second.keys()

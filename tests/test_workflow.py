@@ -12,9 +12,12 @@ from facexai.data.synthetic import SyntheticConfig, generate
 from facexai.labels import ATTRIBUTE_INDEX
 from facexai.metrics import registry
 
-from conftest import independent_refusion, snakemake
+from conftest import has_dlib_extra, independent_refusion, snakemake
 
 pytestmark = pytest.mark.slow
+
+# the tiny run's embedders (conftest.tiny_run): trained here, dlib's when installed, a TorchScript file
+EMBEDDERS = ("trained", "dlib", "scripted") if has_dlib_extra() else ("trained", "scripted")
 
 
 def test_fused_dataset_equals_an_independent_refusion(tiny_run):
@@ -122,10 +125,10 @@ def test_statistics_and_summary(tiny_run):
     # one ranked method per model (edge and random are baselines): no agreement to measure there;
     # the verification pairs rank gradcam and corrrise under every pair metric
     assert pd.read_csv(tiny_run / "results/tables/metric_agreement.csv").empty
-    pair_agreement = pd.read_csv(tiny_run / "results/tables/verification_metric_agreement.csv")
-    assert set(pair_agreement["kind"]) == {"region", "genuine"} and (pair_agreement["n_methods"] == 2).all()
+    pair_agreement = pd.read_csv(tiny_run / "results/tables/verification/trained/metric_agreement.csv")
+    assert set(pair_agreement["kind"]) == {"region", "swap", "genuine"} and (pair_agreement["n_methods"] == 2).all()
     assert pair_agreement["tau"].dropna().isin([-1.0, 1.0]).all()
-    pair_ranks = pd.read_csv(tiny_run / "results/tables/verification_method_ranks.csv")
+    pair_ranks = pd.read_csv(tiny_run / "results/tables/verification/trained/method_ranks.csv")
     assert {"consensus", "rp", "energy_pointing"} <= set(pair_ranks["metric"])
     assert set(pair_ranks["budget"]) == {"1 pass", "32 masks"}
     by_outcome = pd.read_csv(tiny_run / "results/tables/localisation_by_outcome.csv")
@@ -136,12 +139,12 @@ def test_statistics_and_summary(tiny_run):
     twin = pd.read_csv(tiny_run / "results/tables/twin_shift.csv")
     assert set(twin["method"]) == {"gradcam", "random", "edge"} and (twin["unit"] == "image").all()
     assert summary["twin_shift"] and len(summary["twin_shift"]) == len(twin)
-    pair_tests = pd.read_csv(tiny_run / "results/tables/verification_method_comparison.csv")
-    assert set(pair_tests["kind"]) == {"region", "genuine"} and (pair_tests["unit"] == "image").all()
+    pair_tests = pd.read_csv(tiny_run / "results/tables/verification/trained/method_comparison.csv")
+    assert set(pair_tests["kind"]) == {"region", "swap", "genuine"} and (pair_tests["unit"] == "image").all()
     assert set(pair_tests["method_a"]) | set(pair_tests["method_b"]) == {"gradcam", "corrrise"}
     # the tiny config explains pairs without the random baseline: no verdicts, but the table exists
     assert {"kind", "n_images", "beats_random"} <= set(pd.read_csv(
-        tiny_run / "results/tables/verification_beats_random.csv").columns)
+        tiny_run / "results/tables/verification/trained/beats_random.csv").columns)
 
 
 def test_metric_figures_are_png_and_pdf(tiny_run):
@@ -187,13 +190,14 @@ def test_overlay_figure_and_logs(tiny_run):
 
 
 def test_overlay_and_pair_figures_are_png_and_pdf(tiny_run):
-    for name in ("overlay_resnet", "overlay_biased", "verification_pairs"):
+    for name in ("overlay_resnet", "overlay_biased", *(f"verification_pairs_{e}" for e in EMBEDDERS)):
         png = tiny_run / f"results/figures/{name}.png"
         with Image.open(png) as im:
             assert im.size[0] >= 400 and np.asarray(im.convert("L")).std() > 10, name
         assert png.with_suffix(".pdf").read_bytes().startswith(b"%PDF"), name
-    log = (tiny_run / "results/logs/figures/verification_pairs.log").read_text()
-    assert "Traceback" not in log
+    for embedder in EMBEDDERS:
+        log = (tiny_run / f"results/logs/figures/verification_pairs_{embedder}.log").read_text()
+        assert "Traceback" not in log
 
 
 def _browser():
@@ -221,7 +225,7 @@ def test_gallery_in_a_real_browser(tiny_run):
     from selenium.webdriver.support.ui import Select
 
     tables = pd.concat(pd.read_csv(p, keep_default_na=False) for p in (tiny_run / "results/metrics").glob("*/*/*.csv")
-                       if p.parent.parent.name != "verification")
+                       if "verification" not in p.parts)
     decisions = tables[["model", "id", "attribute", "region"]].drop_duplicates()
     url = (tiny_run / "results/gallery/index.html").as_uri()
     browser = _browser()
@@ -269,7 +273,8 @@ def test_snakemake_report_has_every_stage(tiny_run):
     html = out.read_text()
     for category in ("1 Models", "2 Attribution maps", "3 Metrics", "4 Statistics"):
         assert category in html, category
-    for name in ("model_accuracy.csv", "overlay_resnet.png", "verification_pairs.png", "index.html",
+    for name in ("model_accuracy.csv", "overlay_resnet.png", "verification_pairs_trained.png", "index.html",
+                 "verification_pairs_scripted.png",
                  "localisation_by_region.csv", "lift_heatmap.png", "beats_random.csv", "fr_vs_rp.png"):
         assert f"Adding {name}" in result.stderr, name
 
@@ -314,42 +319,69 @@ def test_models_biased_twin_and_verification_outputs(tiny_run):
         background = a["labels"][:, ::1, ::1] == 0
         assert not np.array_equal(a["images"][:], b["images"][:]) and background.any()
     pairs = pd.read_csv(tiny_run / "results/verification/pairs.tsv", sep="\t", keep_default_na=False)
-    assert set(pairs["kind"]) == {"genuine", "impostor", "region"}
-    summary = json.loads((tiny_run / "results/verification/embedder/eer.json").read_text())
-    assert 0.0 <= summary["eer"] <= 1.0 and summary["n_genuine"] == (pairs["kind"] == "genuine").sum()
-    assert set(summary["region_pairs"]) <= {"eyes", "nose", "mouth", "hat", "hair"}
+    assert set(pairs["kind"]) == {"genuine", "impostor", "region", "swap"}
+    swap = pairs[pairs["kind"] == "swap"]
+    assert sorted(swap["region"]) == ["eyes", "eyes", "mouth", "mouth"] and (swap["row_b"] < 0).all()
+    counts = json.loads((tiny_run / "results/verification/pairs.json").read_text())
+    assert counts["swap"]["eyes"]["made"] == 2 and counts["pairs"]["swap"] == 4
+    for embedder in EMBEDDERS:
+        summary = json.loads((tiny_run / f"results/verification/{embedder}/eer.json").read_text())
+        assert 0.0 <= summary["eer"] <= 1.0 and summary["n_genuine"] == (pairs["kind"] == "genuine").sum()
+        assert set(summary["region_pairs"]) <= {"eyes", "nose", "mouth", "hat", "hair"}
+        assert set(summary["swap_pairs"]) == {"eyes", "mouth"}
+        assert summary["similarity"] == ("euclidean" if embedder == "dlib" else "cosine")
 
 
 def test_verification_pair_maps(tiny_run):
     pairs = pd.read_csv(tiny_run / "results/verification/pairs.tsv", sep="\t", keep_default_na=False)
-    for method in ("gradcam", "corrrise"):
-        with h5py.File(tiny_run / f"results/attributions/verification/{method}/0.h5") as f:
-            kinds = [k.decode() for k in f["kind"][:]]
-            assert set(kinds) == {"region", "genuine"} and f["maps"].shape[1:] == (32, 32)
-            assert np.isfinite(f["maps"][:].astype(np.float32)).all()
-            assert ((f["score"][:] >= -1.0001) & (f["score"][:] <= 1.0001)).all()
-            for a, b, kind in zip(f["ids"][:], f["partner_id"][:], kinds):
-                assert ((pairs.id_a == a) & (pairs.id_b == b) & (pairs.kind == kind)).any()
+    for embedder in EMBEDDERS:
+        for method in ("gradcam", "corrrise"):
+            with h5py.File(tiny_run / f"results/attributions/verification/{embedder}/{method}/0.h5") as f:
+                kinds = [k.decode() for k in f["kind"][:]]
+                assert set(kinds) == {"region", "swap", "genuine"} and f["maps"].shape[1:] == (32, 32)
+                assert f.attrs["model"] == embedder
+                maps = f["maps"][:].astype(np.float32)
+                if embedder == "scripted" and method == "gradcam":
+                    # TorchScript forbids hooks: NaN maps and the reason, never zeros or a crash
+                    assert np.isnan(maps).all() and "TorchScript" in f.attrs["not_applicable"]
+                else:
+                    assert np.isfinite(maps).all() and f.attrs["not_applicable"] == ""
+                if embedder == "dlib":  # minus the Euclidean distance
+                    assert (f["score"][:] <= 0).all()
+                else:
+                    assert ((f["score"][:] >= -1.0001) & (f["score"][:] <= 1.0001)).all()
+                for a, b, kind in zip(f["ids"][:], f["partner_id"][:], kinds):
+                    assert ((pairs.id_a == a) & (pairs.id_b == b) & (pairs.kind == kind)).any()
 
 
 def test_verification_localisation_table(tiny_run):
-    per_pair = pd.concat(pd.read_csv(p) for p in (tiny_run / "results/metrics/verification").rglob("*.csv"))
-    summary = pd.read_csv(tiny_run / "results/tables/verification_localisation.csv")
-    assert set(summary["method"]) == {"gradcam", "corrrise"}
-    per_pair["region"] = per_pair["region"].fillna("")
-    summary["region"] = summary["region"].fillna("")
-    for (method, kind, region), group in per_pair.groupby(["method", "kind", "region"]):
-        row = summary[(summary.method == method) & (summary.kind == kind) & (summary.region == region)].iloc[0]
-        assert row["n"] == len(group)
-        valid = group["rp_dissimilarity"].dropna()
-        assert row["rp_dissimilarity_n_valid"] == len(valid)
-        assert ((valid >= 0) & (valid <= 1)).all()
-    assert {"deletion_accuracy_auc", "insertion_accuracy_auc", "road_gap", "falsified"} <= set(per_pair.columns)
-    ordered = per_pair["perturbation_degenerate"].isna()   # Grad-CAM's all-zero maps order nothing
-    assert per_pair.loc[ordered, "deletion_accuracy_auc"].between(0, 1).all()
-    assert per_pair.loc[~ordered, "deletion_accuracy_auc"].isna().all()
-    genuine = per_pair[per_pair["kind"] == "genuine"]
-    assert genuine["rp"].isna().all() and (genuine["degenerate"] == "not_a_region_pair").all()
+    for embedder in EMBEDDERS:
+        per_pair = pd.concat(pd.read_csv(p) for p in (tiny_run / f"results/metrics/verification/{embedder}")
+                             .rglob("*.csv"))
+        summary = pd.read_csv(tiny_run / f"results/tables/verification/{embedder}/localisation.csv")
+        assert set(summary["method"]) == {"gradcam", "corrrise"} and set(per_pair["model"]) == {embedder}
+        per_pair["region"] = per_pair["region"].fillna("")
+        summary["region"] = summary["region"].fillna("")
+        for (method, kind, region), group in per_pair.groupby(["method", "kind", "region"]):
+            row = summary[(summary.method == method) & (summary.kind == kind) & (summary.region == region)].iloc[0]
+            assert row["n"] == len(group)
+            valid = group["rp_dissimilarity"].dropna()
+            assert row["rp_dissimilarity_n_valid"] == len(valid)
+            assert ((valid >= 0) & (valid <= 1)).all()
+        # region-swap pairs are scored against their expected region
+        swap = per_pair[(per_pair["kind"] == "swap") & (per_pair["method"] == "corrrise")]
+        assert len(swap) == 4 and swap["lift_dissimilarity"].notna().all()
+        assert {"deletion_accuracy_auc", "insertion_accuracy_auc", "road_gap", "falsified"} <= set(per_pair.columns)
+        applicable = per_pair["not_applicable"].fillna("") == ""
+        ordered = per_pair["perturbation_degenerate"].isna() & applicable  # all-zero maps order nothing
+        assert per_pair.loc[ordered, "deletion_accuracy_auc"].between(0, 1).all()
+        assert per_pair.loc[~ordered, "deletion_accuracy_auc"].isna().all()
+        genuine = per_pair[(per_pair["kind"] == "genuine") & applicable]
+        assert genuine["rp"].isna().all() and (genuine["degenerate"] == "not_a_region_pair").all()
+        skipped = summary[summary["method"] == "gradcam"]["n_not_applicable"]
+        assert (skipped == (summary[summary["method"] == "gradcam"]["n"] if embedder == "scripted" else 0)).all()
+        ranks = pd.read_csv(tiny_run / f"results/tables/verification/{embedder}/method_ranks.csv")
+        assert set(ranks["method"]) == ({"corrrise"} if embedder == "scripted" else {"gradcam", "corrrise"})
 
 
 def test_headlines_of_a_run(tiny_run):

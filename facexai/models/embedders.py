@@ -157,11 +157,12 @@ def load_embedder(model_dir, device="cpu") -> tuple[nn.Module, dict]:
         if not (model_dir / name).is_file():
             raise FileNotFoundError(f"{model_dir / name}: model file not found")
     meta = json.loads((model_dir / "model.json").read_text())
-    meta = {**trained_input(meta.get("image_size", 0)), "kind": "trained", "similarity": "cosine", **meta}
+    meta = {"kind": "trained", "similarity": "cosine", **meta}
     if meta["kind"] == "embedder":  # written before embedder kinds existed
         meta["kind"] = "trained"
     net = _network(meta, model_dir / "weights.pt")
-    model = wrap(net, meta, meta["image_size"])
+    # the embedder trained here takes the pipeline's input as it is
+    model = net if meta["kind"] == "trained" else wrap(net, meta, meta["image_size"])
     return model.to(device).eval(), meta
 
 

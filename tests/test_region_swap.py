@@ -1,0 +1,140 @@
+"""Region-swap pairs and the pair store (facexai/data/pairs.py)."""
+
+import json
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import ndimage
+
+from facexai.data.pairs import (SWAP_ID_OFFSET, build_swap_pairs, expected_regions, read_pair_images, swap_region,
+                                to_label_size)
+from facexai.labels import CLASS_INDEX
+from facexai.models.verification import build_pairs
+
+
+def test_swap_by_hand_feather_and_identity_outside():
+    a = np.full((7, 7, 3), 10, np.uint8)
+    b = np.full((7, 7, 3), 250, np.uint8)
+    region = np.zeros((7, 7), bool)
+    region[2:5, 2:5] = True  # a 3x3 square in A only; B has it at the same place
+    swapped, union = swap_region(a, region, b, region, dilation=0, feather=1)
+    assert np.array_equal(union, region)
+    # distance to the outside: 1 on the square's ring, 2 at its centre; weight min(1, d / 2)
+    assert swapped[3, 3, 0] == 250
+    assert swapped[2, 2, 0] == round(0.5 * 250 + 0.5 * 10) == 130
+    assert np.array_equal(swapped[~union], a[~union])
+    # feather 0: B pasted as it is
+    hard, _ = swap_region(a, region, b, region, dilation=0, feather=0)
+    assert (hard[union] == 250).all() and (hard[~union] == 10).all()
+
+
+def test_swap_changes_nothing_outside_the_dilated_union_of_both_regions():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    b = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    region_a = np.zeros((32, 32), bool)
+    region_b = np.zeros((32, 32), bool)
+    region_a[10:14, 5:12] = True
+    region_b[11:16, 9:20] = True   # overlapping, not equal: the union is pasted
+    swapped, union = swap_region(a, region_a, b, region_b, dilation=2, feather=2)
+    expected = ndimage.binary_dilation(region_a | region_b, ndimage.generate_binary_structure(2, 1), iterations=2)
+    assert np.array_equal(union, expected)
+    assert np.array_equal(swapped[~union], a[~union])          # bit for bit outside U
+    changed = (swapped != a).any(axis=2)
+    assert changed[region_a | region_b].mean() > 0.9 and not changed[~union].any()
+    # 3 px or more inside U (distance to the outside >= feather + 1) the pixels are B's
+    core = ndimage.distance_transform_edt(union) >= 3
+    assert np.array_equal(swapped[core], b[core])
+
+
+def test_label_size_keeps_every_covered_pixel():
+    mask = np.zeros((8, 8), bool)
+    mask[3, 5] = True
+    small = to_label_size(mask, 4)
+    assert small.sum() == 1 and small[1, 2]
+    assert to_label_size(mask, 16).sum() == 4
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    """6 test faces of 3 identities, 16 px images, 8 px labels; the mouth is absent from faces 4 and 5."""
+    rng = np.random.default_rng(1)
+    labels = np.zeros((6, 8, 8), np.uint8)
+    labels[:, 1:3, 1:3] = CLASS_INDEX["l_eye"]
+    labels[:4, 5:7, 3:5] = CLASS_INDEX["mouth"]
+    images = rng.integers(0, 256, (6, 16, 16, 3), dtype=np.uint8)
+    path = tmp_path / "d.h5"
+    with h5py.File(path, "w") as h5:
+        h5["images"], h5["labels"] = images, labels
+        h5.attrs["mask_size"] = 8
+    split = pd.DataFrame({"row": np.arange(6), "id": np.arange(6) + 100, "identity": [0, 0, 1, 1, 2, 2],
+                          "split": "test"})
+    split_path = tmp_path / "split.tsv"
+    split.to_csv(split_path, sep="\t", index=False)
+    return path, split_path, split, images, labels
+
+
+REGIONS = {"eyes": ["l_eye", "r_eye"], "mouth": ["mouth"]}
+
+
+def test_pairs_of_different_identities_absent_regions_skipped_and_counted(dataset):
+    path, _, split, images, labels = dataset
+    records, swapped, masks, counts = build_swap_pairs(split, path, regions=REGIONS, names=["eyes", "mouth"],
+                                                       per_region=6, dilation=0, feather=0, seed=3)
+    identity = dict(zip(split["id"], split["identity"]))
+    # eyes are everywhere: 6 pairs, one per face as A; the mouth only in faces 0-3: each draw with
+    # A or B among faces 4, 5 is skipped and counted, never pasted empty
+    assert counts["eyes"] == {"made": 6, "skipped_region_absent": 0, "requested": 6}
+    mouth = counts["mouth"]
+    assert mouth["made"] + mouth["skipped_region_absent"] == 6 and mouth["skipped_region_absent"] >= 2
+    assert len(records) == len(swapped) == len(masks) == 6 + mouth["made"]
+    for k, (kind, row_a, row_b, id_a, id_b, region, donor) in enumerate(records):
+        assert kind == "swap" and row_b == -1 - k and id_b == SWAP_ID_OFFSET + k
+        assert identity[id_a] != identity[donor]
+        if region == "mouth":
+            assert row_a < 4 and donor - 100 < 4
+        # the expected region is the union of the region in A and in the donor (no dilation here)
+        union = np.isin(labels[row_a], [CLASS_INDEX[c] for c in REGIONS[region] if c in CLASS_INDEX]) | \
+            np.isin(labels[donor - 100], [CLASS_INDEX[c] for c in REGIONS[region] if c in CLASS_INDEX])
+        assert np.array_equal(masks[k], union)
+        big = np.kron(union, np.ones((2, 2), bool))
+        assert np.array_equal(swapped[k][~big], images[row_a][~big])
+        assert np.array_equal(swapped[k][big], images[donor - 100][big])
+    again = build_swap_pairs(split, path, regions=REGIONS, names=["eyes", "mouth"], per_region=6, dilation=0,
+                             feather=0, seed=3)
+    assert again[0] == records and np.array_equal(again[1], swapped)
+
+
+def test_build_pairs_writes_the_store_and_counts(dataset, tmp_path):
+    path, split_path, _, images, labels = dataset
+    table = build_pairs(split_path, tmp_path / "p.tsv", n_genuine=2, n_impostor=3, seed=0, dataset_h5=path,
+                        out_h5=tmp_path / "p.h5", out_json=tmp_path / "p.json",
+                        swap={"regions": ["mouth"], "pairs_per_region": 2, "dilation": 1, "feather": 1},
+                        regions=REGIONS)
+    swap = table[table["kind"] == "swap"]
+    assert len(swap) == 2 and (swap["region"] == "mouth").all()
+    summary = json.loads((tmp_path / "p.json").read_text())
+    assert summary["pairs"] == {"genuine": 2, "impostor": 3, "swap": 2} and summary["swap"]["mouth"]["made"] == 2
+    read = read_pair_images(path, tmp_path / "p.h5", table["row_b"].to_numpy())
+    with h5py.File(tmp_path / "p.h5") as h5:
+        assert np.array_equal(read[table["kind"].to_numpy() == "swap"], h5["swap_images"][:])
+        stored = h5["swap_masks"][:]
+    others = table["kind"].to_numpy() != "swap"
+    assert np.array_equal(read[others], images[table["row_b"].to_numpy()[others]])
+    masks = expected_regions(path, tmp_path / "p.h5", table["row_a"], table["row_b"], list(table["kind"]),
+                             list(table["region"]), REGIONS)
+    assert np.array_equal(masks[~others], stored) and not masks[others].any()
+    # the dilated union covers the mouth of A at least, and the swapped copy differs only inside it
+    for k, row in enumerate(swap.itertuples()):
+        assert masks[~others][k][labels[row.row_a] == CLASS_INDEX["mouth"]].all()
+        outside = ~np.kron(stored[k], np.ones((2, 2), bool))
+        assert np.array_equal(read[~others][k][outside], images[row.row_a][outside])
+
+
+def test_a_swap_pair_needs_its_store(dataset, tmp_path):
+    path, split_path, *_ = dataset
+    with pytest.raises(ValueError, match="region-swap pairs need the fused dataset"):
+        build_pairs(split_path, tmp_path / "p.tsv", n_genuine=1, n_impostor=1, seed=0,
+                    swap={"regions": ["mouth"], "pairs_per_region": 1, "dilation": 0, "feather": 0}, regions=REGIONS)
