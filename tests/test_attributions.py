@@ -316,6 +316,24 @@ def test_random_baseline_of_a_pair_never_depends_on_the_model(model):
         PairTask(model, model(x).detach(), [31])
 
 
+def test_random_baseline_of_a_pair_is_signed_and_at_chance_both_ways(model):
+    """Pair maps are read signed (similarity = positive part, dissimilarity = negative part): the
+    pair baseline is uniform in [-1, 1), so both parts are random maps with lift about 1 in any region;
+    an attribute decision's baseline stays uniform in [0, 1)."""
+    from facexai.metrics.topq import mask_metrics
+
+    x = torch.randn(1, 3, 64, 64)
+    signed = get_method("random")(PairTask(model, model(x).detach(), [31]), x, np.array([1]), seed=0)
+    plain = get_method("random")(ClassTask(model, torch.tensor([31])), x, np.array([1]), seed=0)  # same key
+    np.testing.assert_allclose(signed, 2 * plain - 1, atol=1e-6)   # the same draws
+    assert (plain >= 0).all() and abs((signed < 0).mean() - 0.5) < 0.02
+    region = np.zeros((1, 64, 64), bool)
+    region[0, 10:30, 20:50] = True
+    for mode in ("positive", "negative"):
+        lift = mask_metrics(signed, region, mode=mode)["lift"][0]
+        assert abs(lift - 1.0) < 0.1, (mode, lift)
+
+
 def test_integrated_gradients_reports_its_completeness_error(model):
     x = torch.randn(3, 3, 24, 24)
     task = ClassTask(model, torch.tensor([0, 1, 2]))

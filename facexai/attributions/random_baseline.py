@@ -2,6 +2,11 @@
 
 A localisation metric that cannot tell a real method from this one measures nothing. With
 `cells` > 0 the noise is drawn on a cells x cells grid and upsampled, for a blobby baseline.
+
+Attribute decisions: uniform in [0, 1). Verification pairs: uniform in [-1, 1) (the same draws,
+2u - 1), because pair maps are read signed: the positive part as the similarity map and the
+negative part as the dissimilarity map, and the baseline must give both (each a uniform random map
+on about half the pixels).
 """
 
 from __future__ import annotations
@@ -35,4 +40,6 @@ class RandomBaseline(AttributionMethod):
                 out[k] = F.interpolate(grid, (h, w), mode="bilinear", align_corners=False)[0, 0].numpy()
             else:
                 out[k] = rng.random((h, w), dtype=np.float32)
+        if isinstance(task, PairTask):
+            out = 2.0 * out - 1.0
         return out
