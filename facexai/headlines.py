@@ -1,6 +1,6 @@
 """The headline results of a finished run, as Markdown: FR vs RP (both FR variants), which methods beat
-the random, edge and centre baselines on which metric, how well the metrics agree, and the
-fair-vs-biased twin shift.
+the random, edge and centre baselines on which metric, how well the metrics agree, each embedder's
+EER and dissimilarity lift on pairs that differ in one region, and the fair-vs-biased twin shift.
 
     python -m facexai.headlines results-study > docs/study-results.md
 """
@@ -30,6 +30,24 @@ def correlation_lines(summary: dict) -> list[str]:
         pearson = _ci(corr["pearson"], corr["pearson_ci_low"], corr["pearson_ci_high"])
         spearman = _ci(corr["spearman"], corr["spearman_ci_low"], corr["spearman_ci_high"])
         lines.append(f"| {label} | {corr['n_points']} | {pearson} | {spearman} |")
+    return lines
+
+
+def verification_lines(results: Path, embedder_dirs) -> list[str]:
+    lines = ["| embedder | EER (threshold) | pairs | region | method | n | dissimilarity lift [95 % CI] | "
+             "similarity RP [95 % CI] |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for folder in embedder_dirs:
+        name = folder.name
+        eer = json.loads((results / "verification" / name / "eer.json").read_text())
+        table = pd.read_csv(folder / "localisation.csv", keep_default_na=False, na_values=[""])
+        changed = table[table["kind"].isin(["region", "swap"])].sort_values(["kind", "region", "method"])
+        for r in changed.itertuples():
+            lift = _ci(r.lift_dissimilarity_mean, r.lift_dissimilarity_ci_low, r.lift_dissimilarity_ci_high)
+            rp = _ci(r.rp_mean, r.rp_ci_low, r.rp_ci_high)
+            n_na = getattr(r, "n_not_applicable", 0)
+            n = f"{r.n} ({int(n_na)} not applicable)" if n_na else f"{r.n}"
+            lines.append(f"| {name} | {_fmt(eer['eer'])} ({_fmt(eer['threshold'], 3)}) | {r.kind} | {r.region} | "
+                         f"{r.method} ({r.budget}) | {n} | {lift} | {rp} |")
     return lines
 
 
@@ -100,6 +118,11 @@ def headlines(results_dir) -> str:
     if summary.get("metric_agreement"):
         out += ["", "### Do the metrics agree? (Kendall tau between the metrics' method rankings; model-free "
                 "baselines not ranked)", "", *agreement_lines(summary)]
+    embedders = sorted(p.parent for p in (results / "tables/verification").glob("*/localisation.csv"))
+    if embedders:
+        out += ["", "### Verification: each embedder's EER, and where the dissimilarity map points on pairs that "
+                "differ in one region (lift of the negative part in the changed region; random's is about 1)", "",
+                *verification_lines(results, embedders)]
     twin = results / "tables/twin_shift.csv"
     if twin.is_file():
         out += ["", "### Fair vs biased twin: mass on the background for the shortcut attribute", "",

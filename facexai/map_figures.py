@@ -4,6 +4,8 @@ fixed 19-colour palette (facexai.render)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import h5py
 import matplotlib
 import matplotlib.patches
@@ -162,3 +164,64 @@ def contact_sheet(root, sample_ids, out_png, mask_size: int, columns: int = 4, d
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
     plt.close(fig)
+
+
+def swap_sheet(results_dir, out_png, per_region: int = 2, dpi: int = 90) -> int:
+    """Region-swap pairs of a finished run, `per_region` per swapped region: face A, the donor B, the
+    swapped copy A' with its expected region outlined, and |A' - A| (where the pair differs).
+    Returns rows drawn."""
+    import pandas as pd
+
+    from .data.pairs import read_pair_images
+
+    results_dir = Path(results_dir)
+    pairs = pd.read_csv(results_dir / "verification/pairs.tsv", sep="\t", keep_default_na=False)
+    swap = pairs[pairs["kind"] == "swap"]
+    if swap.empty:
+        raise ValueError(f"{results_dir / 'verification/pairs.tsv'}: no region-swap pairs "
+                         "(set verification.region_swap.regions and pairs_per_region)")
+    chosen = pd.concat(g.iloc[:per_region] for _, g in swap.groupby("region", sort=False))
+    data, store = results_dir / "data/main/dataset.h5", results_dir / "verification/pairs.h5"
+    with h5py.File(data, "r") as h5:
+        row_of = dict(zip(h5["ids"][:].tolist(), range(len(h5["ids"]))))
+    faces = read_pair_images(data, store, chosen["row_a"].to_numpy())
+    donors = read_pair_images(data, store, [row_of[int(d)] for d in chosen["donor_id"]])
+    swapped = read_pair_images(data, store, chosen["row_b"].to_numpy())
+    with h5py.File(store, "r") as h5:
+        regions = read_rows(h5, "swap_masks", -1 - chosen["row_b"].to_numpy())
+    fig, axes = plt.subplots(len(chosen), 4, figsize=(4 * 1.9, 2.0 * len(chosen)), squeeze=False)
+    for r, row in enumerate(chosen.itertuples()):
+        size = faces[r].shape[0]
+        axes[r, 0].imshow(faces[r])
+        axes[r, 0].set_title(f"A: id {row.id_a}", fontsize=7)
+        axes[r, 1].imshow(donors[r])
+        axes[r, 1].set_title(f"B (donor): id {row.donor_id}", fontsize=7)
+        axes[r, 2].imshow(swapped[r])
+        axes[r, 2].contour(np.linspace(0, size - 1, regions[r].shape[1]), np.linspace(0, size - 1, regions[r].shape[0]),
+                           regions[r].astype(float), levels=[0.5], colors="#d55e00", linewidths=0.8)
+        axes[r, 2].set_title(f"A' ({row.region} from B)", fontsize=7)
+        difference = np.abs(swapped[r].astype(int) - faces[r].astype(int)).max(axis=2)
+        axes[r, 3].imshow(difference, cmap="magma", vmin=0, vmax=max(1, int(difference.max())))
+        axes[r, 3].set_title(f"|A' - A| (max {int(difference.max())})", fontsize=7)
+    _finish_grid(fig, axes, out_png, dpi, None)
+    return len(chosen)
+
+
+def main(argv=None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m facexai.map_figures",
+                                     description="Figures for the docs and for eyeballing data.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    swap = sub.add_parser("swap-pairs", help="region-swap pairs of a finished run (A, donor B, A', |A' - A|)")
+    swap.add_argument("results", type=Path, help="the run's results folder")
+    swap.add_argument("out", type=Path, help="PNG (a PDF is written beside it)")
+    swap.add_argument("--per-region", type=int, default=2)
+    args = parser.parse_args(argv)
+    if args.command == "swap-pairs":
+        n = swap_sheet(args.results, args.out, args.per_region)
+        print(f"{args.out}: {n} region-swap pairs")
+
+
+if __name__ == "__main__":
+    main()

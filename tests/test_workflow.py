@@ -332,6 +332,15 @@ def test_models_biased_twin_and_verification_outputs(tiny_run):
         assert summary["similarity"] == ("euclidean" if embedder == "dlib" else "cosine")
 
 
+def test_region_swap_sheet(tiny_run, tmp_path):
+    from facexai.map_figures import main
+
+    main(["swap-pairs", str(tiny_run / "results"), str(tmp_path / "swap.png"), "--per-region", "1"])
+    with Image.open(tmp_path / "swap.png") as im:
+        assert im.size[0] >= 300 and np.asarray(im.convert("L")).std() > 10
+    assert (tmp_path / "swap.pdf").read_bytes().startswith(b"%PDF")
+
+
 def test_verification_pair_maps(tiny_run):
     pairs = pd.read_csv(tiny_run / "results/verification/pairs.tsv", sep="\t", keep_default_na=False)
     for embedder in EMBEDDERS:
@@ -388,6 +397,10 @@ def test_headlines_of_a_run(tiny_run):
     from facexai.headlines import headlines
 
     text = headlines(tiny_run / "results")
+    section = text.split("### Verification")[1]
+    for embedder in EMBEDDERS:
+        assert f"| {embedder} |" in section and "| swap | mouth | corrrise (32 masks) | 2 |" in section
+    assert "| scripted |" in section and "(2 not applicable)" in section
     assert "### FR vs RP" in text and "| size-controlled (headline) | 6 |" in text
     assert "### Beats the edge baseline" in text and "| resnet | gradcam |" in text.split("edge baseline")[1]
     assert "| resnet | gradcam |" in text and "### Fair vs biased twin" in text
