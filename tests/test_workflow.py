@@ -285,6 +285,42 @@ def test_second_run_has_nothing_to_do(tiny_run):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
+def test_verification_through_the_real_reader_with_dlib_and_region_swaps(tmp_path):
+    """A small folder in the published CelebAMask-HQ layout (with CelebA's identity file) read by the
+    real reader: region-swap pairs on its part masks, the trained and the dlib embedder, every pair
+    metric, tables and figures per embedder."""
+    root = tmp_path / "CelebAMask-HQ"
+    generate(SyntheticConfig(n_images=80, n_identities=16, image_size=64, mask_size=32, seed=5), root,
+             progress=False)
+    (root / "synthetic-pairs.txt").unlink()  # a real folder has no region pairs: only swaps
+    embedders = ["trained", "dlib"] if has_dlib_extra() else ["trained"]
+    dlib = "    - {name: dlib, kind: dlib}\n" if has_dlib_extra() else ""
+    real = tmp_path / "real.yaml"
+    real.write_text(
+        f"dataset_root: {root}\ndataset:\n  source: celebamask_hq\n  image_size: 32\n  mask_size: 32\n"
+        "  shard_size: 40\nmodels:\n  - {name: resnet}\n"
+        "verification:\n  embedders:\n"
+        "    - {name: trained, kind: trained, arch: resnet_small, width: 8, dim: 16, epochs: 2, batch_size: 16,\n"
+        "       lr: 0.003, margin: 0.2, scale: 16.0}\n" + dlib +
+        "  region_swap: {regions: [eyes, nose, mouth, hair], pairs_per_region: 2, dilation: 1, feather: 1}\n"
+        "  explain: {kinds: [swap, genuine, impostor]}\n")
+    targets = [f"results/{t}" for e in embedders
+               for t in (f"tables/verification/{e}/localisation.csv", f"figures/verification_pairs_{e}.png")]
+    result = snakemake(tmp_path, *targets, "--configfile", str(real))
+    assert result.returncode == 0, result.stderr[-3000:]
+    pairs = pd.read_csv(tmp_path / "results/verification/pairs.tsv", sep="\t", keep_default_na=False)
+    assert set(pairs["kind"]) == {"genuine", "impostor", "swap"}
+    assert pairs[pairs["kind"] == "swap"]["region"].value_counts().to_dict() == {r: 2 for r in
+                                                                                 ("eyes", "nose", "mouth", "hair")}
+    for embedder in embedders:
+        table = pd.read_csv(tmp_path / f"results/tables/verification/{embedder}/localisation.csv")
+        swap = table[(table["kind"] == "swap") & (table["method"] == "corrrise")]
+        assert sorted(swap["region"]) == ["eyes", "hair", "mouth", "nose"] and (swap["n"] == 2).all()
+        assert swap["lift_dissimilarity_n_valid"].sum() == 8
+        eer = json.loads((tmp_path / f"results/verification/{embedder}/eer.json").read_text())
+        assert set(eer["swap_pairs"]) == {"eyes", "nose", "mouth", "hair"}
+
+
 def test_bad_real_dataset_fails_naming_the_file(tmp_path):
     root = tmp_path / "CelebAMask-HQ"
     generate(SyntheticConfig(n_images=12, n_identities=4, image_size=64, mask_size=32), root, progress=False)
