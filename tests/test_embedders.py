@@ -207,3 +207,27 @@ def test_old_single_embedder_key_is_refused_by_name(tmp_path):
     config["verification"]["embedders"].append({"name": "mine", "kind": "torchscript"})
     with pytest.raises(ConfigError, match=r"verification.embedders\[1\]: 'weights' is a required property"):
         check_schema(config, f"{REPO}/config/schema/config.schema.yaml")
+
+
+def test_sanity_check_randomises_the_layers_of_a_torchscript_file(tmp_path):
+    """The cascading randomisation finds Conv2d / Linear layers inside a TorchScript file (traced
+    from nn modules, they keep their original names), re-draws them from the output back, and leaves
+    the loaded model untouched."""
+    from facexai.metrics.sanity import randomised_copies, weight_layers
+    from facexai.models.user import load_weights
+
+    model = load_weights(write_scripted_embedder(tmp_path / "net.pt"), "torchscript", None, 0)
+    names = weight_layers(model)
+    assert names == ["inner.6", "inner.2", "inner.0"]  # Linear, Conv2d, Conv2d: output first
+    x = torch.rand(2, 3, 48, 48)
+    with torch.no_grad():
+        before = model(x).clone()
+        outputs = [(count, copy_(x).clone()) for count, _, copy_ in randomised_copies(model, 3, seed=0)]
+        assert torch.equal(model(x), before)
+    assert [count for count, _ in outputs] == [1, 2, 3]
+    assert all(not torch.allclose(out, before) for _, out in outputs)
+    weight = dict(model.named_modules())["inner.6"].weight
+    fan_in = weight.shape[1]
+    # the re-drawn top layer follows PyTorch's default bound (Kaiming-uniform, a = sqrt(5)): 1/sqrt(fan_in)
+    randomised = dict(next(iter(randomised_copies(model, 3, seed=0)))[2].named_modules())["inner.6"].weight
+    assert randomised.abs().max() <= 1 / np.sqrt(fan_in) + 1e-6 and not torch.equal(randomised, weight)
