@@ -136,7 +136,9 @@ rule build_pairs:
         swap=config["verification"].get("region_swap"),
         regions=lambda wc: {
             r: config["regions"][r]
-            for r in (config["verification"].get("region_swap") or {}).get("regions", [])
+            for r in (config["verification"].get("region_swap") or {}).get(
+                "regions", []
+            )
         },
         seed=config["seed"],
         region_pairs=(

@@ -177,8 +177,8 @@ def train_embedder(dataset_h5, split_tsv, out_dir, *, arch: str, width: int, dim
                  curves[-1]["train_accuracy"])
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    meta = {"kind": "trained", "name": name, "arch": arch, "width": width, "dim": dim, "image_size": int(images.shape[1]),
-            **trained_input(int(images.shape[1])), "similarity": "cosine",
+    meta = {"kind": "trained", "name": name, "arch": arch, "width": width, "dim": dim,
+            "image_size": int(images.shape[1]), **trained_input(int(images.shape[1])), "similarity": "cosine",
             "n_train_identities": int(labels.max()) + 1, "seed": seed}
     with atomic_path(out_dir / "curves.tsv") as tmp:
         pd.DataFrame(curves).to_csv(tmp, sep="\t", index=False)
