@@ -128,6 +128,108 @@ def gallery_data(metric_csvs, attribution_h5s: dict, dataset_h5s: dict, *, regio
             "mode": mode, "decisions": ordered, "pictures": pictures}
 
 
+PAIR_PARTS = (("similarity", "positive"), ("dissimilarity", "negative"))
+DISSIMILARITY_METRICS = ("rp_dissimilarity", "lift_dissimilarity")
+PAIR_LEGEND = ("Per method, the similarity map (positive part of the signed map of the pair's score) and the "
+               "dissimilarity map (negative part), viridis over the image, each scaled to its own maximum; a grey "
+               "image outlined in orange has no mass (or the method could not run: the reason is given). The partner "
+               "is the other photo of the pair (for a region-swap pair, the swapped copy); for pairs that differ in one "
+               "region, that region is bright over the faded partner, and RP / lift (dissimilarity) say how much of "
+               "the dissimilarity map lies there. Metrics of the shown map(s); blank = undefined.")
+
+
+def pair_gallery_data(metric_csvs, attribution_h5s: dict[str, list], dataset_h5, pairs_h5, *,
+                      regions: dict) -> dict:
+    """The gallery of one embedder's explained pairs, in the attribute gallery's format: one card per
+    pair (image, partner or swapped copy, and for each method its similarity map (positive part) and
+    dissimilarity map (negative part)); the "attribute" filter is the pair kind. attribution_h5s:
+    {method: [shard files]}."""
+    from .data.pairs import expected_regions, read_pair_images
+
+    table = pd.concat([pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in metric_csvs],
+                      ignore_index=True)
+    shown = [(n, label) for n, label in registry.shown() if n in table] + \
+        [(n, label) for n, label in (("rp_dissimilarity", "RP (dissimilarity)"),
+                                     ("lift_dissimilarity", "lift (dissimilarity)")) if n in table]
+    metric_rows = {(r["method"], int(r["id"]), int(r["partner_id"])): r for r in table.to_dict("records")}
+    budgets = method_budgets(table)
+    decisions: dict[tuple, dict] = {}
+    maps_of: dict[tuple, np.ndarray] = {}
+    rows: dict[tuple, tuple] = {}
+    embedder = ""
+    for method, paths in attribution_h5s.items():
+        for path in paths:
+            shard = read_shard(path)
+            embedder = shard.model
+            for k, key in enumerate(shard.keys()):
+                key = (int(key[0]), int(key[1]))
+                maps_of[(method,) + key] = shard.maps[k]
+                rows[key] = (int(shard["row"][k]), int(shard["partner_row"][k]), shard["kind"][k], shard["region"][k])
+                decisions.setdefault(key, {"model": embedder, "id": key[0], "partner": key[1],
+                                           "attribute": shard["kind"][k], "region": shard["region"][k],
+                                           "score": _number(shard["score"][k]), "methods": {}})
+    keys = sorted(decisions)
+    a_rows = [rows[k][0] for k in keys]
+    b_rows = [rows[k][1] for k in keys]
+    images = read_pair_images(dataset_h5, pairs_h5, a_rows)
+    partners = read_pair_images(dataset_h5, pairs_h5, b_rows)
+    outlines = expected_regions(dataset_h5, pairs_h5, a_rows, b_rows, [rows[k][2] for k in keys],
+                                [rows[k][3] for k in keys], regions)
+    pictures: dict[str, str] = {}
+    methods = []
+    for index, key in enumerate(keys):
+        record = decisions[key]
+        record["image"], record["labels"] = f"img:{key[0]}:{key[1]}", f"partner:{key[0]}:{key[1]}"
+        pictures[record["image"]] = data_uri(images[index])
+        partner = partners[index]
+        if outlines[index].any():  # the expected region, bright over a faded partner
+            from .data.pairs import resize_nearest
+
+            inside = resize_nearest(outlines[index], partner.shape[0])[..., None]
+            partner = np.where(inside, partner, 0.35 * partner + 0.65 * 255).astype(np.uint8)
+        pictures[record["labels"]] = data_uri(partner)
+        for method in attribution_h5s:
+            a = maps_of.get((method,) + key)
+            if a is None:
+                continue
+            row = metric_rows.get((method,) + key, {})
+            for part, mode in PAIR_PARTS:
+                name = f"{method} {part}"
+                if name not in methods:
+                    methods.append(name)
+                picture = f"map:{name}:{key[0]}:{key[1]}"
+                heat = heat_of(a, mode)
+                pictures[picture] = data_uri(overlay_rgb(images[index], heat))
+                reason = row.get("not_applicable") or row.get("degenerate" if part == "similarity"
+                                                              else "degenerate_dissimilarity")
+                if reason == "not_a_region_pair":
+                    reason = ""
+                record["methods"][name] = {
+                    "map": picture,
+                    "degenerate": reason if isinstance(reason, str) and reason else
+                    ("map has no mass" if heat is None else ""), "warning": "",
+                    # the similarity map carries the pair's metrics, the dissimilarity map its own two
+                    "metrics": {n: _number(row.get(n)) for n, _ in shown
+                                if (n in DISSIMILARITY_METRICS) == (part == "dissimilarity")}}
+    ordered = [decisions[k] for k in sorted(keys, key=lambda k: (decisions[k]["attribute"], decisions[k]["region"], k))]
+    base = {m.rsplit(" ", 1)[0] for m in methods}
+    return {"models": [embedder] if embedder else [], "methods": methods,
+            "budgets": {m: budgets.get(m.rsplit(" ", 1)[0], "") for m in methods if m.rsplit(" ", 1)[0] in base},
+            "regions": sorted({d["region"] for d in ordered if d["region"]}),
+            "attributes": sorted({d["attribute"] for d in ordered}), "shown": [list(x) for x in shown],
+            "sortable": {k: d for k, d in {**registry.sortable(), "lift_dissimilarity": 1}.items() if k in table},
+            "mode": "positive part (similarity) / negative part (dissimilarity)",
+            "names": {"attribute": "pair kind", "second": "partner", "score": "score", "unit": "pairs",
+                      "legend": PAIR_LEGEND},
+            "decisions": ordered, "pictures": pictures}
+
+
+def build_pair_gallery(metric_csvs, attribution_h5s: dict, dataset_h5, pairs_h5, out_html, *, regions: dict) -> int:
+    data = pair_gallery_data(metric_csvs, attribution_h5s, dataset_h5, pairs_h5, regions=regions)
+    write_gallery(data, out_html, title=f"facexai verification gallery: {data['models'][0] if data['models'] else ''}")
+    return len(data["decisions"])
+
+
 def _cap(decisions: dict, limit: int) -> dict:
     """At most `limit` decisions per model, round robin over attributes in id order."""
     by_model = defaultdict(lambda: defaultdict(list))
@@ -190,14 +292,14 @@ td.v{text-align:right;font-variant-numeric:tabular-nums}
 <label>model <select id="model"></select></label>
 <label>method <select id="method"></select></label>
 <label>region <select id="region"></select></label>
-<label>attribute <select id="attribute"></select></label>
+<label><span id="attribute-label">attribute</span> <select id="attribute"></select></label>
 <label>sort by (best first) <select id="sort"></select></label>
 <span id="count"></span>
-<div id="legend">Heat maps: viridis over the image, scaled to each map's maximum (mass mode: <span id="mode"></span>);
+<div id="legend"><span id="legend-text">Heat maps: viridis over the image, scaled to each map's maximum (mass mode: <span id="mode"></span>);
 a grey image outlined in orange is a map with no mass. Label maps: classes of the expected region in colour,
 the rest faded. Metrics are the per-sample values of the shown method(s); blank = undefined (the reason is
 given below the table; sanity ρ and sMPRT ρ are computed on metrics.sanity.max_samples rows per shard only). With all methods
-shown, sorting uses the first method.</div>
+shown, sorting uses the first method that has the metric.</span></div>
 <noscript><p class="warn">The gallery needs JavaScript to draw its cards.</p></noscript>
 </header>
 <div id="cards"></div>
@@ -206,6 +308,7 @@ shown, sorting uses the first method.</div>
 "use strict";
 const D = JSON.parse(document.getElementById("data").textContent);
 const ALL = "(all)";
+const NAMES = Object.assign({attribute: "attribute", second: "labels", score: "p", unit: "decisions"}, D.names || {});
 const $ = (id) => document.getElementById(id);
 function fill(id, values, withAll, notes) {
   const s = $(id);
@@ -220,6 +323,8 @@ fill("region", D.regions, true);
 fill("attribute", D.attributes, true);
 fill("sort", ["id"].concat(Object.keys(D.sortable)), false);
 $("mode").textContent = D.mode;
+$("attribute-label").textContent = NAMES.attribute;
+if (NAMES.legend) $("legend-text").textContent = NAMES.legend;
 const fmt = (v) => v === null || v === undefined ? "" : (Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3));
 function pic(src, caption, degenerate) {
   const d = document.createElement("div"); d.className = "pic" + (degenerate ? " degenerate" : "");
@@ -231,11 +336,12 @@ function card(dec, methods) {
   const c = document.createElement("div"); c.className = "card";
   c.dataset.model = dec.model; c.dataset.id = dec.id; c.dataset.attribute = dec.attribute; c.dataset.region = dec.region;
   const h = document.createElement("div"); h.className = "head";
-  h.textContent = dec.model + " · id " + dec.id + " · " + dec.attribute + " → " + dec.region + " · p=" + fmt(dec.score);
+  h.textContent = dec.model + " · id " + dec.id + (dec.partner !== undefined ? " vs " + dec.partner : "") + " · " +
+    dec.attribute + (dec.region ? " → " + dec.region : "") + " · " + NAMES.score + "=" + fmt(dec.score);
   c.appendChild(h);
   const pics = document.createElement("div"); pics.className = "pics";
   pics.appendChild(pic(dec.image, "image", false));
-  pics.appendChild(pic(dec.labels, "labels: " + dec.region, false));
+  pics.appendChild(pic(dec.labels, NAMES.second + (dec.region ? ": " + dec.region : ""), false));
   for (const m of methods) {
     const e = dec.methods[m]; if (!e) continue;
     const p = pic(e.map, m, !!e.degenerate); p.classList.add("map"); p.dataset.method = m; pics.appendChild(p);
@@ -275,12 +381,14 @@ function render() {
                                       && (s.attribute === ALL || d.attribute === s.attribute));
   if (s.sort !== "id") {
     const dir = D.sortable[s.sort];  // best first; undefined values last
-    const key = (d) => { const m = d.methods[methods[0]]; const v = m ? m.metrics[s.sort] : null;
+    // the first shown method that has the metric (a pair's dissimilarity map carries its own two)
+    const key = (d) => { const m = methods.map(x => d.methods[x]).find(e => e && s.sort in e.metrics);
+                         const v = m ? m.metrics[s.sort] : null;
                          return v === null || v === undefined ? -Infinity : dir * v; };
     shown = shown.slice().sort((a, b) => key(b) - key(a));
   }
   const box = $("cards"); box.replaceChildren(...shown.map(d => card(d, methods)));
-  $("count").textContent = shown.length + " of " + D.decisions.length + " decisions";
+  $("count").textContent = shown.length + " of " + D.decisions.length + " " + NAMES.unit;
   history.replaceState(null, "", "#" + new URLSearchParams(s).toString());
 }
 const KEYS = ["model", "method", "region", "attribute", "sort"];

@@ -213,6 +213,7 @@ class RunPlan:
             *([f"{R}/verification/{e}/eer.json" for e in self.embedders] if verification else []),
             *([f"{R}/tables/verification/{e}/localisation.csv" for e in self.embedders] if pair_outputs else []),
             *([f"{R}/figures/verification_pairs_{e}.png" for e in self.embedders] if pair_outputs else []),
+            *([f"{R}/gallery/verification_{e}.html" for e in self.embedders] if pair_outputs else []),
             # the per-shard maps and metric tables are results too: a missing or damaged one is remade
             *shards["attributions"],
             *shards["csv"],

@@ -135,6 +135,38 @@ rule pair_figure:
         "../scripts/pair_figure.py"
 
 
+rule pair_gallery:
+    input:
+        tables=expand(
+            f"{R}/metrics/verification/{{{{embedder}}}}/{{method}}/{{shard}}.csv",
+            method=PAIR_METHODS,
+            shard=PAIR_SHARDS,
+        ),
+        attributions=expand(
+            f"{R}/attributions/verification/{{{{embedder}}}}/{{method}}/{{shard}}.h5",
+            method=PAIR_METHODS,
+            shard=PAIR_SHARDS,
+        ),
+        data=f"{R}/data/main/dataset.h5",
+        store=f"{R}/verification/pairs.h5",
+    output:
+        report(
+            f"{R}/gallery/verification_{{embedder}}.html",
+            caption="../report/pair_gallery.rst",
+            category="2 Attribution maps",
+        ),
+    log:
+        f"{R}/logs/gallery_verification_{{embedder}}.log",
+    conda:
+        "../envs/facexai.yaml"
+    resources:
+        mem_mb=2000,
+    params:
+        regions=config["regions"],
+    script:
+        "../scripts/pair_gallery.py"
+
+
 rule gallery:
     input:
         tables=expand(

@@ -265,6 +265,34 @@ def test_gallery_in_a_real_browser(tiny_run):
         browser.quit()
 
 
+def test_pair_gallery_in_a_real_browser(tiny_run):
+    from selenium.webdriver.support.ui import Select
+
+    pairs = pd.read_csv(tiny_run / "results/metrics/verification/scripted/corrrise/0.csv", keep_default_na=False)
+    browser = _browser()
+    try:
+        browser.get((tiny_run / "results/gallery/verification_scripted.html").as_uri())
+        cards = lambda: browser.find_elements("css selector", ".card")  # noqa: E731
+        assert len(cards()) == len(pairs) > 0
+        assert browser.execute_script("return [...document.images].every(i => i.complete && i.naturalWidth > 0)")
+        labels = [o.text for o in Select(browser.find_element("id", "method")).options]
+        assert "corrrise dissimilarity (32 masks)" in labels and "gradcam similarity (1 pass)" in labels
+        assert browser.find_element("id", "attribute-label").text == "pair kind"
+        # TorchScript: Grad-CAM's panels say why there is no map
+        Select(browser.find_element("id", "method")).select_by_value("gradcam similarity")
+        assert all("TorchScript" in c.text for c in cards())
+        # region-swap pairs sorted by the dissimilarity lift of CorrRISE's dissimilarity map, best first
+        browser.get((tiny_run / "results/gallery/verification_scripted.html").as_uri()
+                    + "#method=%28all%29&attribute=swap&sort=lift_dissimilarity")
+        assert len(cards()) == (pairs["kind"] == "swap").sum() == 4
+        values = [float(v.text) for v in browser.find_elements(
+            "css selector", "td.v[data-metric=lift_dissimilarity][data-method='corrrise dissimilarity']")]
+        expected = sorted(pairs.loc[pairs["kind"] == "swap", "lift_dissimilarity"], reverse=True)
+        assert values == pytest.approx(expected, rel=2e-3) and len(values) == 4
+    finally:
+        browser.quit()
+
+
 def test_snakemake_report_has_every_stage(tiny_run):
     out = tiny_run / "results/report.html"
     result = snakemake(tiny_run, "--report", str(out))
@@ -274,6 +302,7 @@ def test_snakemake_report_has_every_stage(tiny_run):
     for category in ("1 Models", "2 Attribution maps", "3 Metrics", "4 Statistics"):
         assert category in html, category
     for name in ("model_accuracy.csv", "overlay_resnet.png", "verification_pairs_trained.png", "index.html",
+                 "verification_scripted.html",
                  "verification_pairs_scripted.png",
                  "localisation_by_region.csv", "lift_heatmap.png", "beats_random.csv", "fr_vs_rp.png"):
         assert f"Adding {name}" in result.stderr, name
