@@ -17,7 +17,7 @@ from PIL import Image
 
 from facexai.data.synthetic import SyntheticConfig, generate
 
-from conftest import REPO, assert_same_results, snakemake
+from conftest import EMBEDDERS_CONFIG, REPO, assert_same_results, snakemake
 
 TABLES = ["localisation_by_region.csv", "beats_random.csv"]
 
@@ -102,7 +102,8 @@ def kill_mid_run(work, outputs, change, log_path):
 
     # one job at a time, so that the kill finds exactly one job mid-run
     cmd = [sys.executable, "-m", "snakemake", "--cores", "1", "-s", f"{REPO}/Snakefile", "-d", str(work),
-           "--configfile", f"{REPO}/tests/tiny.yaml", change[1]]
+           "--configfile", f"{REPO}/tests/tiny.yaml",
+           *([str(work / EMBEDDERS_CONFIG)] if (work / EMBEDDERS_CONFIG).is_file() else []), change[1]]
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline, victim = time.time() + 300, None
