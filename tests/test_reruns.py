@@ -69,6 +69,17 @@ def test_adding_a_method_adds_only_its_jobs(tiny_run, tmp_path):
                          "twin_figure", "all"}
 
 
+def test_changing_one_embedder_reruns_only_its_jobs(tiny_run, tmp_path):
+    text = (tiny_run / EMBEDDERS_CONFIG).read_text()
+    assert "input_size: 48" in text
+    jobs = planned(tiny_run, *extra_config(tmp_path, text.replace("input_size: 48", "input_size: 40")))
+    per_embedder = {"import_embedder", "evaluate_verification", "attribute_pairs", "pair_metrics",
+                    "verification_localisation", "pair_figure", "pair_gallery"}
+    assert set(jobs) == per_embedder | {"all"}
+    assert all(w["embedder"] == "scripted" for rule in per_embedder for w in jobs[rule])
+    assert len(jobs["attribute_pairs"]) == len(jobs["pair_metrics"]) == 2  # gradcam and corrrise, 1 shard
+
+
 def _marker(workdir, kind, path):
     """Snakemake's own record for an output file: .snakemake/{incomplete,metadata}/<urlsafe b64 of its path>."""
     return workdir / ".snakemake" / kind / base64.urlsafe_b64encode(path.encode()).decode()
