@@ -151,7 +151,7 @@ class CorrRISE(AttributionMethod):
     score over random masks; for a pair, similarity (positive) and dissimilarity (negative) maps."""
 
     name = "corrrise"
-    defaults = {"n_masks": 256, "cells": 8, "p": 0.5, "batch_size": 32, "fill": "partner"}
+    defaults = {"n_masks": 1000, "cells": 8, "p": 0.5, "batch_size": 32, "fill": "partner"}
     uses_probability = True
 
     def budget(self):
