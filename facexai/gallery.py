@@ -299,7 +299,7 @@ td.v{text-align:right;font-variant-numeric:tabular-nums}
 a grey image outlined in orange is a map with no mass. Label maps: classes of the expected region in colour,
 the rest faded. Metrics are the per-sample values of the shown method(s); blank = undefined (the reason is
 given below the table; sanity ρ and sMPRT ρ are computed on metrics.sanity.max_samples rows per shard only). With all methods
-shown, sorting uses the first method that has the metric.</span></div>
+shown, sorting uses the first method with values of the metric.</span></div>
 <noscript><p class="warn">The gallery needs JavaScript to draw its cards.</p></noscript>
 </header>
 <div id="cards"></div>
@@ -381,9 +381,9 @@ function render() {
                                       && (s.attribute === ALL || d.attribute === s.attribute));
   if (s.sort !== "id") {
     const dir = D.sortable[s.sort];  // best first; undefined values last
-    // the first shown method that has the metric (a pair's dissimilarity map carries its own two)
-    const key = (d) => { const m = methods.map(x => d.methods[x]).find(e => e && s.sort in e.metrics);
-                         const v = m ? m.metrics[s.sort] : null;
+    // the first shown method with a value of the metric (a pair's dissimilarity map carries its own two)
+    const by = methods.find(m => shown.some(d => d.methods[m] && d.methods[m].metrics[s.sort] != null)) || methods[0];
+    const key = (d) => { const m = d.methods[by]; const v = m ? m.metrics[s.sort] : null;
                          return v === null || v === undefined ? -Infinity : dir * v; };
     shown = shown.slice().sort((a, b) => key(b) - key(a));
   }

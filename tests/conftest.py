@@ -84,9 +84,11 @@ def snakemake(workdir, *args, timeout=900):
 def assert_same_results(work, reference, tables):
     """Every per-sample metrics CSV of `reference` and the named tables equal those of `work`, to
     float32 resolution: the scores are float32 model outputs, and a job run on its own after a kill
-    has been seen to differ from the same job in an uninterrupted run by a few 1e-8 (relative) in one
-    deletion value, a last-bit difference of the CPU kernels; a resume defect (a stale, missing or
-    half-written table) differs by far more. Two uninterrupted runs are compared bit for bit in
+    (with one thread instead of two: another summation order in the CPU kernels) has been seen to
+    differ from the same job in an uninterrupted run by a few 1e-8 (relative) in one deletion value,
+    and by 1e-7 (absolute) in a dlib pair score, minus the distance between two nearly equal
+    128-d embeddings, whose float32 error is absolute, not relative; a resume defect (a stale,
+    missing or half-written table) differs by far more. Two uninterrupted runs are compared bit for bit in
     test_reliability.py."""
     import pandas as pd
 
@@ -94,7 +96,7 @@ def assert_same_results(work, reference, tables):
     assert names == sorted(p.relative_to(work).as_posix() for p in (work / "results").glob("metrics/**/*.csv"))
     for rel in names + [f"results/tables/{t}" for t in tables]:
         pd.testing.assert_frame_equal(pd.read_csv(work / rel), pd.read_csv(reference / rel), check_exact=False,
-                                      rtol=1e-6, atol=1e-9, obj=rel)
+                                      rtol=1e-6, atol=1e-6, obj=rel)
 
 
 @pytest.fixture(scope="session")

@@ -455,7 +455,8 @@ def test_verification_localisation_table(tiny_run):
         skipped = summary[summary["method"] == "gradcam"]["n_not_applicable"]
         assert (skipped == (summary[summary["method"] == "gradcam"]["n"] if embedder == "scripted" else 0)).all()
         ranks = pd.read_csv(tiny_run / f"results/tables/verification/{embedder}/method_ranks.csv")
-        assert set(ranks["method"]) == ({"corrrise"} if embedder == "scripted" else {"gradcam", "corrrise"})
+        # on the TorchScript embedder only CorrRISE ran: one method, nothing to rank
+        assert set(ranks["method"]) == (set() if embedder == "scripted" else {"gradcam", "corrrise"})
 
 
 def test_headlines_of_a_run(tiny_run):
