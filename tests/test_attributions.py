@@ -373,3 +373,26 @@ def test_partner_fill_shows_where_a_pair_differs_whatever_the_embedder():
     with pytest.raises(ValueError, match="fill 'partner' needs a verification pair task"):
         get_method("corrrise", {"n_masks": 8, "fill": "partner"})(
             ClassTask(embedder, torch.tensor([0])), x, np.array([0]), seed=0)
+
+
+def test_rise_and_corrrise_give_no_map_for_a_score_that_only_rounding_moves():
+    """A score that masks move by no more than float32 rounding carries no information: the map is 0
+    (an all-zero map, reported), not the pattern of the noise; a score that masks do move keeps its map."""
+    from facexai.attributions.rise import constant_rows
+
+    assert constant_rows(np.array([[0.5, 0.5 + 1e-8, 0.5 - 1e-8], [0.5, 0.6, 0.4]])).tolist() == [True, False]
+
+    class Flat(nn.Module):  # 0.3 plus a rounding-sized trace of the input
+        def __init__(self, scale):
+            super().__init__()
+            self.scale = scale
+
+        def forward(self, x):
+            return 0.3 + self.scale * x.mean(dim=(1, 2, 3), keepdim=True)[:, :, 0, 0]
+
+    x = torch.rand(1, 3, 16, 16) + 1.0
+    for scale, empty in ((1e-9, True), (1e-2, False)):
+        task = ClassTask(Flat(scale), torch.tensor([0]))
+        for name in ("rise", "corrrise"):
+            maps = get_method(name, {"n_masks": 64, "cells": 4, "fill": "black"})(task, x, np.array([0]), seed=0)
+            assert (np.abs(maps).max() == 0) == empty, (name, scale)

@@ -138,3 +138,39 @@ def test_a_swap_pair_needs_its_store(dataset, tmp_path):
     with pytest.raises(ValueError, match="region-swap pairs need the fused dataset"):
         build_pairs(split_path, tmp_path / "p.tsv", n_genuine=1, n_impostor=1, seed=0,
                     swap={"regions": ["mouth"], "pairs_per_region": 1, "dilation": 0, "feather": 0}, regions=REGIONS)
+
+
+def test_the_swap_lift_fails_for_a_network_blind_to_the_region():
+    """The dissimilarity lift on region-swap pairs can fail: an embedder that sees only the lower half
+    of the face cannot be affected by a swapped upper region, and CorrRISE's dissimilarity map then
+    has no mass there; the same embedder's lower-half swap is found."""
+    import torch
+    from torch import nn
+
+    from facexai.attributions.base import PairTask, get_method
+    from facexai.data.samples import to_model_input
+    from facexai.metrics.topq import mask_metrics
+
+    class LowerHalf(nn.Module):  # a 3 x 4 x 4 grid of mean colours over the lower half only
+        def forward(self, x):
+            return nn.functional.adaptive_avg_pool2d(x[:, :, x.shape[2] // 2:], 4).flatten(1)
+
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    b = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    upper, lower = np.zeros((32, 32), bool), np.zeros((32, 32), bool)
+    upper[6:12, 8:24] = True    # "eyes"
+    lower[22:28, 10:22] = True  # "mouth"
+    model = LowerHalf()
+    lifts = {}
+    for name, region in (("upper", upper), ("lower", lower)):
+        swapped, union = swap_region(a, region, b, region, dilation=1, feather=1)
+        x, partner = to_model_input(a[None]), to_model_input(swapped[None])
+        with torch.no_grad():
+            task = PairTask(model, model(partner), [SWAP_ID_OFFSET], partner_images=partner)
+        maps = get_method("corrrise", {"n_masks": 500, "cells": 4})(task, x, np.array([1]), seed=0)
+        result = mask_metrics(maps, union[None], mode="negative")
+        lifts[name] = (result["lift"][0], result["degenerate"][0])
+    assert lifts["lower"][0] > 3 and lifts["lower"][1] == ""
+    # blind to the upper half: the pair is identical to the network, nothing to find (counted, not 0)
+    assert np.isnan(lifts["upper"][0]) and lifts["upper"][1] != ""

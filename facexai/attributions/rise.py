@@ -27,9 +27,14 @@ with similarity and CorrRISE's dissimilarity map cannot show it; the partner fil
     CorrRISE  map(p) = Spearman rank correlation over k of M_k(p) and S(x * M_k): normalised per
               pixel, so it has no keep-rate artefact either.
 
-For a verification pair, S is the cosine similarity to the partner: CorrRISE's positive part is
+For a verification pair, S is the pair score with the partner: CorrRISE's positive part is
 the similarity map (keeping those pixels raises similarity), its negative part the
 dissimilarity map (keeping them lowers it).
+
+A masked copy is b + M (x - b) for the fill b, exactly x where b equals x. When no mask moves the
+score by more than float32 rounding (range over the masks <= 1e-6 x max(1, |S|)), the map is 0
+(an all-zero map, reported as such): ranking or averaging rounding noise would draw a pattern
+that means nothing.
 """
 
 from __future__ import annotations
@@ -108,7 +113,9 @@ class _MaskedScores:
                 image, background = images[rows[0]:rows[0] + 1], fills[rows[0]:rows[0] + 1]
                 for start in range(0, k, batch):
                     m = masks[start:start + batch]
-                    masked = m * image + (1 - m) * background
+                    # b + m (x - b): exactly x where the fill equals the image (a partner photo
+                    # equal to it outside a swapped region), so no rounding noise reaches the score
+                    masked = background + m * (image - background)
                     scores[rows, start:start + len(m)] = task.score_matrix(masked, rows).T
         return masks, scores
 
@@ -131,6 +138,19 @@ def rise_estimate(scores: torch.Tensor, masks: torch.Tensor, estimator: str, p: 
     return scores @ masks / (masks.shape[0] * p)
 
 
+# a score that no mask changes by more than float32 rounding carries no information: its map is 0
+# (reported as an all-zero map), not the pattern of the rounding noise
+CONSTANT_SCORE_TOLERANCE = 1e-6
+
+
+def constant_rows(scores) -> np.ndarray:
+    """Rows of (N, K) scores whose range over the masks is within float32 rounding of their size."""
+    s = np.asarray(scores.detach().cpu() if isinstance(scores, torch.Tensor) else scores, np.float64)
+    if s.size == 0:
+        return np.zeros(len(s), bool)
+    return np.ptp(s, axis=1) <= CONSTANT_SCORE_TOLERANCE * np.maximum(1.0, np.abs(s).max(axis=1))
+
+
 class RISE(AttributionMethod):
     name = "rise"
     defaults = {"n_masks": 256, "cells": 8, "p": 0.5, "batch_size": 32, "estimator": "difference", "fill": "black"}
@@ -143,7 +163,9 @@ class RISE(AttributionMethod):
         masks, scores = _MaskedScores(self.params, seed)(task, images, sample_ids)
         flat = masks.view(masks.shape[0], -1)
         maps = rise_estimate(scores, flat, self.params["estimator"], float(self.params["p"]))
-        return maps.view(images.shape[0], *images.shape[-2:]).cpu().numpy()
+        maps = maps.view(images.shape[0], *images.shape[-2:]).cpu().numpy()
+        maps[constant_rows(scores)] = 0.0
+        return maps
 
 
 class CorrRISE(AttributionMethod):
@@ -170,4 +192,5 @@ class CorrRISE(AttributionMethod):
             corr = (score_ranks @ mask_ranks) / (score_norm * mask_norm[None, :])
         # a pixel every mask keeps alike, or a score no mask changes, correlates with nothing
         corr = np.where(np.isfinite(corr), corr, 0.0)
+        corr[constant_rows(scores)] = 0.0
         return corr.reshape(images.shape[0], *images.shape[-2:])
