@@ -288,7 +288,8 @@ def test_pair_gallery_in_a_real_browser(tiny_run):
         values = [float(v.text) for v in browser.find_elements(
             "css selector", "td.v[data-metric=lift_dissimilarity][data-method='corrrise dissimilarity']")]
         expected = sorted(pairs.loc[pairs["kind"] == "swap", "lift_dissimilarity"], reverse=True)
-        assert values == pytest.approx(expected, rel=2e-3) and len(values) == 4
+        assert len(values) == 4  # shown to 3 significant digits
+        assert all(abs(v - float(e)) <= 5e-3 * abs(float(e)) for v, e in zip(values, expected)), (values, expected)
     finally:
         browser.quit()
 
