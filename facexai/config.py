@@ -82,6 +82,8 @@ def check_config(config: dict) -> None:
                               "(e.g. --config dataset_root=/data/CelebAMask-HQ)")
         if not Path(root).is_dir():
             raise ConfigError(f"dataset_root: {root} is not a directory")
+    if dataset["source"] == "photos":
+        check_photos(config)
     shortcut = config["synthetic"].get("shortcut", {}).get("attribute")
     if shortcut is not None and shortcut not in ATTRIBUTE_INDEX:
         raise ConfigError(f"synthetic.shortcut.attribute: unknown attribute {shortcut!r}")
@@ -114,6 +116,40 @@ def check_config(config: dict) -> None:
         if attribute not in config["attribute_regions"]:
             raise ConfigError(f"explain.attributes: {attribute!r} has no entry in attribute_regions")
     check_embedders(config["verification"])
+    trained = [m["name"] for m in config["models"] if not model_settings(config, m["name"]).get("weights")]
+    trained += [e["name"] for e in config["verification"]["embedders"] if e["kind"] == "trained"]
+    if config["split"]["test_fraction"] >= 1 and trained:
+        raise ConfigError(f"split.test_fraction: 1 leaves nothing to train {trained} on (1 suits runs where "
+                          "every model and embedder is imported)")
+
+
+def check_photos(config: dict) -> None:
+    """dataset.source photos: a folder of photos, dlib installed, attribute models only with attributes."""
+    import importlib.util
+
+    from .data.photos import ATTRIBUTES_FILE, list_photos, read_identities
+
+    root = config.get("dataset_root")
+    if not root:
+        raise ConfigError("dataset_root: must be set when dataset.source is photos "
+                          "(e.g. --config dataset_root=/data/my-photos)")
+    if not Path(root).is_dir():
+        raise ConfigError(f"dataset_root: {root} is not a directory")
+    if importlib.util.find_spec("dlib") is None or importlib.util.find_spec("face_recognition_models") is None:
+        raise ConfigError("dataset.source: photos needs dlib and its landmark models: pip install 'facexai[dlib]'")
+    photos = list_photos(root)
+    if not photos:
+        raise ConfigError(f"dataset_root: {root} holds no .jpg, .jpeg or .png photo")
+    if config["models"] and not (Path(root) / ATTRIBUTES_FILE).is_file():
+        raise ConfigError(f"models: attribute models need an attribute table: {Path(root) / ATTRIBUTES_FILE} "
+                          "(CelebA's list_attr_celeba.txt format) is missing; set models: [] for a "
+                          "verification-only run")
+    if not config["models"] and read_identities(root, photos) is None:
+        raise ConfigError(f"dataset_root: {root} has neither {ATTRIBUTES_FILE} nor identities (identities.tsv, "
+                          "or one sub-folder per person): nothing to study")
+    if config["dataset"]["image_size"] > config["photos"]["chip_size"]:
+        raise ConfigError(f"dataset.image_size: {config['dataset']['image_size']} exceeds photos.chip_size "
+                          f"{config['photos']['chip_size']} (images would be upsampled)")
 
 
 def check_embedders(verification: dict) -> None:

@@ -50,11 +50,59 @@ class RunPlan:
     def is_synthetic(self) -> bool:
         return self.config["dataset"]["source"] == "synthetic"
 
+    @property
+    def is_photos(self) -> bool:
+        return self.config["dataset"]["source"] == "photos"
+
     def synthetic_root(self, dataset: str) -> str:
         return f"{self.results}/synthetic/{dataset}/CelebAMask-HQ"
 
+    def photos_root(self, dataset: str = "main") -> str:
+        """The CelebAMask-HQ layout the photo stage writes from a folder of photos."""
+        return f"{self.results}/photos/{dataset}/CelebAMask-HQ"
+
     def dataset_root(self, dataset: str) -> str:
-        return self.synthetic_root(dataset) if self.is_synthetic else self.config["dataset_root"]
+        """The CelebAMask-HQ layout that fusion reads."""
+        if self.is_synthetic:
+            return self.synthetic_root(dataset)
+        if self.is_photos:
+            return self.photos_root(dataset)
+        return self.config["dataset_root"]
+
+    def photos(self) -> list[str]:
+        """The photo folder's files (relative paths), listed once per plan."""
+        if not hasattr(self, "_photos"):
+            from .data.photos import list_photos
+
+            self._photos = list_photos(self.config["dataset_root"])
+        return self._photos
+
+    def photo_shard_digest(self, shard: int) -> str | None:
+        """Names and sizes of a photo shard's files: a changed photo reruns its alignment shard."""
+        import hashlib
+
+        from .data.photos import shard_photos
+
+        root = Path(self.config["dataset_root"])
+        items = []
+        for _, f in shard_photos(self.photos(), shard, self.config["dataset"]["shard_size"]):
+            try:
+                items.append(f"{f}:{(root / f).stat().st_size}")
+            except OSError:
+                items.append(f"{f}:missing")
+        return hashlib.sha256("\n".join(items).encode()).hexdigest()[:16]
+
+    def photo_tables_digest(self) -> str:
+        """identities.tsv and attributes.txt of a photo folder (their change re-assembles the layout)."""
+        import hashlib
+
+        from .data.photos import ATTRIBUTES_FILE, IDENTITIES_FILE
+
+        h = hashlib.sha256()
+        for name in (IDENTITIES_FILE, ATTRIBUTES_FILE):
+            path = Path(self.config["dataset_root"]) / name
+            h.update(name.encode() + (path.read_bytes() if path.is_file() else b"<none>"))
+        return h.hexdigest()[:16]
 
     def dataset_h5(self, model: str) -> str:
         """The fused dataset a model trains on and is explained on."""
@@ -69,6 +117,8 @@ class RunPlan:
             return self.config["dataset"]["identity_file"]
         if self.is_synthetic:
             return f"{self.synthetic_root(dataset)}/{IDENTITY_FILE}"
+        if self.is_photos:  # always written (a photo of unknown identity is its own)
+            return f"{self.photos_root(dataset)}/{IDENTITY_FILE}"
         default = Path(self.config["dataset_root"]) / IDENTITY_FILE
         return str(default) if default.is_file() else None
 
@@ -76,12 +126,16 @@ class RunPlan:
         """Samples in the dataset: the generator's count, or line 1 of the real attribute file."""
         if self.is_synthetic:
             return self.config["synthetic"]["n_images"] + self.config["synthetic"]["region_pairs"]
+        if self.is_photos:  # an upper bound: photos without a usable face are left out
+            return len(self.photos())
         return read_sample_count(annotation_files(self.config["dataset_root"])["attributes"])
 
     def dataset_inputs(self, dataset: str) -> dict[str, str]:
         """What fusion reads: the generated folder, or the real dataset's annotation files."""
         if self.is_synthetic:
             return {"root": self.synthetic_root(dataset)}
+        if self.is_photos:
+            return {"root": self.photos_root(dataset)}
         inputs = {k: str(v) for k, v in annotation_files(self.config["dataset_root"]).items()}
         if self.identity_file():
             inputs["identity"] = self.identity_file()
@@ -95,8 +149,11 @@ class RunPlan:
         return settings
 
     def dataset_digest(self, dataset: str) -> str:
-        source = self.synthetic_params(dataset) if self.is_synthetic else self.config["dataset_root"]
-        return digest(self.config["dataset"], source)
+        if self.is_synthetic:
+            return digest(self.config["dataset"], self.synthetic_params(dataset))
+        if self.is_photos:
+            return digest(self.config["dataset"], self.config["dataset_root"], self.config["photos"])
+        return digest(self.config["dataset"], self.config["dataset_root"])
 
     # ----------------------------------------------------------------------------- resources
 
@@ -176,6 +233,10 @@ class RunPlan:
     # ----------------------------------------------------------------------------- outputs
 
     def has_verification(self) -> bool:
+        if self.is_photos:
+            from .data.photos import read_identities
+
+            return read_identities(self.config["dataset_root"], self.photos()) is not None
         return self.identity_file() is not None
 
     def shard_outputs(self) -> dict[str, list[str]]:
@@ -199,16 +260,20 @@ class RunPlan:
         verification = self.has_verification()
         pair_outputs = verification and bool(self.pair_methods)
         shards = self.shard_outputs()
-        return [
+        # attribute models: none in a verification-only run (a photo folder without attributes)
+        attribute_outputs = [
             f"{R}/tables/localisation_by_attribute.csv",
             f"{R}/tables/localisation_by_region.csv",
             f"{R}/tables/model_accuracy.csv",
             f"{R}/tables/method_comparison.csv",
             f"{R}/summary.json",
             f"{R}/figures/fr_vs_rp.png",
+            f"{R}/gallery/index.html",
+        ] if self.models else []
+        return [
+            *attribute_outputs,
             *([f"{R}/figures/twin_mass.png"] if self.twins else []),
             *[f"{R}/figures/overlay_{m}.png" for m in self.models],
-            f"{R}/gallery/index.html",
             *[f"{R}/figures/training_curves_{m}.png" for m in self.trained_models],
             *([f"{R}/verification/{e}/eer.json" for e in self.embedders] if verification else []),
             *([f"{R}/tables/verification/{e}/localisation.csv" for e in self.embedders] if pair_outputs else []),

@@ -44,7 +44,7 @@ shard_outputs = PLAN.shard_outputs
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
-    model="|".join(MODELS),
+    model="|".join(MODELS) or "^$",
     method="|".join(sorted(set(METHODS) | set(PAIR_METHODS))),
     embedder="|".join(EMBEDDERS),
     shard=r"\d+",
@@ -76,7 +76,7 @@ _FINGERPRINTS = []
 def shard_files_digest(wildcards):
     """Real data: a digest of the names and sizes of this shard's image and mask files (a changed
     file reruns its shard; facexai/data/fingerprint.py). Computed on first use only."""
-    if is_synthetic() or not config["dataset"]["fingerprint"]:
+    if is_synthetic() or PLAN.is_photos or not config["dataset"]["fingerprint"]:
         return None
     if not _FINGERPRINTS:
         from facexai.data.fingerprint import shard_fingerprints

@@ -18,6 +18,47 @@ rule generate_synthetic:
         "../scripts/generate_synthetic.py"
 
 
+rule align_photos:
+    output:
+        directory(f"{R}/photos/{{dataset}}/shards/{{shard}}"),
+    log:
+        f"{R}/logs/align_photos/{{dataset}}/{{shard}}.log",
+    benchmark:
+        f"{R}/benchmarks/align_photos/{{dataset}}/{{shard}}.tsv"
+    conda:
+        "../envs/facexai.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=2000,
+    params:
+        root=config["dataset_root"],
+        photos=config["photos"],
+        mask_size=config["dataset"]["mask_size"],
+        dataset=config["dataset"],
+        files=lambda wc: PLAN.photo_shard_digest(int(wc.shard)),
+    script:
+        "../scripts/align_photos.py"
+
+
+rule assemble_photos:
+    input:
+        expand(f"{R}/photos/{{{{dataset}}}}/shards/{{shard}}", shard=FUSE_SHARDS),
+    output:
+        root=directory(f"{R}/photos/{{dataset}}/CelebAMask-HQ"),
+        summary=f"{R}/photos/{{dataset}}/summary.json",
+    log:
+        f"{R}/logs/assemble_photos/{{dataset}}.log",
+    conda:
+        "../envs/facexai.yaml"
+    resources:
+        mem_mb=1000,
+    params:
+        root=config["dataset_root"],
+        tables=lambda wc: PLAN.photo_tables_digest(),
+    script:
+        "../scripts/assemble_photos.py"
+
+
 rule fuse_shard:
     input:
         unpack(dataset_inputs),
@@ -64,6 +105,10 @@ rule merge_fused:
         mem_mb=1000,
     params:
         digest=lambda wc: dataset_digest(wc.dataset),
+        # photos without a usable face, listed by the photo stage
+        extra_bad=lambda wc: (
+            [f"{PLAN.photos_root(wc.dataset)}/bad_photos.tsv"] if PLAN.is_photos else []
+        ),
     script:
         "../scripts/merge_fused.py"
 

@@ -2,7 +2,9 @@
 
     CelebA-HQ-img/{id}.jpg
     CelebAMask-HQ-mask-anno/{id // 2000}/{id:05d}_{class}.png
-    CelebAMask-HQ-attribute-anno.txt     count / 40 names / "{id}.jpg v1 .. v40" (v in {1, -1})
+    CelebAMask-HQ-attribute-anno.txt     count / 40 names / "{id}.jpg v1 .. v40" (v in {1, -1}; 0 =
+                                         not annotated, as written for a photo folder without
+                                         an attribute table)
     CelebAMask-HQ-pose-anno.txt          count / "Yaw Pitch Roll" / "{id}.jpg y p r"
     CelebA-HQ-to-CelebA-mapping.txt      "idx orig_idx orig_file" / rows
     identity_CelebA.txt (optional)       "{orig_file} {identity}"
@@ -120,9 +122,9 @@ def read_attribute_file(path: str | os.PathLike) -> tuple[np.ndarray, list[str],
         try:
             vals = [int(x) for x in fields[1:]]
         except ValueError:
-            raise BadInputError(path, f"line {line_no}: attribute values must be 1 or -1") from None
-        if any(x not in (1, -1) for x in vals):
-            raise BadInputError(path, f"line {line_no}: attribute values must be 1 or -1")
+            raise BadInputError(path, f"line {line_no}: attribute values must be 1 or -1 (0: not annotated)") from None
+        if any(x not in (1, -1, 0) for x in vals):
+            raise BadInputError(path, f"line {line_no}: attribute values must be 1 or -1 (0: not annotated)")
         values[k] = vals
     if len(np.unique(ids)) != count:
         raise BadInputError(path, "duplicate sample ids")

@@ -1,7 +1,7 @@
 """Train/test splits that keep every identity on one side.
 
-With identities (synthetic set, or CelebA's identity file) the test set is a seeded random
-`test_fraction` of the identities. Without them, CelebA's official partition is used through the
+With identities (synthetic set, CelebA's identity file, a photo folder's) the test set is a seeded
+random `test_fraction` of the identities (all of them at 1, for runs that train nothing). Without them, CelebA's official partition is used through the
 CelebA-HQ -> CelebA index mapping (its train / val / test parts are identity-disjoint by design).
 """
 
@@ -18,9 +18,11 @@ CELEBA_VAL_END = 182637
 
 def identity_test_mask(identities: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
     """Boolean mask over samples: True for samples whose identity falls in the test split."""
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"split.test_fraction must lie in (0, 1), got {test_fraction}")
+    if not 0.0 < test_fraction <= 1.0:
+        raise ValueError(f"split.test_fraction must lie in (0, 1], got {test_fraction}")
     identities = np.asarray(identities)
+    if test_fraction == 1.0:  # nothing is trained: every sample is a test sample
+        return np.ones(identities.shape, bool)
     unique = np.unique(identities)
     n_test = max(1, math.ceil(test_fraction * unique.size))
     if n_test >= unique.size:
