@@ -102,22 +102,41 @@ def twin_lines(twin: pd.DataFrame, part: str = "background") -> list[str]:
     return lines
 
 
+def photo_lines(results: Path) -> list[str]:
+    """The photo stage's counts (dataset.source photos), or nothing."""
+    path = results / "photos/main/summary.json"
+    if not path.is_file():
+        return []
+    s = json.loads(path.read_text())
+    return [f"Photo folder: {s['photos']} photos, {s['aligned']} aligned, {s['bad']} left out as bad input "
+            f"(data/main/bad_samples.tsv); {s['identities']} identities"
+            f"{'' if s['identities_given'] else ' (none given: each photo is its own)'}; "
+            f"attributes {'given' if s['attributes_given'] else 'not given (no attribute models)'}.", ""]
+
+
 def headlines(results_dir) -> str:
     results = Path(results_dir)
-    summary = json.loads((results / "summary.json").read_text())
-    out = [f"Results of `{results}` (schema {summary['schema']}); the unit of every CI and test is the image.", "",
-           "### FR vs RP across model x method points", "", *correlation_lines(summary), "",
-           *points_lines(pd.read_csv(results / "tables/fr_vs_rp.csv")), "",
-           "### Beats the random baseline (one-sided paired Wilcoxon by image, Holm per metric)", "",
-           *beats_random_lines(pd.read_csv(results / "tables/beats_random.csv"))]
-    verdicts = pd.read_csv(results / "tables/beats_random.csv")
-    for baseline in ("edge", "centre"):
-        if f"beats_{baseline}" in verdicts:
-            out += ["", f"### Beats the {baseline} baseline (model-free; same test)", "",
-                    *baseline_lines(verdicts, baseline)]
-    if summary.get("metric_agreement"):
-        out += ["", "### Do the metrics agree? (Kendall tau between the metrics' method rankings; model-free "
-                "baselines not ranked)", "", *agreement_lines(summary)]
+    out = []
+    summary_path = results / "summary.json"
+    if summary_path.is_file():  # attribute models (none in a verification-only run)
+        summary = json.loads(summary_path.read_text())
+        out += [f"Results of `{results}` (schema {summary['schema']}); the unit of every CI and test is the image.",
+                "", *photo_lines(results),
+                "### FR vs RP across model x method points", "", *correlation_lines(summary), "",
+                *points_lines(pd.read_csv(results / "tables/fr_vs_rp.csv")), "",
+                "### Beats the random baseline (one-sided paired Wilcoxon by image, Holm per metric)", "",
+                *beats_random_lines(pd.read_csv(results / "tables/beats_random.csv"))]
+        verdicts = pd.read_csv(results / "tables/beats_random.csv")
+        for baseline in ("edge", "centre"):
+            if f"beats_{baseline}" in verdicts:
+                out += ["", f"### Beats the {baseline} baseline (model-free; same test)", "",
+                        *baseline_lines(verdicts, baseline)]
+        if summary.get("metric_agreement"):
+            out += ["", "### Do the metrics agree? (Kendall tau between the metrics' method rankings; model-free "
+                    "baselines not ranked)", "", *agreement_lines(summary)]
+    else:
+        out += [f"Results of `{results}` (no attribute models: verification only); the unit of every CI and "
+                "test is the image.", "", *photo_lines(results)]
     embedders = sorted(p.parent for p in (results / "tables/verification").glob("*/localisation.csv"))
     if embedders:
         out += ["", "### Verification: each embedder's EER, and where the dissimilarity map points on pairs that "

@@ -147,6 +147,13 @@ def contact_sheet(root, sample_ids, out_png, mask_size: int, columns: int = 4, d
     from .data.fusion import fuse_masks
 
     files, _ = scan_mask_files(root, sample_ids)
+    titles = {}
+    photos_table = Path(root) / "photos.tsv"  # a layout made from a photo folder names each id's photo
+    if photos_table.is_file():
+        import pandas as pd
+
+        table = pd.read_csv(photos_table, sep="\t", keep_default_na=False)
+        titles = {int(i): f"{i}: {f}" for i, f in zip(table["id"], table["file"])}
     rows = -(-len(sample_ids) // columns)
     fig, axes = plt.subplots(rows, 2 * columns, figsize=(2 * 2 * columns, 2.1 * rows), squeeze=False)
     for ax in axes.ravel():
@@ -154,13 +161,15 @@ def contact_sheet(root, sample_ids, out_png, mask_size: int, columns: int = 4, d
     for k, sample_id in enumerate(sample_ids):
         r, c = divmod(k, columns)
         axes[r, 2 * c].imshow(read_image(image_path(root, sample_id), 256))
-        axes[r, 2 * c].set_title(f"{sample_id}.jpg", fontsize=8)
+        axes[r, 2 * c].set_title(titles.get(int(sample_id), f"{sample_id}.jpg"), fontsize=7)
         axes[r, 2 * c + 1].imshow(fuse_masks(files[int(sample_id)], mask_size), cmap=LABEL_CMAP,
                                   vmin=-0.5, vmax=len(CLASS_NAMES) - 0.5, interpolation="nearest")
         axes[r, 2 * c + 1].set_title("fused labels", fontsize=8)
     handles = [matplotlib.patches.Patch(color=LABEL_CMAP(i), label=f"{i} {n}") for i, n in enumerate(CLASS_NAMES)]
-    fig.legend(handles=handles, loc="lower center", ncol=10, fontsize=7, frameon=False)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    ncol = min(10, 3 * columns)
+    legend_rows = -(-len(handles) // ncol)
+    fig.legend(handles=handles, loc="lower center", ncol=ncol, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, min(0.4, 0.2 * legend_rows / (2.1 * rows)), 1, 1))
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
     plt.close(fig)
@@ -217,10 +226,43 @@ def main(argv=None) -> None:
     swap.add_argument("results", type=Path, help="the run's results folder")
     swap.add_argument("out", type=Path, help="PNG (a PDF is written beside it)")
     swap.add_argument("--per-region", type=int, default=2)
+    sheet = sub.add_parser("contact-sheet", help="images of a CelebAMask-HQ-layout folder beside their fused "
+                                                  "label maps (e.g. results-photos/photos/main/CelebAMask-HQ)")
+    sheet.add_argument("root", type=Path, help="a folder in the CelebAMask-HQ layout")
+    sheet.add_argument("out", type=Path, help="PNG")
+    sheet.add_argument("--ids", type=int, nargs="*", help="sample ids (default: the first --max)")
+    sheet.add_argument("--max", type=int, default=8)
+    sheet.add_argument("--columns", type=int, default=4)
     args = parser.parse_args(argv)
     if args.command == "swap-pairs":
         n = swap_sheet(args.results, args.out, args.per_region)
         print(f"{args.out}: {n} region-swap pairs")
+    elif args.command == "contact-sheet":
+        n = layout_sheet(args.root, args.out, args.ids, args.max, args.columns)
+        print(f"{args.out}: {n} samples")
+
+
+def layout_sheet(root, out_png, ids=None, limit: int = 8, columns: int = 4) -> int:
+    """contact_sheet of a layout folder: the ids in its attribute file (or `ids`), the mask size read
+    from its first mask file. Returns samples drawn."""
+    from PIL import Image
+
+    from .data.celebamask import annotation_files, read_attribute_file, scan_mask_files
+
+    root = Path(root)
+    known = [int(i) for i in read_attribute_file(annotation_files(root)["attributes"])[0]]
+    chosen = list(ids) if ids else known[:limit]
+    missing = sorted(set(chosen) - set(known))
+    if missing:
+        raise ValueError(f"{root}: no sample(s) {missing} in its attribute file")
+    files, _ = scan_mask_files(root, chosen)
+    first = next((p for f in files.values() for p in f.values()), None)
+    if first is None:
+        raise ValueError(f"{root}: no mask file for samples {chosen}")
+    with Image.open(first) as im:
+        mask_size = im.size[0]
+    contact_sheet(root, chosen, out_png, mask_size, columns=min(columns, len(chosen)))
+    return len(chosen)
 
 
 if __name__ == "__main__":

@@ -85,16 +85,43 @@ def landmark_polygons(points: np.ndarray) -> dict[str, list[np.ndarray]]:
     }
 
 
-def _fill(polygons: list[np.ndarray], size: int, scale: float) -> np.ndarray:
-    """Pixels whose centre lies inside a polygon (skimage's even-odd test, symmetric under mirroring)."""
-    from skimage.draw import polygon
+def fill_polygon(xy: np.ndarray, size: int) -> np.ndarray:
+    """(size, size) bool: pixels whose centre (integer x, y) lies inside the polygon `xy` ((k, 2) x, y),
+    by the even-odd rule. A scanline fill: each row's edge crossings, sorted, bound runs of pixel
+    centres [x_a, x_b) (about 100x faster than skimage.draw.polygon's per-pixel test at 512 px, with
+    the same pixels but for centres lying exactly on an edge; tests compare the two)."""
+    xy = np.asarray(xy, np.float64)
+    mask = np.zeros((size, size), bool)
+    x0, y0 = xy[:, 0], xy[:, 1]
+    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
+    first = max(0, int(np.ceil(y0.min())))
+    last = min(size - 1, int(np.floor(y0.max())))
+    if last < first:
+        return mask
+    rows = np.arange(first, last + 1, dtype=np.float64)[:, None]
+    low, high = np.minimum(y0, y1)[None], np.maximum(y0, y1)[None]
+    crosses = (low <= rows) & (rows < high)  # half-open: a vertex shared by two edges counts once
+    dy = np.where(y1 != y0, y1 - y0, 1.0)[None]
+    xs = np.where(crosses, x0[None] + (rows - y0[None]) / dy * (x1 - x0)[None], np.inf)
+    xs.sort(axis=1)
+    counts = crosses.sum(axis=1)
+    diff = np.zeros((rows.shape[0], size + 1), np.int32)
+    index = np.arange(rows.shape[0])
+    for j in range(0, int(counts.max(initial=0)) - 1, 2):
+        valid = counts >= j + 2
+        start = np.clip(np.ceil(xs[valid, j]), 0, size).astype(np.int64)
+        end = np.clip(np.ceil(xs[valid, j + 1]), 0, size).astype(np.int64)
+        np.add.at(diff, (index[valid], start), 1)
+        np.add.at(diff, (index[valid], end), -1)
+    mask[first:last + 1] = np.cumsum(diff[:, :size], axis=1) % 2 == 1
+    return mask
 
+
+def _fill(polygons: list[np.ndarray], size: int, scale: float) -> np.ndarray:
     mask = np.zeros((size, size), bool)
     for poly in polygons:
         # pixel centres sit at integer coordinates at both resolutions: x_mask = (x_chip + 0.5) * scale - 0.5
-        xy = (np.asarray(poly, np.float64) + 0.5) * scale - 0.5
-        rows, cols = polygon(xy[:, 1], xy[:, 0], shape=mask.shape)
-        mask[rows, cols] = True
+        mask |= fill_polygon((np.asarray(poly, np.float64) + 0.5) * scale - 0.5, size)
     return mask
 
 
