@@ -250,7 +250,7 @@ def layout_sheet(root, out_png, ids=None, limit: int = 8, columns: int = 4) -> i
     from .data.celebamask import annotation_files, read_attribute_file, scan_mask_files
 
     root = Path(root)
-    known = [int(i) for i in read_attribute_file(annotation_files(root)["attributes"])[0]]
+    known = [int(i) for i in read_attribute_file(annotation_files(root)["attributes"], unannotated_ok=True)[0]]
     chosen = list(ids) if ids else known[:limit]
     missing = sorted(set(chosen) - set(known))
     if missing:

@@ -242,17 +242,18 @@ class RunPlan:
     def shard_outputs(self) -> dict[str, list[str]]:
         """The shard files a run reads, by kind, for the integrity check."""
         R = self.results
+        embedders = self.embedders if self.has_verification() else []  # no identities, no pairs
         return {
             "fused": [f"{R}/data/{d}/shards/fused_{s}.h5" for d in self.datasets for s in self.fuse_shards]
             + [f"{R}/data/{d}/dataset.h5" for d in self.datasets],
             "attributions": [f"{R}/attributions/{m}/{method}/{s}.h5"
                              for m in self.models for method in self.methods for s in self.explain_shards]
             + [f"{R}/attributions/verification/{e}/{method}/{s}.h5"
-               for e in self.embedders for method in self.pair_methods for s in self.pair_shards],
+               for e in embedders for method in self.pair_methods for s in self.pair_shards],
             "csv": [f"{R}/metrics/{m}/{method}/{s}.csv"
                     for m in self.models for method in self.methods for s in self.explain_shards]
             + [f"{R}/metrics/verification/{e}/{method}/{s}.csv"
-               for e in self.embedders for method in self.pair_methods for s in self.pair_shards],
+               for e in embedders for method in self.pair_methods for s in self.pair_shards],
         }
 
     def final_outputs(self) -> list[str]:

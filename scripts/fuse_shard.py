@@ -4,7 +4,7 @@ from facexai.logutil import log_to
 
 with log_to(snakemake.log[0]):
     p = snakemake.params
-    annotations = read_annotations(p.root, p.identity_file)
+    annotations = read_annotations(p.root, p.identity_file, unannotated_ok=p.dataset["source"] == "photos")
     size = p.dataset["shard_size"]
     shard = int(snakemake.wildcards.shard)
     positions = range(shard * size, min((shard + 1) * size, len(annotations.ids)))

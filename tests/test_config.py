@@ -123,3 +123,47 @@ def test_study_config_builds_its_dag(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
     text = result.stdout + result.stderr
     assert "results-study/tables/twin_shift.csv" in text and "densenet" in text
+
+
+def photos_config(root, **changes):
+    from snakemake.utils import validate
+
+    config = load_default()
+    with open(f"{REPO}/config/photos.yaml") as fh:
+        for key, value in yaml.safe_load(fh).items():
+            config[key] = {**config[key], **value} if isinstance(value, dict) and key in config else value
+    config["dataset_root"] = str(root) if root is not None else None
+    config.update(changes)
+    validate(config, f"{REPO}/config/schema/config.schema.yaml")
+    return config
+
+
+def test_photo_config_problems_name_their_key(tmp_path):
+    pytest.importorskip("dlib")
+    from conftest import has_dlib_extra
+
+    if not has_dlib_extra():
+        pytest.skip("needs the dlib extra")
+    with pytest.raises(ConfigError, match="dataset_root: must be set when dataset.source is photos"):
+        check_config(photos_config(None))
+    with pytest.raises(ConfigError, match="holds no .jpg"):
+        check_config(photos_config(tmp_path))
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    with pytest.raises(ConfigError, match="neither attributes.txt nor identities.*nothing to study"):
+        check_config(photos_config(tmp_path))
+    (tmp_path / "identities.tsv").write_text("a.jpg\tsomeone\n")
+    check_config(photos_config(tmp_path))
+    models = [{"name": "resnet", "arch": "resnet_small"}]
+    with pytest.raises(ConfigError, match="models: attribute models need an attribute table.*attributes.txt"):
+        check_config(photos_config(tmp_path, models=models))
+    config = photos_config(tmp_path)
+    config["dataset"]["image_size"] = 1024
+    with pytest.raises(ConfigError, match="dataset.image_size: 1024 exceeds photos.chip_size 512"):
+        check_config(config)
+
+
+def test_test_fraction_one_only_when_nothing_is_trained():
+    config = load_default()
+    config["split"]["test_fraction"] = 1
+    with pytest.raises(ConfigError, match=r"split.test_fraction: 1 leaves nothing to train \['resnet'"):
+        check_config(config)

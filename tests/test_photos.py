@@ -253,7 +253,9 @@ def test_layout_is_read_by_the_celebamask_reader(tmp_path, demo):
     summary = assemble_layout(folder, shards, root)
     assert summary == {"photos": 5, "aligned": 4, "bad": 1, "identities": 2, "identities_given": True,
                        "attributes_given": False}
-    ann = read_annotations(root, root / "identity_CelebA.txt")
+    with pytest.raises(BadInputError, match="attribute values must be 1 or -1"):
+        read_annotations(root)  # 0 = not annotated is refused in a CelebAMask-HQ folder ...
+    ann = read_annotations(root, root / "identity_CelebA.txt", unannotated_ok=True)  # ... read from photos
     wall = photos.index("empty_wall.png")
     assert wall not in ann.ids.tolist() and len(ann.ids) == 4
     assert (ann.attributes == 0).all()  # not annotated, not guessed

@@ -96,3 +96,47 @@ def test_real_data_sample_count_is_line_one_of_the_attribute_file(default_config
 ])
 def test_the_integrity_check_runs_only_when_jobs_will_run(argv, runs):
     assert jobs_will_run(argv) is runs
+
+
+def photo_config(default_config, folder, **dataset):
+    config = copy.deepcopy(default_config)
+    with open(f"{REPO}/config/photos.yaml") as fh:
+        photos = yaml.safe_load(fh)
+    for key, value in photos.items():
+        config[key] = {**config[key], **value} if isinstance(value, dict) and key in config else value
+    config["dataset_root"] = str(folder)
+    config["dataset"].update(dataset)
+    return config
+
+
+def test_photo_folder_plan(default_config, tmp_path):
+    """dataset.source photos: the layout is made under results, shards follow the photo count, and
+    a verification-only run (no attribute models) leaves out every attribute-model output."""
+    folder = tmp_path / "photos"
+    for k in range(5):
+        (folder / f"p{k % 2}").mkdir(parents=True, exist_ok=True)
+        (folder / f"p{k % 2}" / f"{k}.jpg").write_bytes(b"x" * (k + 1))
+    plan = RunPlan(photo_config(default_config, folder, shard_size=2))
+    assert plan.is_photos and not plan.is_synthetic
+    assert plan.n_samples() == 5 and plan.fuse_shards == [0, 1, 2]
+    assert plan.dataset_root("main") == "results-photos/photos/main/CelebAMask-HQ"
+    assert plan.identity_file() == "results-photos/photos/main/CelebAMask-HQ/identity_CelebA.txt"
+    assert plan.dataset_inputs("main") == {"root": "results-photos/photos/main/CelebAMask-HQ"}
+    assert plan.has_verification()  # one sub-folder per person
+    outputs = plan.final_outputs()
+    assert "results-photos/verification/dlib/eer.json" in outputs
+    assert not [o for o in outputs if o.endswith("summary.json") or "/tables/localisation_by" in o
+                or "/gallery/index.html" in o]
+    # a photo's size is in its shard's digest: a rewritten photo reruns its shard only (sorted paths:
+    # p0/0, p0/2, p0/4, p1/1, p1/3, so p1/3.jpg is in shard 2)
+    before = [plan.photo_shard_digest(s) for s in plan.fuse_shards]
+    (folder / "p1" / "3.jpg").write_bytes(b"longer than before")
+    after = [RunPlan(photo_config(default_config, folder, shard_size=2)).photo_shard_digest(s) for s in range(3)]
+    assert [b != a for b, a in zip(before, after)] == [False, False, True]
+
+
+def test_flat_photo_folder_without_identities_has_no_verification(default_config, tmp_path):
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    plan = RunPlan(photo_config(default_config, tmp_path))
+    assert not plan.has_verification()
+    assert not [o for o in plan.final_outputs() if "/verification/" in o]

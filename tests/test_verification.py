@@ -69,3 +69,12 @@ def test_embedder_learns_identities(tmp_path, split):
                    lr=0.01, margin=0.1, scale=8.0, seed=0, progress=False)
     w2 = torch.load(tmp_path / "emb2" / "weights.pt", weights_only=True)
     assert all(torch.equal(w1[k], w2[k]) for k in w1)
+
+
+def test_test_fraction_one_puts_every_identity_in_test():
+    from facexai.data.splits import identity_test_mask
+
+    identities = np.array([3, 3, 1, 7, 7, 7])
+    assert identity_test_mask(identities, 1.0, seed=0).all()
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):
+        identity_test_mask(identities, 1.5, seed=0)

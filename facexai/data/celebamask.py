@@ -3,8 +3,8 @@
     CelebA-HQ-img/{id}.jpg
     CelebAMask-HQ-mask-anno/{id // 2000}/{id:05d}_{class}.png
     CelebAMask-HQ-attribute-anno.txt     count / 40 names / "{id}.jpg v1 .. v40" (v in {1, -1}; 0 =
-                                         not annotated, as written for a photo folder without
-                                         an attribute table)
+                                         not annotated, accepted only in the layout written
+                                         from a photo folder without an attribute table)
     CelebAMask-HQ-pose-anno.txt          count / "Yaw Pitch Roll" / "{id}.jpg y p r"
     CelebA-HQ-to-CelebA-mapping.txt      "idx orig_idx orig_file" / rows
     identity_CelebA.txt (optional)       "{orig_file} {identity}"
@@ -95,8 +95,12 @@ def read_sample_count(path: str | os.PathLike) -> int:
     return int(first)
 
 
-def read_attribute_file(path: str | os.PathLike) -> tuple[np.ndarray, list[str], np.ndarray]:
+def read_attribute_file(path: str | os.PathLike, unannotated_ok: bool = False
+                        ) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """ids, attribute names, values (N, 40). Values are 1 / -1; 0 (not annotated) only with
+    `unannotated_ok`, for the layout the photo stage writes from a folder without attributes."""
     path = Path(path)
+    allowed = (1, -1, 0) if unannotated_ok else (1, -1)
     lines = [ln for ln in _read_lines(path) if ln.strip()]
     if len(lines) < 2 or not lines[0].strip().isdigit():
         raise BadInputError(path, "line 1 must be the sample count")
@@ -122,9 +126,9 @@ def read_attribute_file(path: str | os.PathLike) -> tuple[np.ndarray, list[str],
         try:
             vals = [int(x) for x in fields[1:]]
         except ValueError:
-            raise BadInputError(path, f"line {line_no}: attribute values must be 1 or -1 (0: not annotated)") from None
-        if any(x not in (1, -1, 0) for x in vals):
-            raise BadInputError(path, f"line {line_no}: attribute values must be 1 or -1 (0: not annotated)")
+            raise BadInputError(path, f"line {line_no}: attribute values must be 1 or -1") from None
+        if any(x not in allowed for x in vals):
+            raise BadInputError(path, f"line {line_no}: attribute values must be 1 or -1")
         values[k] = vals
     if len(np.unique(ids)) != count:
         raise BadInputError(path, "duplicate sample ids")
@@ -181,10 +185,12 @@ def read_identity_file(path: str | os.PathLike) -> dict[str, int]:
     return out
 
 
-def read_annotations(root: str | os.PathLike, identity_file: str | os.PathLike | None = None) -> Annotations:
-    """Read the text annotations; the sample list is the attribute file's."""
+def read_annotations(root: str | os.PathLike, identity_file: str | os.PathLike | None = None,
+                     unannotated_ok: bool = False) -> Annotations:
+    """Read the text annotations; the sample list is the attribute file's (see read_attribute_file
+    for `unannotated_ok`)."""
     files = annotation_files(root)
-    ids, names, attributes = read_attribute_file(files["attributes"])
+    ids, names, attributes = read_attribute_file(files["attributes"], unannotated_ok)
     pose_by_id = read_pose_file(files["pose"])
     missing = [i for i in ids if i not in pose_by_id]
     if missing:

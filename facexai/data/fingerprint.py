@@ -39,7 +39,7 @@ def shard_fingerprints(root, shard_size: int) -> list[str]:
     An unreadable attribute file gives no fingerprints: fusion itself then reports the problem."""
     root = Path(root)
     try:
-        ids = read_attribute_file(annotation_files(root)["attributes"])[0]
+        ids = read_attribute_file(annotation_files(root)["attributes"], unannotated_ok=True)[0]
     except Exception:  # noqa: BLE001 - the fusion job names the file and the problem
         return []
     shard_of = {int(i): k // shard_size for k, i in enumerate(ids)}
