@@ -431,3 +431,25 @@ def test_model_metrics_are_invariant_to_the_order_of_the_batch():
 
     for a, b in zip(run(np.arange(5)), run(perm)):
         np.testing.assert_allclose(a[perm], b, rtol=1e-6, atol=1e-9)
+
+
+def test_huge_randomised_maps_are_compared_not_cast_to_inf():
+    """A randomised network without normalisation layers (dlib's ResNet) gives maps beyond float16's
+    range; cast as they are, they became inf and were scored as collapsed (a sanity pass). Scaled per
+    row before the cast, an unchanged map (only larger) is recognised as unchanged."""
+    from facexai.metrics.sanity import at_stored_precision
+
+    rng = np.random.default_rng(2)
+    original = rng.random((3, 9, 9))
+    huge = original * 1e9
+    assert not np.isfinite(huge.astype(np.float16)).all()  # what the plain cast did
+    rho, ssim, reason = compare_maps(at_stored_precision(original), at_stored_precision(huge))
+    assert list(reason) == ["", "", ""]
+    np.testing.assert_allclose(rho, 1.0, atol=1e-4)  # float16 rounding of a 1e9-scaled copy may tie two ranks
+    np.testing.assert_allclose(ssim, 1.0, atol=1e-3)
+    # scaling is by powers of two, so a map read back from float16 storage equals the fresh one
+    np.testing.assert_array_equal(at_stored_precision(original), at_stored_precision(original * 2))
+    stored = original.astype(np.float16)
+    np.testing.assert_array_equal(at_stored_precision(stored), at_stored_precision(original))
+    assert at_stored_precision(np.zeros((1, 2, 2))).sum() == 0 and np.isnan(at_stored_precision(
+        np.full((1, 2, 2), np.nan))).all()

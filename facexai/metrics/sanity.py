@@ -128,18 +128,34 @@ def compare_maps(original: np.ndarray, randomised: np.ndarray) -> tuple[np.ndarr
     return rho, ssim, reason
 
 
+def at_stored_precision(maps) -> np.ndarray:
+    """Maps as float16 storage would hold them, each row first scaled by the power of two at or above
+    its largest finite |value| (both comparisons ignore a positive scale per row: Spearman ranks, SSIM
+    min-max normalises), so that a randomised network's huge values (dlib's ResNet has no
+    normalisation layers) are not cast to inf. An unchanged map stays equal to its original, stored
+    or not."""
+    maps = np.asarray(maps, np.float64)
+    flat = maps.reshape(len(maps), -1)
+    with np.errstate(invalid="ignore"):
+        peak = np.nanmax(np.where(np.isfinite(flat), np.abs(flat), np.nan), axis=1, initial=0.0) \
+            if flat.size else np.zeros(len(maps))
+    # a power of two: scaling is then exact, and float16 rounding commutes with it
+    scale = np.exp2(np.ceil(np.log2(np.where(peak > 0, peak, 1.0)))).reshape((-1,) + (1,) * (maps.ndim - 1))
+    return (maps / scale).astype(np.float16).astype(np.float32)
+
+
 def cascading_randomisation(model: nn.Module, explain, maps: np.ndarray, *, stages: int = 4,
                             seed: int = 0) -> dict[str, np.ndarray]:
     """explain(model) -> maps (N, H, W) recomputes the maps with a given model (same method, images,
     targets and seed). Returns spearman (|rho|) and ssim (N, S), reason (N, S) (see
     `compare_maps`), layers (S,) (random top layers per stage) and layer_names (S,) (the deepest
     layer randomised at that stage)."""
-    maps = np.asarray(maps).astype(np.float16).astype(np.float32)
+    maps = at_stored_precision(maps)
     counts, names, rho, ssim, reasons = [], [], [], [], []
     for count, name, randomised in randomised_copies(model, stages, seed):
         randomised.eval()
         # maps are compared at the precision they are stored in (float16): an unchanged map is equal
-        new = np.asarray(explain(randomised)).astype(np.float16).astype(np.float32)
+        new = at_stored_precision(explain(randomised))
         counts.append(count)
         names.append(name)
         r, s, why = compare_maps(maps, new)
@@ -180,7 +196,7 @@ def smoothed_randomisation(model: nn.Module, explain, x: torch.Tensor, ids, *, s
         for xn in noisy_copies(x, ids, samples, noise, seed):
             maps = np.asarray(explain(m, xn), np.float64)
             total = maps if total is None else total + maps
-        return (total / samples).astype(np.float16).astype(np.float32)
+        return at_stored_precision(total / samples)
 
     original = smoothed(model)
     # one stage holding every weight layer: the cascade's last stage (each layer's seed is its own)
