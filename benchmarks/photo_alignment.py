@@ -90,7 +90,8 @@ def main() -> None:
             rate = len(rows) / elapsed
             steady = len(rows) / max(elapsed - load, 1e-9)
             print(f"  {workers} worker(s): {elapsed:6.2f} s, {rate:5.1f} photos/s; without the load "
-                  f"{steady:5.1f} photos/s, {steady / workers:5.1f} per core ({steady * decode:.2f}x the decode-only rate)")
+                  f"{steady:5.1f} photos/s, {steady / workers:5.1f} per core "
+                  f"({steady * decode:.2f}x the decode-only rate)")
 
 
 if __name__ == "__main__":

@@ -107,7 +107,9 @@ rule merge_fused:
         digest=lambda wc: dataset_digest(wc.dataset),
         # photos without a usable face, listed by the photo stage
         extra_bad=lambda wc: (
-            [f"{PLAN.photos_root(wc.dataset)}/bad_photos.tsv"] if PLAN.is_photos else []
+            [f"{PLAN.photos_root(wc.dataset)}/bad_photos.tsv"]
+            if PLAN.is_photos
+            else []
         ),
     script:
         "../scripts/merge_fused.py"

@@ -19,7 +19,7 @@ if not has_dlib_extra():  # find_spec: the package's __init__ needs pkg_resource
 
 from facexai.data import landmark_masks as lm  # noqa: E402
 from facexai.data.demo_photos import write_demo_folder  # noqa: E402
-from facexai.data.photos import (AlignSettings, FaceAligner, PhotoProblem, align_shard,  # noqa: E402
+from facexai.data.photos import (AlignSettings, FaceAligner, align_shard,  # noqa: E402
                                  apply_affine, assemble_layout, chip_affine, decode_photo, list_photos,
                                  read_identities, read_photo_attributes, shard_photos)
 from facexai.errors import BadInputError  # noqa: E402
@@ -339,7 +339,8 @@ def test_photos_config_runs_end_to_end_on_real_photos(tmp_path):
     work = tmp_path / "run"
     work.mkdir()
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "-s", f"{REPO}/Snakefile", "-d", str(work),
-           "--config", f"dataset_root={folder}", "--configfile", f"{REPO}/config/photos.yaml", str(tmp_path / "fast.yaml")]
+           "--config", f"dataset_root={folder}", "--configfile", f"{REPO}/config/photos.yaml",
+           str(tmp_path / "fast.yaml")]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = work / "results-photos"

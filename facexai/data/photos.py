@@ -13,7 +13,8 @@ Folder (`dataset_root`):
 Per photo: the frontal detector runs on a grey-level copy whose long side is `detect_size` (it sees
 faces from about 80 px there, i.e. 80 x long side / detect_size px in the photo; faces scoring below
 `min_score` are ignored: dlib's raw threshold 0 finds false faces in textures, scoring 0.1-0.2 on
-scikit-image's astronaut photo, where the real face scores 1.5); exactly one face must remain. The 5-point shape predictor on the full-resolution photo gives
+scikit-image's astronaut photo, where the real face scores 1.5); exactly one face must remain.
+The 5-point shape predictor on the full-resolution photo gives
 `dlib.get_face_chip_details(shape, chip_size, padding)` and the chip is cut with
 `dlib.extract_image_chip`, i.e. exactly `dlib.get_face_chip`. The 68-point predictor, also run
 on the full-resolution photo, gives landmarks that are mapped into the chip with the chip's own

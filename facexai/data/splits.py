@@ -1,8 +1,9 @@
 """Train/test splits that keep every identity on one side.
 
 With identities (synthetic set, CelebA's identity file, a photo folder's) the test set is a seeded
-random `test_fraction` of the identities (all of them at 1, for runs that train nothing). Without them, CelebA's official partition is used through the
-CelebA-HQ -> CelebA index mapping (its train / val / test parts are identity-disjoint by design).
+random `test_fraction` of the identities (all of them at 1, for runs that train nothing). Without
+them, CelebA's official partition is used through the CelebA-HQ -> CelebA index mapping (its
+train / val / test parts are identity-disjoint by design).
 """
 
 from __future__ import annotations
