@@ -369,3 +369,19 @@ def test_photos_config_runs_end_to_end_on_real_photos(tmp_path):
 
     text = headlines(results)
     assert "Photo folder: 5 photos, 4 aligned, 1 left out" in text and "| dlib |" in text
+
+
+def test_left_means_the_images_left_in_the_synthetic_set_too(synthetic_root):
+    """The convention the landmark masks follow (l_eye = the eye on the image's left), read off the
+    synthetic set's own mask files."""
+    from facexai.data.celebamask import read_mask, scan_mask_files
+
+    files, _ = scan_mask_files(synthetic_root, range(24))
+    checked = 0
+    for sample_id, classes in files.items():
+        if {"l_eye", "r_eye", "l_brow", "r_brow"} <= set(classes):
+            left, right = (read_mask(classes[c], 32) for c in ("l_eye", "r_eye"))
+            if left.any() and right.any():
+                assert _centroid(left)[0] < _centroid(right)[0], sample_id
+                checked += 1
+    assert checked >= 10
