@@ -98,12 +98,21 @@ def pair_figure(dataset_h5, attribution_h5s: dict[str, list], out_png, *, region
     methods = list(attribution_h5s)
     loaded = {m: _load_maps(paths, extra=("partner_row", "kind", "region")) for m, paths in attribution_h5s.items()}
     common = [k for k in loaded[methods[0]] if all(k in loaded[m] for m in methods)]
-    chosen, seen = [], {}
-    for key in common:
-        kind = loaded[methods[0]][key]["kind"]
-        if seen.get(kind, 0) < per_kind:
+    # per kind, first one pair of each region not shown yet (region-swap pairs of the eyes, nose, ...),
+    # then the next pairs in order
+    chosen, seen, shown = [], {}, set()
+    for distinct_regions in (True, False):
+        for key in common:
+            info = loaded[methods[0]][key]
+            kind, region = info["kind"], info["region"]
+            if key in chosen or seen.get(kind, 0) >= per_kind or (distinct_regions and (kind, region) in shown):
+                continue
             chosen.append(key)
+            shown.add((kind, region))
             seen[kind] = seen.get(kind, 0) + 1
+    kinds = list(dict.fromkeys(loaded[methods[0]][k]["kind"] for k in common))  # in order of appearance
+    position = {k: i for i, k in enumerate(common)}
+    chosen.sort(key=lambda k: (kinds.index(loaded[methods[0]][k]["kind"]), position[k]))
     n_cols = 2 + 2 * len(methods)
     fig, axes = plt.subplots(max(len(chosen), 1), n_cols, figsize=(1.8 * n_cols, 2.0 * max(len(chosen), 1)),
                              squeeze=False)
