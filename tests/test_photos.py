@@ -385,3 +385,27 @@ def test_left_means_the_images_left_in_the_synthetic_set_too(synthetic_root):
                 assert _centroid(left)[0] < _centroid(right)[0], sample_id
                 checked += 1
     assert checked >= 10
+
+
+@pytest.mark.slow
+def test_a_faceless_photo_stops_the_run_naming_it(tmp_path):
+    """on_bad_sample: error (the default): the alignment job fails and its log names the photo and why;
+    nothing downstream runs and no shard directory is left."""
+    folder = tmp_path / "photos"
+    write_demo_folder(folder)
+    Image.fromarray(np.full((200, 300, 3), 90, np.uint8)).save(folder / "wall.png")
+    with open(folder / "identities.tsv", "a") as fh:
+        fh.write("wall.png\tnobody\n")
+    work = tmp_path / "run"
+    work.mkdir()
+    (tmp_path / "error.yaml").write_text("dataset: {on_bad_sample: error}\n")
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "-s", f"{REPO}/Snakefile", "-d", str(work),
+           "--until", "assemble_photos", "--config", f"dataset_root={folder}",
+           "--configfile", f"{REPO}/config/photos.yaml", str(tmp_path / "error.yaml")]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert result.returncode != 0
+    log = (work / "results-photos/logs/align_photos/main/0.log").read_text()
+    assert f"{folder / 'wall.png'}: no face found" in log
+    assert "align_photos" in result.stderr + result.stdout
+    assert not (work / "results-photos/photos/main/shards/0").exists()
+    assert not (work / "results-photos/data/main/dataset.h5").exists()
