@@ -76,12 +76,7 @@ def check_config(config: dict) -> None:
                           f"(defined: {sorted(config['regions'])})")
     dataset = config["dataset"]
     if dataset["source"] == "celebamask_hq":
-        root = config.get("dataset_root")
-        if not root:
-            raise ConfigError("dataset_root: must be set when dataset.source is celebamask_hq "
-                              "(e.g. --config dataset_root=/data/CelebAMask-HQ)")
-        if not Path(root).is_dir():
-            raise ConfigError(f"dataset_root: {root} is not a directory")
+        require_dataset_root(config, "/data/CelebAMask-HQ")
     if dataset["source"] == "photos":
         check_photos(config)
     shortcut = config["synthetic"].get("shortcut", {}).get("attribute")
@@ -123,18 +118,24 @@ def check_config(config: dict) -> None:
                           "every model and embedder is imported)")
 
 
+def require_dataset_root(config: dict, example: str) -> str:
+    """dataset_root, which a real-data source needs: set, and a directory."""
+    root = config.get("dataset_root")
+    if not root:
+        raise ConfigError(f"dataset_root: must be set when dataset.source is {config['dataset']['source']} "
+                          f"(e.g. --config dataset_root={example})")
+    if not Path(root).is_dir():
+        raise ConfigError(f"dataset_root: {root} is not a directory")
+    return root
+
+
 def check_photos(config: dict) -> None:
     """dataset.source photos: a folder of photos, dlib installed, attribute models only with attributes."""
     import importlib.util
 
     from .data.photos import ATTRIBUTES_FILE, list_photos, read_identities
 
-    root = config.get("dataset_root")
-    if not root:
-        raise ConfigError("dataset_root: must be set when dataset.source is photos "
-                          "(e.g. --config dataset_root=/data/my-photos)")
-    if not Path(root).is_dir():
-        raise ConfigError(f"dataset_root: {root} is not a directory")
+    root = require_dataset_root(config, "/data/my-photos")
     if importlib.util.find_spec("dlib") is None or importlib.util.find_spec("face_recognition_models") is None:
         raise ConfigError("dataset.source: photos needs dlib and its landmark models: pip install 'facexai[dlib]'")
     photos = list_photos(root)

@@ -31,6 +31,7 @@ import csv
 import logging
 import math
 import os
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -369,8 +370,6 @@ def _link_tree(src: Path, dst: Path) -> None:
             try:
                 os.link(Path(dirpath, name), target / name)
             except OSError:
-                import shutil
-
                 shutil.copyfile(Path(dirpath, name), target / name)
 
 
