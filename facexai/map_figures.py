@@ -86,6 +86,25 @@ def overlay_figure(dataset_h5, attribution_h5s: dict[str, list], out_png, n_samp
     return len(common)
 
 
+def choose_pairs(pairs: list[tuple], per_kind: int) -> list:
+    """Keys of the pairs to draw from (key, kind, region) in order: per kind, first one pair of each
+    region not shown yet (so region-swap rows show the eyes, the nose, ... rather than the first
+    region's pairs only), then the next pairs in order, `per_kind` in all; grouped by kind in order
+    of appearance."""
+    chosen, seen, shown = [], {}, set()
+    for distinct_regions in (True, False):
+        for key, kind, region in pairs:
+            if key in chosen or seen.get(kind, 0) >= per_kind or (distinct_regions and (kind, region) in shown):
+                continue
+            chosen.append(key)
+            shown.add((kind, region))
+            seen[kind] = seen.get(kind, 0) + 1
+    kinds = list(dict.fromkeys(kind for _, kind, _ in pairs))
+    position = {key: i for i, (key, _, _) in enumerate(pairs)}
+    kind_of = {key: kind for key, kind, _ in pairs}
+    return sorted(chosen, key=lambda k: (kinds.index(kind_of[k]), position[k]))
+
+
 def pair_figure(dataset_h5, attribution_h5s: dict[str, list], out_png, *, regions: dict, per_kind: int = 2,
                 dpi: int = 100, pairs_h5=None) -> int:
     """Verification pairs (rows, `per_kind` of each kind): image, partner, and for each method the
@@ -98,21 +117,8 @@ def pair_figure(dataset_h5, attribution_h5s: dict[str, list], out_png, *, region
     methods = list(attribution_h5s)
     loaded = {m: _load_maps(paths, extra=("partner_row", "kind", "region")) for m, paths in attribution_h5s.items()}
     common = [k for k in loaded[methods[0]] if all(k in loaded[m] for m in methods)]
-    # per kind, first one pair of each region not shown yet (region-swap pairs of the eyes, nose, ...),
-    # then the next pairs in order
-    chosen, seen, shown = [], {}, set()
-    for distinct_regions in (True, False):
-        for key in common:
-            info = loaded[methods[0]][key]
-            kind, region = info["kind"], info["region"]
-            if key in chosen or seen.get(kind, 0) >= per_kind or (distinct_regions and (kind, region) in shown):
-                continue
-            chosen.append(key)
-            shown.add((kind, region))
-            seen[kind] = seen.get(kind, 0) + 1
-    kinds = list(dict.fromkeys(loaded[methods[0]][k]["kind"] for k in common))  # in order of appearance
-    position = {k: i for i, k in enumerate(common)}
-    chosen.sort(key=lambda k: (kinds.index(loaded[methods[0]][k]["kind"]), position[k]))
+    chosen = choose_pairs([(key, loaded[methods[0]][key]["kind"], loaded[methods[0]][key]["region"])
+                           for key in common], per_kind)
     n_cols = 2 + 2 * len(methods)
     fig, axes = plt.subplots(max(len(chosen), 1), n_cols, figsize=(1.8 * n_cols, 2.0 * max(len(chosen), 1)),
                              squeeze=False)

@@ -71,3 +71,14 @@ def test_twin_figure_draws_both_models(tmp_path):
     with Image.open(out) as image:
         assert image.size[0] > 200 and len(image.convert("RGB").getcolors(1 << 20)) > 20
     assert (tmp_path / "twin.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_pair_figure_shows_each_swapped_region_before_a_second_pair_of_one():
+    from facexai.map_figures import choose_pairs
+
+    pairs = [(0, "genuine", ""), (1, "genuine", ""), (2, "genuine", ""),
+             (3, "swap", "eyes"), (4, "swap", "eyes"), (5, "swap", "eyes"), (6, "swap", "nose"), (7, "swap", "mouth"),
+             (8, "impostor", "")]
+    assert choose_pairs(pairs, 3) == [0, 1, 2, 3, 6, 7, 8]
+    assert choose_pairs(pairs, 4) == [0, 1, 2, 3, 4, 6, 7, 8]  # then the next pairs in order
+    assert choose_pairs(pairs, 1) == [0, 3, 8]
