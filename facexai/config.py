@@ -39,6 +39,9 @@ def describe_schema_error(error) -> str:
         return f"{key}: {_short(value)} is not one of {schema['enum']}"
     if error.validator == "required":
         return f"{key}: {error.message}"
+    if error.validator == "uniqueItems":
+        repeated = sorted({repr(v) for k, v in enumerate(value) if v in value[:k]})
+        return f"{key}: {', '.join(repeated)} listed more than once; each item may appear once"
     return f"{key}: {_short(value)} fails the schema's {error.validator} {_short(error.validator_value)}"
 
 
@@ -82,6 +85,10 @@ def check_config(config: dict) -> None:
     shortcut = config["synthetic"].get("shortcut", {}).get("attribute")
     if shortcut is not None and shortcut not in ATTRIBUTE_INDEX:
         raise ConfigError(f"synthetic.shortcut.attribute: unknown attribute {shortcut!r}")
+    unknown = [a for a in config["explain"]["attributes"] if a not in ATTRIBUTE_INDEX]
+    if unknown:
+        raise ConfigError(f"explain.attributes: {unknown} not CelebA attribute(s) (known: the 40 columns of "
+                          "CelebAMask-HQ-attribute-anno.txt, e.g. Eyeglasses, Smiling)")
     names = [m["name"] for m in config["models"]]
     if len(set(names)) != len(names):
         raise ConfigError(f"models: names must be unique, got {names}")
@@ -97,7 +104,8 @@ def check_config(config: dict) -> None:
                 raise ConfigError(f"models.{name}.dataset: shortcut needs synthetic.shortcut.attribute")
         unknown = [a for a in model["attributes"] if a not in ATTRIBUTE_INDEX]
         if unknown:
-            raise ConfigError(f"models.{name}.attributes: unknown attribute(s) {unknown}")
+            raise ConfigError(f"models.{name}.attributes: {unknown} not CelebA attribute(s) (known: the 40 "
+                              "columns of CelebAMask-HQ-attribute-anno.txt, e.g. Eyeglasses, Smiling)")
         missing = [a for a in config["explain"]["attributes"] if a not in model["attributes"]]
         if missing:
             raise ConfigError(f"explain.attributes: {missing} not predicted by models.{name}")
@@ -130,24 +138,50 @@ def require_dataset_root(config: dict, example: str) -> str:
 
 
 def check_photos(config: dict) -> None:
-    """dataset.source photos: a folder of photos, dlib installed, attribute models only with attributes."""
+    """dataset.source photos: a folder of photos, dlib installed, its identity and attribute tables
+    readable (before any job), enough identities for verification pairs, attribute models only with
+    attributes, region swaps only of parts that landmark masks draw."""
     import importlib.util
 
-    from .data.photos import ATTRIBUTES_FILE, list_photos, read_identities
+    from .data.landmark_masks import LANDMARK_CLASSES
+    from .data.photos import ATTRIBUTES_FILE, PHOTO_EXTENSIONS, list_photos, read_identities, read_photo_attributes
+    from .errors import BadInputError
 
     root = require_dataset_root(config, "/data/my-photos")
     if importlib.util.find_spec("dlib") is None or importlib.util.find_spec("face_recognition_models") is None:
         raise ConfigError("dataset.source: photos needs dlib and its landmark models: pip install 'facexai[dlib]'")
     photos = list_photos(root)
     if not photos:
-        raise ConfigError(f"dataset_root: {root} holds no .jpg, .jpeg or .png photo")
-    if config["models"] and not (Path(root) / ATTRIBUTES_FILE).is_file():
+        raise ConfigError(f"dataset_root: {root} holds no photo ({', '.join(PHOTO_EXTENSIONS)})")
+    try:
+        identities = read_identities(root, photos)
+        attributes = read_photo_attributes(root, photos)
+    except BadInputError as exc:
+        raise ConfigError(f"dataset_root: {exc}") from None
+    if config["models"] and attributes is None:
         raise ConfigError(f"models: attribute models need an attribute table: {Path(root) / ATTRIBUTES_FILE} "
                           "(CelebA's list_attr_celeba.txt format) is missing; set models: [] for a "
                           "verification-only run")
-    if not config["models"] and read_identities(root, photos) is None:
+    if not config["models"] and identities is None:
         raise ConfigError(f"dataset_root: {root} has neither {ATTRIBUTES_FILE} nor identities (identities.tsv, "
                           "or one sub-folder per person): nothing to study")
+    if identities is not None:
+        counts: dict[str, int] = {}
+        for name in identities:
+            counts[name] = counts.get(name, 0) + 1
+        repeated = sorted(n for n, c in counts.items() if c >= 2)
+        if len(counts) < 2 or not repeated:
+            raise ConfigError(
+                f"dataset_root: {root}: verification pairs need at least 2 identities (impostor pairs) and one "
+                f"with 2 or more photos (genuine pairs); found {len(counts)} identit"
+                f"{'y' if len(counts) == 1 else 'ies'}, {len(repeated)} of them with 2 or more photos")
+        swap = config["verification"].get("region_swap") or {}
+        for region in swap.get("regions") or []:
+            if not set(config["regions"][region]) & set(LANDMARK_CLASSES):
+                raise ConfigError(
+                    f"verification.region_swap.regions: {region!r} ({', '.join(config['regions'][region])}) is "
+                    f"never drawn on photos: landmark masks have only {', '.join(LANDMARK_CLASSES)}, so it "
+                    "would make no swap pair")
     if config["dataset"]["image_size"] > config["photos"]["chip_size"]:
         raise ConfigError(f"dataset.image_size: {config['dataset']['image_size']} exceeds photos.chip_size "
                           f"{config['photos']['chip_size']} (images would be upsampled)")

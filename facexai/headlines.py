@@ -108,10 +108,22 @@ def photo_lines(results: Path) -> list[str]:
     if not path.is_file():
         return []
     s = json.loads(path.read_text())
-    return [f"Photo folder: {s['photos']} photos, {s['aligned']} aligned, {s['bad']} left out as bad input "
-            f"(data/main/bad_samples.tsv); {s['identities']} identities"
+    return [f"Photo folder: {photo_counts(s)}; {s['identities']} identities"
             f"{'' if s['identities_given'] else ' (none given: each photo is its own)'}; "
             f"attributes {'given' if s['attributes_given'] else 'not given (no attribute models)'}.", ""]
+
+
+def photo_counts(summary: dict) -> str:
+    """What became of a photo folder's files: aligned, skipped as bad, small faces, not photos."""
+    s = summary
+    text = (f"{s['photos']} photos, {s['aligned']} aligned, {s['bad']} skipped as bad input "
+            "(listed in data/main/bad_samples.tsv)")
+    if s.get("small_faces"):
+        text += (f", {s['small_faces']} with a face under {s['min_face_size']} px (upsampled; face_size in "
+                 "photos/main/CelebAMask-HQ/photos.tsv)")
+    if s.get("ignored_files"):
+        text += f", {len(s['ignored_files'])} other file(s) not read as photos (e.g. {s['ignored_files'][0]})"
+    return text
 
 
 def headlines(results_dir) -> str:

@@ -100,3 +100,21 @@ if config["integrity_check"] and workflow.is_main_process and jobs_will_run():
             f"facexai: {path}: {problem}; moved to {path}.corrupt and scheduled again",
             file=sys.stderr,
         )
+
+
+def report_photo_counts():
+    """On the console at the end of a photo run: what became of the folder's files (also in the
+    headlines), so that a skipped photo is never seen only in a job's log."""
+    import json
+    from pathlib import Path
+
+    from facexai.headlines import photo_counts
+
+    path = Path(R) / "photos/main/summary.json"
+    if PLAN.is_photos and path.is_file():
+        counts = photo_counts(json.loads(path.read_text()))
+        print(f"facexai: photo folder {config['dataset_root']}: {counts}", file=sys.stderr)
+
+
+onsuccess:
+    report_photo_counts()

@@ -146,12 +146,17 @@ def test_photo_config_problems_name_their_key(tmp_path):
         pytest.skip("needs the dlib extra")
     with pytest.raises(ConfigError, match="dataset_root: must be set when dataset.source is photos"):
         check_config(photos_config(None))
-    with pytest.raises(ConfigError, match="holds no .jpg"):
+    with pytest.raises(ConfigError, match=r"holds no photo \(.jpg, .jpeg, .png, .webp"):
         check_config(photos_config(tmp_path))
     (tmp_path / "a.jpg").write_bytes(b"x")
     with pytest.raises(ConfigError, match="neither attributes.txt nor identities.*nothing to study"):
         check_config(photos_config(tmp_path))
     (tmp_path / "identities.tsv").write_text("a.jpg\tsomeone\n")
+    with pytest.raises(ConfigError, match="need at least 2 identities.*found 1 identity, 0 of them with 2"):
+        check_config(photos_config(tmp_path))
+    for name in ("b.jpg", "c.jpg"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "identities.tsv").write_text("a.jpg\tsomeone\nb.jpg\tsomeone\nc.jpg\tother\n")
     check_config(photos_config(tmp_path))
     models = [{"name": "resnet", "arch": "resnet_small"}]
     with pytest.raises(ConfigError, match="models: attribute models need an attribute table.*attributes.txt"):

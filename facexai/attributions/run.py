@@ -132,7 +132,8 @@ def explain_pair_shard(dataset_h5, pairs_tsv, embedder_dir, out_h5, *, method: s
     partners = read_pair_images(dataset_h5, pairs_h5, pairs["row_b"].to_numpy())
     n = len(pairs)
     reason = cam_unavailable(model) if method in CAM_METHODS else None
-    partner_emb = torch.from_numpy(embed(model, partners, dev, similarity=similarity)) if n else torch.zeros(0, 1)
+    partner_emb = torch.from_numpy(embed(model, partners, dev, similarity=similarity, name=name,
+                                         ids=pairs["id_b"].to_numpy())) if n else torch.zeros(0, 1)
     partner_ids = pairs["id_b"].to_numpy(np.int64)
     partner_x = to_model_input(partners, dev)  # for methods that fill masked pixels from the partner
 
@@ -178,6 +179,10 @@ def _explain_batches(images: np.ndarray, ids: np.ndarray, make_task, explainer, 
         task = make_task(start, stop)
         with torch.no_grad():
             scores[start:stop] = task.score(x, list(range(stop - start))).cpu().numpy()
+        if not np.isfinite(scores[start:stop]).all():
+            bad = ids[start:stop][~np.isfinite(scores[start:stop])]
+            raise ValueError(f"{desc}: the model's score is not finite (NaN or inf) for sample ids "
+                             f"{[int(i) for i in bad[:10]]}: the model fails on these images")
         batch_maps = explainer(task, x, ids[start:stop], seed)
         for key, values in explainer.diagnostics.items():
             diagnostics.setdefault(key, []).append(np.asarray(values))

@@ -48,13 +48,17 @@ from .landmark_masks import LANDMARK_CLASSES, landmark_masks
 
 log = logging.getLogger(__name__)
 
-PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png")
+# every format is decoded by Pillow; any other file in the folder is not a photo (listed by `ignored_files`)
+PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
 IDENTITIES_FILE = "identities.tsv"
 ATTRIBUTES_FILE = "attributes.txt"
 MANIFEST = "shard.tsv"
 PHOTOS_TABLE = "photos.tsv"
 BAD_PHOTOS = "bad_photos.tsv"
-MANIFEST_COLUMNS = ("id", "file", "status", "problem", "score", "left", "top", "right", "bottom", "roll")
+MANIFEST_COLUMNS = ("id", "file", "status", "problem", "score", "left", "top", "right", "bottom", "roll",
+                    "face_size")
+# the frontal detector's smallest face, in pixels of the image it runs on (its 80x80 HOG window)
+DETECTOR_MIN_FACE = 80
 
 
 @dataclass(frozen=True)
@@ -65,12 +69,14 @@ class AlignSettings:
     min_score: float = 0.3
     mask_size: int = 512
     jpeg_quality: int = 95
+    min_face_size: int = 100
 
     @classmethod
     def from_config(cls, photos: dict, mask_size: int) -> "AlignSettings":
         return cls(chip_size=int(photos["chip_size"]), padding=float(photos["padding"]),
                    detect_size=int(photos["detect_size"]), min_score=float(photos["min_score"]),
-                   mask_size=int(mask_size), jpeg_quality=int(photos.get("jpeg_quality", 95)))
+                   mask_size=int(mask_size), jpeg_quality=int(photos.get("jpeg_quality", 95)),
+                   min_face_size=int(photos.get("min_face_size", 100)))
 
 
 class PhotoProblem(Exception):
@@ -94,6 +100,21 @@ def list_photos(root: str | os.PathLike) -> list[str]:
     return sorted(found)
 
 
+def ignored_files(root: str | os.PathLike) -> list[str]:
+    """Files under `root` that are neither photos nor the folder's tables (relative paths): what a
+    run leaves out, said on the console and in the log so that no photo is dropped unnoticed."""
+    root = Path(root)
+    tables = {IDENTITIES_FILE, ATTRIBUTES_FILE}
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            rel = Path(dirpath, name).relative_to(root).as_posix()
+            if not name.startswith(".") and not name.lower().endswith(PHOTO_EXTENSIONS) and rel not in tables:
+                out.append(rel)
+    return sorted(out)
+
+
 def shard_photos(photos: list[str], shard: int, shard_size: int) -> list[tuple[int, str]]:
     start = shard * shard_size
     return [(start + k, f) for k, f in enumerate(photos[start:start + shard_size])]
@@ -106,13 +127,20 @@ def read_identities(root: str | os.PathLike, photos: list[str]) -> list[str] | N
     table = root / IDENTITIES_FILE
     if table.is_file():
         by_name: dict[str, str] = {}
-        for k, line in enumerate(table.read_text().splitlines()):
+        line_of: dict[str, int] = {}
+        # utf-8-sig: a table saved with a byte-order mark (as some editors do) reads like one without
+        for k, line in enumerate(table.read_text(encoding="utf-8-sig").splitlines()):
             if not line.strip() or line.startswith("#"):
                 continue
             fields = line.split("\t")
             if len(fields) != 2 or not fields[0].strip() or not fields[1].strip():
                 raise BadInputError(table, f"line {k + 1}: expected 'file<TAB>identity'")
-            by_name[fields[0].strip()] = fields[1].strip()
+            file, name = fields[0].strip(), fields[1].strip()
+            if file in by_name and by_name[file] != name:
+                raise BadInputError(table, f"{file} has two identities: {by_name[file]!r} on line "
+                                           f"{line_of[file]} and {name!r} on line {k + 1}")
+            by_name[file] = name
+            line_of.setdefault(file, k + 1)
         bare: dict[str, list[str]] = {}
         for f in photos:
             bare.setdefault(f.rsplit("/", 1)[-1], []).append(f)
@@ -141,7 +169,7 @@ def read_photo_attributes(root: str | os.PathLike, photos: list[str]) -> np.ndar
     path = Path(root) / ATTRIBUTES_FILE
     if not path.is_file():
         return None
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip()]
+    lines = [ln for ln in path.read_text(encoding="utf-8-sig").splitlines() if ln.strip()]
     if len(lines) < 2 or not lines[0].strip().isdigit():
         raise BadInputError(path, "line 1 must be the row count")
     names = lines[1].split()
@@ -171,14 +199,33 @@ def read_photo_attributes(root: str | os.PathLike, photos: list[str]) -> np.ndar
 # --------------------------------------------------------------------------------------- alignment
 
 def decode_photo(path: str | os.PathLike) -> np.ndarray:
-    """RGB uint8 (H, W, 3), EXIF orientation applied; BadInputError naming the file if undecodable."""
+    """RGB uint8 (H, W, 3), EXIF orientation applied; BadInputError naming the file if undecodable.
+    16-bit and 32-bit grey images (PNG, TIFF) are scaled to 8 bits, never clipped."""
     try:
         with Image.open(path) as im:
             im.load()
             im = ImageOps.exif_transpose(im)
-            return np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8))
+            return to_rgb8(im)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise BadInputError(path, f"cannot decode the photo ({exc})") from exc
+
+
+def to_rgb8(im: Image.Image) -> np.ndarray:
+    """An image of any Pillow mode as RGB uint8. Pillow's convert("RGB") clips the integer modes
+    (I;16, I) at 255, which turns most of a 16-bit photo white: those are scaled by their bit depth
+    (65535 -> 255), and a float image by its own range."""
+    if im.mode.startswith("I;16") or im.mode in ("I", "F"):
+        grey = np.asarray(im, dtype=np.float64)
+        if im.mode == "F":
+            low, high = float(np.nanmin(grey)), float(np.nanmax(grey))
+            grey = (grey - low) / (high - low) if high > low else np.zeros_like(grey)
+        else:
+            # I;16 holds 16 bits; mode I (32-bit) is how Pillow opens many 16-bit PNGs and TIFFs
+            depth = 65535.0 if im.mode.startswith("I;16") or grey.max() <= 65535 else float(2 ** 32 - 1)
+            grey = np.clip(grey, 0, depth) / depth
+        grey8 = np.round(grey * 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(grey8[..., None], 3, axis=2))
+    return np.ascontiguousarray(np.asarray(im.convert("RGB"), dtype=np.uint8))
 
 
 def chip_affine(details) -> np.ndarray:
@@ -212,6 +259,11 @@ class AlignedFace:
     score: float
     box: tuple[int, int, int, int]   # left, top, right, bottom in photo pixels
     roll: float             # degrees: the in-plane rotation the alignment removed
+
+    @property
+    def face_size(self) -> int:
+        """The detected face's side in photo pixels (the chip upsamples a face smaller than it)."""
+        return max(self.box[2] - self.box[0], self.box[3] - self.box[1])
 
 
 class FaceAligner:
@@ -262,7 +314,13 @@ class FaceAligner:
     def __call__(self, image: np.ndarray) -> AlignedFace:
         faces = self.detect(image)
         if not faces:
-            raise PhotoProblem(f"no face found (detector score >= {self.settings.min_score})")
+            s = self.settings
+            smallest = DETECTOR_MIN_FACE * max(image.shape[:2]) / s.detect_size
+            raise PhotoProblem(
+                f"no face found (detector score >= {s.min_score}; the detector sees the photo at "
+                f"{s.detect_size} px on its long side, where it finds faces from about {DETECTOR_MIN_FACE} px, "
+                f"i.e. faces from about {smallest:.0f} px in this {image.shape[1]}x{image.shape[0]} photo: "
+                "raise photos.detect_size for smaller faces, and give one face per photo)")
         if len(faces) > 1:
             raise PhotoProblem(f"{len(faces)} faces found (scores {', '.join(f'{f[1]:.2f}' for f in faces)}); "
                                "one face per photo")
@@ -274,9 +332,28 @@ class FaceAligner:
 _ALIGNER: FaceAligner | None = None
 
 
-def _worker_init(settings: AlignSettings) -> None:
+def _worker_init(settings: AlignSettings, watch_parent: bool = False) -> None:
     global _ALIGNER
+    if watch_parent:
+        exit_with_parent()
     _ALIGNER = FaceAligner(settings)
+
+
+def exit_with_parent(interval: float = 0.5) -> None:
+    """In a pool worker: end this process as soon as its parent is gone. A parent killed by
+    SIGKILL (as the out-of-memory killer does) cannot shut its pool down, and the workers would
+    otherwise live on, each holding dlib's models."""
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def write_sample(out_dir: str | os.PathLike, sample_id: int, face: AlignedFace, settings: AlignSettings) -> None:
@@ -293,7 +370,7 @@ def write_sample(out_dir: str | os.PathLike, sample_id: int, face: AlignedFace, 
 def _align_one(task):
     root, out_dir, sample_id, file = task
     row = {"id": sample_id, "file": file, "status": "ok", "problem": "", "score": "", "left": "", "top": "",
-           "right": "", "bottom": "", "roll": ""}
+           "right": "", "bottom": "", "roll": "", "face_size": ""}
     try:
         image = decode_photo(Path(root) / file)
         face = _ALIGNER(image)
@@ -301,7 +378,7 @@ def _align_one(task):
         row.update(status="bad", problem=exc.problem if isinstance(exc, BadInputError) else str(exc))
         return row
     write_sample(out_dir, sample_id, face, _ALIGNER.settings)
-    row.update(score=f"{face.score:.4f}", roll=f"{face.roll:.3f}",
+    row.update(score=f"{face.score:.4f}", roll=f"{face.roll:.3f}", face_size=face.face_size,
                **dict(zip(("left", "top", "right", "bottom"), face.box)))
     return row
 
@@ -326,7 +403,7 @@ def align_shard(root: str | os.PathLike, photos: list[tuple[int, str]], out_dir:
         (tmp / MASK_DIR).mkdir()
         tasks = [(str(root), str(tmp), i, f) for i, f in photos]
         if workers > 1:
-            pool = ProcessPoolExecutor(workers, initializer=_worker_init, initargs=(settings,))
+            pool = ProcessPoolExecutor(workers, initializer=_worker_init, initargs=(settings, True))
             results = pool.map(_align_one, tasks, chunksize=4)
         else:
             pool = None
@@ -344,6 +421,11 @@ def align_shard(root: str | os.PathLike, photos: list[tuple[int, str]], out_dir:
     bad = sum(r["status"] == "bad" for r in rows)
     if bad:
         log.warning("%d of %d photo(s) skipped as bad (listed in %s)", bad, len(rows), Path(out_dir) / MANIFEST)
+    small = [r["file"] for r in rows if r["status"] == "ok" and int(r["face_size"]) < settings.min_face_size]
+    if small:
+        log.warning("%d photo(s) with a face under photos.min_face_size = %d px, upsampled to the %d-px chip "
+                    "(face_size in photos.tsv), first %s", len(small), settings.min_face_size, settings.chip_size,
+                    small[:3])
     return rows
 
 
@@ -373,7 +455,8 @@ def _link_tree(src: Path, dst: Path) -> None:
                 shutil.copyfile(Path(dirpath, name), target / name)
 
 
-def assemble_layout(root: str | os.PathLike, shard_dirs, out_root: str | os.PathLike) -> dict:
+def assemble_layout(root: str | os.PathLike, shard_dirs, out_root: str | os.PathLike,
+                    min_face_size: int = 100) -> dict:
     """Join the aligned shards into one CelebAMask-HQ layout at `out_root` with the annotation files
     the reader needs: attributes (the folder's table, or 0 = not annotated for every attribute),
     pose (roll from the alignment; yaw and pitch unknown: NaN), the id mapping, identities
@@ -391,6 +474,10 @@ def assemble_layout(root: str | os.PathLike, shard_dirs, out_root: str | os.Path
     names = identities if identities is not None else photos
     number = {n: k for k, n in enumerate(sorted(set(names)))}
     good = [r for r in rows if r["status"] == "ok"]
+    if not good:
+        problems = sorted({r["problem"] for r in rows})
+        raise BadInputError(root, f"every photo was skipped as bad ({len(rows)} of {len(rows)}; problems: "
+                                  f"{'; '.join(problems[:3])}); nothing is left to study")
     with atomic_path(out_root) as tmp:
         tmp.mkdir(parents=True)
         (tmp / IMAGE_DIR).mkdir()
@@ -417,14 +504,16 @@ def assemble_layout(root: str | os.PathLike, shard_dirs, out_root: str | os.Path
         with open(tmp / PHOTOS_TABLE, "w", newline="") as fh:
             writer = csv.writer(fh, delimiter="\t")
             writer.writerow(("id", "file", "identity", "identity_name", "score", "left", "top", "right", "bottom",
-                             "roll"))
+                             "roll", "face_size"))
             for r in good:
                 name = names[int(r["id"])]
                 writer.writerow((r["id"], r["file"], number[name], name, r["score"], r["left"], r["top"],
-                                 r["right"], r["bottom"], r["roll"]))
+                                 r["right"], r["bottom"], r["roll"], r.get("face_size", "")))
         write_bad_samples(tmp / BAD_PHOTOS, [(int(r["id"]), str(root / r["file"]), r["problem"])
                                              for r in rows if r["status"] == "bad"])
     summary = {"photos": len(rows), "aligned": len(good), "bad": len(rows) - len(good),
+               "small_faces": sum(1 for r in good if r.get("face_size") and int(r["face_size"]) < min_face_size),
+               "min_face_size": min_face_size, "ignored_files": ignored_files(root),
                "identities": len({names[int(r['id'])] for r in good}),
                "identities_given": identities is not None, "attributes_given": attributes is not None}
     log.info("photo layout: %s", summary)

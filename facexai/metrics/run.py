@@ -297,7 +297,9 @@ def pair_metric_table(attribution_h5, dataset_h5, embedder_dir, eer_json, out_cs
         x_all = to_model_input(images, dev)
 
         def task_for(m, sel):
-            partner_emb = torch.from_numpy(embed(m, partners[sel], dev, similarity=similarity)).to(dev)
+            partner_emb = torch.from_numpy(embed(m, partners[sel], dev, similarity=similarity,
+                                                 name=shard.model, ids=partner_ids[sel],
+                                                 check=m is model)).to(dev)
             return PairTask(m, partner_emb, partner_ids=partner_ids[sel],
                             partner_images=to_model_input(partners[sel], dev), similarity=similarity)
 

@@ -43,6 +43,7 @@ from torch import nn
 from ..atomic import atomic_path
 from ..data.samples import PIXEL_MEAN, PIXEL_STD, denormalise
 from .backbones import ARCHITECTURES, build_model, with_contiguous_input
+from .user import exception_reason
 
 log = logging.getLogger(__name__)
 
@@ -114,25 +115,18 @@ def _network(meta: dict, weights: Path) -> nn.Module:
     """The bare network of an embedder folder (or of a user file being imported)."""
     kind = meta["kind"]
     if kind in ("trained", "state_dict"):
-        from .user import read_state_dict
+        from .user import load_state, read_state_dict
 
         if meta.get("arch") not in ARCHITECTURES:
             raise ValueError(f"{weights}: a state dict needs an architecture name, one of {sorted(ARCHITECTURES)}; "
                              f"got {meta.get('arch')!r}")
         model = build_model(meta["arch"], meta["dim"], width=meta["width"])
-        state = read_state_dict(weights)
-        if not isinstance(state, dict):
-            raise ValueError(f"{weights}: expected a state dict, found {type(state).__name__}")
-        try:
-            model.load_state_dict(state)
-        except (RuntimeError, TypeError, AttributeError) as exc:
-            raise ValueError(f"{weights}: weights do not fit {meta['arch']} (dim {meta['dim']}, width "
-                             f"{meta['width']}): {str(exc).splitlines()[0]}") from None
-        return model
+        state = read_state_dict(weights, torchscript_hint="kind: torchscript")
+        return load_state(model, state, weights, f"{meta['arch']} (dim {meta['dim']}, width {meta['width']})")
     if kind == "torchscript":
-        from .user import load_weights
+        from .user import load_torchscript
 
-        return load_weights(weights, "torchscript", None, 0)
+        return load_torchscript(weights, state_dict_hint="kind: state_dict with its arch, dim and width").eval()
     if kind == "dlib":
         from .dlib_resnet import load_dlib_face_resnet
 
@@ -211,7 +205,8 @@ def import_embedder(spec: dict, out_dir, *, image_size: int) -> dict:
             out = model(torch.zeros(2, 3, image_size, image_size))
         except Exception as exc:  # any failure of a foreign network's forward pass
             raise ValueError(f"{source}: forward pass on 2 images of {meta['input_size']}x{meta['input_size']} "
-                             f"failed ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+                             f"failed ({exception_reason(exc)}); check verification.embedders.{name}.input_size, "
+                             "crop, mean and std") from exc
     if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != 2:
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ValueError(f"{source}: the embedder outputs {shape} for 2 images; expected (2, D): one "

@@ -32,12 +32,65 @@ FORMATS = ("state_dict", "torchscript")
 EXPECTED_STATE_DICT = "a state dict written by torch.save(model.state_dict(), path): tensors in plain containers"
 
 
-def read_state_dict(path: Path):
+def sniff_format(path: str | os.PathLike) -> str:
+    """What a weights file is, from its zip directory alone (nothing is loaded or run):
+    "torchscript" (torch.jit.save: code/ and constants.pkl), "torch_save" (torch.save: data.pkl
+    without code), or "other" (a legacy pickle, or not a PyTorch file)."""
+    import zipfile
+
+    try:
+        if not zipfile.is_zipfile(path):
+            return "other"
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return "other"
+    if any(n.endswith("/constants.pkl") or "/code/" in n for n in names):
+        return "torchscript"
+    if any(n.endswith("/data.pkl") for n in names):
+        return "torch_save"
+    return "other"
+
+
+def exception_reason(exc: BaseException) -> str:
+    """The line of an exception that says what went wrong: the TorchScript interpreter puts its
+    traceback first and the error (e.g. "RuntimeError: mat1 and mat2 shapes cannot be
+    multiplied") last; other exceptions say it on their first line."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    if not lines:
+        return type(exc).__name__
+    if lines[0].startswith("The following operation failed in the TorchScript interpreter"):
+        return lines[-1]
+    return lines[0]
+
+
+def state_dict_mismatch(model: nn.Module, state: dict, limit: int = 3) -> str:
+    """Which keys of a state dict do not fit a model: missing, unexpected and mis-sized (with their
+    shapes), the first `limit` of each."""
+    own = model.state_dict()
+
+    def first(items):
+        return ", ".join(items[:limit]) + (f" (+{len(items) - limit} more)" if len(items) > limit else "")
+
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    sized = [f"{k} {tuple(state[k].shape)} where {tuple(own[k].shape)} is expected" for k in own
+             if k in state and isinstance(state[k], torch.Tensor) and tuple(state[k].shape) != tuple(own[k].shape)]
+    parts = [f"{label} ({len(keys)}): {first(keys)}" for label, keys in
+             (("missing keys", missing), ("unexpected keys", unexpected), ("mis-sized keys", sized)) if keys]
+    return "; ".join(parts) or "the keys and shapes match; the values cannot be loaded"
+
+
+def read_state_dict(path: Path, torchscript_hint: str = "format: torchscript"):
     """torch.load(weights_only=True) of a user file; every failure names the file and what was expected.
 
     An unsafe pickle is refused without running it; the message does not relay torch's advice to
-    retry with weights_only=False, which would run the file's code.
+    retry with weights_only=False, which would run the file's code. A TorchScript archive is named
+    as such, with the setting that reads it (`torchscript_hint`).
     """
+    if sniff_format(path) == "torchscript":
+        raise ValueError(f"{path}: this is a TorchScript archive (written by torch.jit.save), not a state dict: "
+                         f"give it with {torchscript_hint}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's pickle-protocol notes are not the user's problem
@@ -56,6 +109,32 @@ def read_state_dict(path: Path):
                          f"Expected {EXPECTED_STATE_DICT}") from None
 
 
+def load_torchscript(path: Path, state_dict_hint: str = "format: state_dict and its arch") -> nn.Module:
+    """torch.jit.load of a user file (code and tensors, no pickled objects); a torch.save file is
+    named as such, with the setting that reads it (`state_dict_hint`)."""
+    if sniff_format(path) == "torch_save":
+        raise ValueError(f"{path}: this is a torch.save file (a state dict), not a TorchScript archive: give it "
+                         f"with {state_dict_hint}")
+    try:
+        model = torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:  # a foreign file fails anywhere inside torch's reader
+        raise ValueError(f"{path}: not a TorchScript archive ({exception_reason(exc)}). Expected a file written by "
+                         "torch.jit.save(torch.jit.script(model), path) or torch.jit.trace") from exc
+    return with_contiguous_input(model)
+
+
+def load_state(model: nn.Module, state, path: Path, what: str) -> nn.Module:
+    """model.load_state_dict(state) with a message naming the file, the model (`what`) and the
+    keys that do not fit."""
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: expected a state dict, found {type(state).__name__}")
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise ValueError(f"{path}: weights do not fit {what}: {state_dict_mismatch(model, state)}") from exc
+    return model
+
+
 def load_weights(path: str | os.PathLike, fmt: str, arch: str | None, n_outputs: int,
                  width: int = 32) -> nn.Module:
     """A ready model from a weights file; every failure names the file."""
@@ -66,23 +145,10 @@ def load_weights(path: str | os.PathLike, fmt: str, arch: str | None, n_outputs:
         if arch not in ARCHITECTURES:
             raise ValueError(f"{path}: a state dict needs an architecture name, one of {sorted(ARCHITECTURES)}; "
                              f"got {arch!r}")
-        model = build_model(arch, n_outputs, width=width)
-        state = read_state_dict(path)
-        if not isinstance(state, dict):
-            raise ValueError(f"{path}: expected a state dict, found {type(state).__name__}")
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as exc:
-            raise ValueError(f"{path}: weights do not fit {arch} with {n_outputs} outputs, width {width} "
-                             f"({str(exc).splitlines()[0]} ...)") from exc
+        model = load_state(build_model(arch, n_outputs, width=width), read_state_dict(path), path,
+                           f"{arch} with {n_outputs} outputs, width {width}")
     elif fmt == "torchscript":
-        try:
-            model = torch.jit.load(str(path), map_location="cpu")
-        except Exception as exc:  # a foreign file fails anywhere inside torch's reader
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise ValueError(f"{path}: not a TorchScript archive ({reason}). Expected a file written by "
-                             "torch.jit.save(torch.jit.script(model), path) or torch.jit.trace") from None
-        model = with_contiguous_input(model)
+        model = load_torchscript(path)
     else:
         raise ValueError(f"{path}: unknown model format {fmt!r}; use one of {FORMATS}")
     return model.eval()
@@ -98,7 +164,8 @@ def import_user_model(weights, out_dir, *, fmt: str, attributes: list[str], imag
         try:
             out = model(torch.zeros(2, 3, image_size, image_size))
         except Exception as exc:  # any failure of a foreign model's forward pass
-            raise ValueError(f"{weights}: forward pass on (2, 3, {image_size}, {image_size}) failed ({exc})") from exc
+            raise ValueError(f"{weights}: forward pass on (2, 3, {image_size}, {image_size}) failed "
+                             f"({exception_reason(exc)})") from exc
     if tuple(out.shape) != (2, len(attributes)):
         raise ValueError(f"{weights}: the model outputs {tuple(out.shape[1:])} per image, expected "
                          f"({len(attributes)},) (one logit per configured attribute)")

@@ -51,6 +51,9 @@ def equal_error_rate(genuine: np.ndarray, impostor: np.ndarray) -> tuple[float, 
     genuine, impostor = np.asarray(genuine, float), np.asarray(impostor, float)
     if genuine.size == 0 or impostor.size == 0:
         raise ValueError("equal_error_rate needs genuine and impostor scores")
+    if not (np.isfinite(genuine).all() and np.isfinite(impostor).all()):
+        raise ValueError(f"equal_error_rate: {int((~np.isfinite(genuine)).sum())} genuine and "
+                         f"{int((~np.isfinite(impostor)).sum())} impostor scores are not finite")
     thresholds = np.unique(np.concatenate([genuine, impostor, [np.inf]]))
     g, i = np.sort(genuine), np.sort(impostor)
     frr = np.searchsorted(g, thresholds, side="left") / g.size          # genuine below t
@@ -189,15 +192,37 @@ def train_embedder(dataset_h5, split_tsv, out_dir, *, arch: str, width: int, dim
     return meta
 
 
+class NonFiniteEmbedding(ValueError):
+    """An embedder gave NaN or infinite values: the job stops naming the embedder and the samples."""
+
+
 def embed(model: nn.Module, images: np.ndarray, device, batch_size: int = 256,
-          similarity: str = "cosine") -> np.ndarray:
-    """Embeddings of uint8 images in the space the pair score compares (`embedders.embeddings`)."""
+          similarity: str = "cosine", name: str = "embedder", ids=None, check: bool = True) -> np.ndarray:
+    """Embeddings of uint8 images in the space the pair score compares (`embedders.embeddings`).
+
+    Every embedding is checked: a non-finite one (an embedder that fails on these images although
+    it passed its import check on grey images) raises NonFiniteEmbedding naming the embedder and
+    the sample ids (`ids`, one per image; positions when not given). `check=False` for a network
+    that may legitimately overflow (a sanity check's randomised copy)."""
     out = []
     with torch.no_grad():
         for start in range(0, len(images), batch_size):
             x = to_model_input(images[start:start + batch_size], device)
             out.append(embeddings(model, x, similarity).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+    emb = np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+    if check:
+        check_finite_embeddings(emb, name, ids)
+    return emb
+
+
+def check_finite_embeddings(emb: np.ndarray, name: str, ids=None) -> None:
+    bad = np.flatnonzero(~np.isfinite(emb).all(axis=1)) if emb.size else np.zeros(0, int)
+    if bad.size:
+        labels = [int(ids[k]) for k in bad] if ids is not None else [int(k) for k in bad]
+        raise NonFiniteEmbedding(
+            f"embedder {name}: non-finite embedding (NaN or inf) for {bad.size} of {len(emb)} images, sample ids "
+            f"{labels[:10]}{' ...' if bad.size > 10 else ''}; the network fails on these images (check "
+            f"verification.embedders.{name}: its input_size, crop, mean and std)")
 
 
 def evaluate_pairs(model_dir, dataset_h5, pairs_tsv, out_scores, out_json, *, pairs_h5=None,
@@ -211,7 +236,11 @@ def evaluate_pairs(model_dir, dataset_h5, pairs_tsv, out_scores, out_json, *, pa
     similarity = meta["similarity"]
     pairs = pd.read_csv(pairs_tsv, sep="\t", keep_default_na=False)
     rows = np.unique(np.concatenate([pairs["row_a"], pairs["row_b"]]))
-    emb = embed(model, read_pair_images(dataset_h5, pairs_h5, rows), dev, similarity=similarity)
+    # sample ids of the rows (a swapped copy, at a negative row, is named by its source's id)
+    id_of = {**dict(zip(pairs["row_b"], pairs["id_b"])), **dict(zip(pairs["row_a"], pairs["id_a"]))}
+    name = meta.get("name", Path(model_dir).name)
+    emb = embed(model, read_pair_images(dataset_h5, pairs_h5, rows), dev, similarity=similarity, name=name,
+                ids=[id_of[r] for r in rows])
     index = {r: k for k, r in enumerate(rows)}
     a = torch.from_numpy(emb[[index[r] for r in pairs["row_a"]]])
     b = torch.from_numpy(emb[[index[r] for r in pairs["row_b"]]])
@@ -219,7 +248,7 @@ def evaluate_pairs(model_dir, dataset_h5, pairs_tsv, out_scores, out_json, *, pa
     genuine = pairs.loc[pairs["kind"] == "genuine", "similarity"].to_numpy()
     impostor = pairs.loc[pairs["kind"] == "impostor", "similarity"].to_numpy()
     eer, threshold = equal_error_rate(genuine, impostor)
-    summary = {"embedder": meta.get("name", Path(model_dir).name), "kind": meta["kind"], "similarity": similarity,
+    summary = {"embedder": name, "kind": meta["kind"], "similarity": similarity,
                "eer": eer, "threshold": threshold, "n_genuine": int(genuine.size), "n_impostor": int(impostor.size),
                "genuine_mean": float(genuine.mean()), "impostor_mean": float(impostor.mean())}
     for kind in REGION_KINDS:
