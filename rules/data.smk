@@ -55,7 +55,7 @@ rule assemble_photos:
     params:
         root=config["dataset_root"],
         tables=lambda wc: PLAN.photo_tables_digest(),
-        min_face_size=config["photos"].get("min_face_size", 100),
+        min_face_size=config["photos"].get("min_face_size", 64),
     script:
         "../scripts/assemble_photos.py"
 

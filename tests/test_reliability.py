@@ -14,10 +14,11 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from facexai.data.synthetic import SyntheticConfig, generate
 
-from conftest import REPO, assert_same_results, snakemake
+from conftest import REPO, assert_same_results, has_dlib_extra, snakemake
 from test_fusion import BAD_CASES
 from test_reruns import extra_config, kill_mid_run, planned, reference_and_copy
 
@@ -251,3 +252,257 @@ def test_two_runs_of_one_config_are_byte_identical(tiny_run, tmp_path):
     assert set(targets) <= second.keys() and len(second) >= 16 and first.keys() == second.keys()
     differ = [k for k in first if first[k] != second[k]]
     assert differ == [], f"differ between two runs of one config: {differ}"
+
+
+# --------------------------------------------------------------------------- round 3: embedders, photo folders
+
+
+class _NanOnRealImages(torch.nn.Module):
+    """Finite on a uniform image (the import check's grey images), NaN on any image with texture."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+
+    def forward(self, x):
+        spread = x.flatten(1).var(dim=1, keepdim=True)
+        return self.conv(x).mean(dim=(2, 3)) + torch.sqrt(-spread)  # sqrt(-0) = 0; sqrt(< 0) = NaN
+
+
+def _tiny_pair_data(tmp_path, n=4):
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    with h5py.File(tmp_path / "d.h5", "w") as h5:
+        h5["images"] = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+    pd.DataFrame({"kind": ["genuine", "impostor"], "row_a": [0, 1], "row_b": [2, 3], "id_a": [100, 101],
+                  "id_b": [102, 103], "region": ["", ""], "donor_id": [-1, -1]}).to_csv(
+        tmp_path / "pairs.tsv", sep="\t", index=False)
+
+
+def test_an_embedder_nan_on_real_images_stops_the_job_naming_it_and_the_samples(tmp_path):
+    from facexai.models import embedders as E
+    from facexai.models.verification import NonFiniteEmbedding, equal_error_rate, evaluate_pairs
+
+    path = tmp_path / "nan.pt"
+    torch.jit.save(torch.jit.trace(_NanOnRealImages(), torch.zeros(1, 3, 8, 8)), str(path))
+    spec = {"name": "mine", "kind": "torchscript", "weights": str(path), "input_size": 32}
+    E.import_embedder(spec, tmp_path / "mine", image_size=32)  # passes: finite on the grey check images
+    _tiny_pair_data(tmp_path)
+    with pytest.raises(NonFiniteEmbedding, match=r"embedder mine: non-finite embedding .* for 4 of 4 images, "
+                                                 r"sample ids \[100, 101, 102, 103\]"):
+        evaluate_pairs(tmp_path / "mine", tmp_path / "d.h5", tmp_path / "pairs.tsv", tmp_path / "scores.tsv",
+                       tmp_path / "eer.json", device="cpu")
+    assert not (tmp_path / "eer.json").exists() and not (tmp_path / "scores.tsv").exists()
+    with pytest.raises(ValueError, match="1 genuine and 0 impostor scores are not finite"):
+        equal_error_rate(np.array([0.9, np.nan]), np.array([0.1, 0.2]))
+
+
+def test_embedder_import_errors_name_their_cause(tmp_path):
+    from facexai.models import embedders as E
+    from facexai.models.backbones import build_model
+
+    class Flat(torch.nn.Module):  # takes 2x2 images only: fails on the configured input size
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(12, 4)
+
+        def forward(self, x):
+            return self.fc(x.flatten(1))
+
+    flat = tmp_path / "flat.pt"
+    torch.jit.save(torch.jit.trace(Flat(), torch.zeros(1, 3, 2, 2)), str(flat))
+    spec = {"name": "mine", "kind": "torchscript", "weights": str(flat), "input_size": 32}
+    with pytest.raises(ValueError, match=r"flat.pt: forward pass on 2 images of 32x32 failed \(RuntimeError: mat1 "
+                                         r"and mat2 shapes cannot be multiplied \(2x3072 and 12x4\)\)") as caught:
+        E.import_embedder(spec, tmp_path / "out", image_size=32)
+    assert caught.value.__cause__ is not None  # the chain reaches the job's log
+    torch.manual_seed(0)
+    net = build_model("resnet_small", 8, width=4)
+    state = net.state_dict()
+    sd = {"name": "sd", "kind": "state_dict", "weights": str(tmp_path / "sd.pt"), "arch": "resnet_small",
+          "width": 4, "dim": 8, "input_size": 32}
+    torch.save(state, tmp_path / "sd.pt")
+    with pytest.raises(ValueError, match=r"sd.pt: weights do not fit resnet_small \(dim 16, width 4\): mis-sized "
+                                         r"keys \(2\): .*\(8, \d+\) where \(16, \d+\) is expected"):
+        E.import_embedder({**sd, "dim": 16}, tmp_path / "out", image_size=32)
+    first = next(iter(state))
+    torch.save({**{k: v for k, v in state.items() if k != first}, "extra.weight": torch.zeros(1)}, tmp_path / "sd.pt")
+    with pytest.raises(ValueError, match=rf"missing keys \(1\): {first}; unexpected keys \(1\): extra.weight"):
+        E.import_embedder(sd, tmp_path / "out", image_size=32)
+    # the wrong format for the file: say what the file is and which kind reads it (no weights_only advice)
+    with pytest.raises(ValueError, match="flat.pt: this is a TorchScript archive .* give it with kind: torchscript"
+                       ) as caught:
+        E.import_embedder({**sd, "weights": str(flat)}, tmp_path / "out", image_size=32)
+    assert "weights_only" not in str(caught.value)
+    torch.save(state, tmp_path / "sd.pt")
+    with pytest.raises(ValueError, match="sd.pt: this is a torch.save file .* give it with kind: state_dict"):
+        E.import_embedder({**spec, "weights": str(tmp_path / "sd.pt")}, tmp_path / "out", image_size=32)
+    # the attribute-model path names its own key
+    from facexai.models.user import load_weights
+
+    with pytest.raises(ValueError, match="flat.pt: this is a TorchScript archive .* format: torchscript"):
+        load_weights(flat, "state_dict", "resnet_small", 1, width=4)
+    with pytest.raises(ValueError, match="sd.pt: this is a torch.save file .* format: state_dict"):
+        load_weights(tmp_path / "sd.pt", "torchscript", None, 1)
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_identities_table_conflicts_are_refused_and_a_bom_is_read(tmp_path):
+    from facexai.data.photos import read_identities
+    from facexai.errors import BadInputError
+
+    for f in ("a.jpg", "b.jpg", "c.jpg"):
+        (tmp_path / f).write_bytes(b"")
+    photos = ["a.jpg", "b.jpg", "c.jpg"]
+    table = tmp_path / "identities.tsv"
+    table.write_text("a.jpg\tann\nb.jpg\tann\nc.jpg\tbob\na.jpg\tann\n")  # a repeat that agrees is harmless
+    assert read_identities(tmp_path, photos) == ["ann", "ann", "bob"]
+    table.write_text("a.jpg\tann\nb.jpg\tann\nc.jpg\tbob\nb.jpg\tbob\n")
+    with pytest.raises(BadInputError, match=r"identities.tsv: b.jpg has two identities: 'ann' on line 2 and "
+                                            r"'bob' on line 4"):
+        read_identities(tmp_path, photos)
+    table.write_bytes("a.jpg\tann\nb.jpg\tann\nc.jpg\tbob\n".encode("utf-8-sig"))
+    assert read_identities(tmp_path, photos) == ["ann", "ann", "bob"]
+
+
+@pytest.mark.skipif(not has_dlib_extra(), reason="photo folders need the dlib extra")
+def test_photo_folder_problems_are_found_at_config_check(tmp_path):
+    from facexai.config import check_config
+    from facexai.errors import ConfigError
+    from test_config import photos_config
+
+    for f in ("a.jpg", "b.jpg", "c.jpg"):
+        (tmp_path / f).write_bytes(b"")
+    (tmp_path / "identities.tsv").write_text("a.jpg\tann\nb.jpg\tann\nc.jpg\tbob\nb.jpg\tbob\n")
+    with pytest.raises(ConfigError, match="dataset_root: .*identities.tsv: b.jpg has two identities"):
+        check_config(photos_config(tmp_path))
+    (tmp_path / "identities.tsv").write_text("a.jpg\tann\nb.jpg\tann\nc.jpg\tann\n")
+    with pytest.raises(ConfigError, match="need at least 2 identities .*found 1 identity"):
+        check_config(photos_config(tmp_path))
+    (tmp_path / "identities.tsv").write_text("a.jpg\tann\nb.jpg\tann\nc.jpg\tbob\n")
+    (tmp_path / "attributes.txt").write_text("1\nnot the header\n")
+    with pytest.raises(ConfigError, match="dataset_root: .*attributes.txt: line 2 must name CelebA's 40"):
+        check_config(photos_config(tmp_path))
+    (tmp_path / "attributes.txt").unlink()
+    config = photos_config(tmp_path)
+    config["verification"]["region_swap"] = {"regions": ["hair"], "pairs_per_region": 5}
+    with pytest.raises(ConfigError, match=r"region_swap.regions: 'hair' \(hair\) is never drawn on photos"):
+        check_config(config)
+
+
+def test_attribute_names_and_repeated_list_items_are_refused_by_key():
+    from facexai.config import check_config, check_schema
+    from facexai.errors import ConfigError
+    from test_config import load_default
+
+    config = load_default()
+    config["explain"]["attributes"] = ["Eyeglasses", "Beard"]
+    with pytest.raises(ConfigError, match=r"explain.attributes: \['Beard'\] not CelebA attribute"):
+        check_config(config)
+    config = load_default()
+    config["explain"]["methods"] = ["gradcam", "random", "gradcam"]
+    config["verification"]["explain"]["kinds"] = ["swap", "swap"]
+    with pytest.raises(ConfigError) as caught:
+        check_schema(config, f"{REPO}/config/schema/config.schema.yaml")
+    message = str(caught.value)
+    assert "explain.methods: 'gradcam' listed more than once" in message
+    assert "verification.explain.kinds: 'swap' listed more than once" in message
+
+
+def test_16_bit_and_other_photo_formats_are_read_not_clipped(tmp_path):
+    from skimage import data
+
+    from facexai.data.photos import decode_photo, ignored_files, list_photos
+
+    grey8 = np.asarray(Image.fromarray(data.astronaut()).convert("L"))
+    Image.fromarray(grey8.astype(np.uint16) * 257).save(tmp_path / "grey16.png")
+    assert Image.open(tmp_path / "grey16.png").mode.startswith("I")
+    decoded = decode_photo(tmp_path / "grey16.png")
+    assert decoded.dtype == np.uint8 and decoded.shape == grey8.shape + (3,)
+    assert np.abs(decoded[..., 0].astype(int) - grey8).max() <= 1  # clipping made 89 % of it white
+    for ext in ("webp", "tif", "bmp"):
+        Image.fromarray(data.astronaut()).save(tmp_path / f"a.{ext}")
+        assert decode_photo(tmp_path / f"a.{ext}").shape == (512, 512, 3)
+    (tmp_path / "notes.txt").write_text("not a photo")
+    (tmp_path / "identities.tsv").write_text("")
+    assert list_photos(tmp_path) == ["a.bmp", "a.tif", "a.webp", "grey16.png"]
+    assert ignored_files(tmp_path) == ["notes.txt"]
+
+
+@pytest.mark.skipif(not has_dlib_extra(), reason="photo alignment needs the dlib extra")
+def test_small_faces_are_recorded_and_skips_are_explained(tmp_path, caplog):
+    from skimage import data
+
+    from facexai.data.photos import AlignSettings, align_shard, assemble_layout, list_photos, shard_photos
+    from facexai.errors import BadInputError
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(data.astronaut()).resize((120, 120)).save(folder / "small.png")
+    Image.fromarray(np.full((400, 600, 3), 128, np.uint8)).save(folder / "wall.png")
+    settings = AlignSettings(chip_size=128, mask_size=64, min_face_size=64)
+    with caplog.at_level("WARNING"):
+        rows = align_shard(folder, shard_photos(list_photos(folder), 0, 10), tmp_path / "s0", settings,
+                           on_bad_sample="skip", progress=False)
+    by_file = {r["file"]: r for r in rows}
+    assert by_file["small.png"]["status"] == "ok" and int(by_file["small.png"]["face_size"]) < 64
+    assert "under photos.min_face_size = 64 px" in caplog.text
+    # "no face" says at what size the detector sees faces in this photo, and which key changes it
+    assert "faces from about 94 px in this 600x400 photo: raise photos.detect_size" in by_file["wall.png"]["problem"]
+    summary = assemble_layout(folder, [tmp_path / "s0"], tmp_path / "layout", min_face_size=64)
+    assert summary["small_faces"] == 1 and summary["bad"] == 1
+    assert "face_size" in (tmp_path / "layout/photos.tsv").read_text().splitlines()[0]
+    # a folder where every photo is skipped stops with its own message
+    (folder / "small.png").unlink()
+    align_shard(folder, shard_photos(list_photos(folder), 0, 10), tmp_path / "s1", settings, on_bad_sample="skip",
+                progress=False)
+    with pytest.raises(BadInputError, match=r"every photo was skipped as bad \(1 of 1; problems: no face found"):
+        assemble_layout(folder, [tmp_path / "s1"], tmp_path / "layout2")
+    assert not (tmp_path / "layout2").exists()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not has_dlib_extra() or not os.path.isdir("/proc"), reason="needs dlib and /proc")
+def test_align_workers_end_when_their_parent_is_killed(tmp_path):
+    import signal
+    import time
+
+    from skimage import data
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for k in range(60):
+        Image.fromarray(data.astronaut()).save(folder / f"p{k:02d}.jpg")
+    code = textwrap.dedent(f"""
+        import os, sys
+        from facexai.data.photos import AlignSettings, align_shard, list_photos, shard_photos
+        print(os.getpid(), flush=True)
+        align_shard("{folder}", shard_photos(list_photos("{folder}"), 0, 100), "{tmp_path}/shard",
+                    AlignSettings(chip_size=128, mask_size=64), workers=2, progress=False)
+    """)
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    pid = int(parent.stdout.readline())
+    workers, deadline = [], time.time() + 60
+    while len(workers) < 2 and time.time() < deadline:
+        time.sleep(0.5)
+        children = f"/proc/{pid}/task/{pid}/children"
+        workers = [int(c) for c in open(children).read().split()] if os.path.exists(children) else []
+    assert len(workers) == 2, "the pool never started"
+    time.sleep(2)  # the workers are aligning
+    os.kill(pid, signal.SIGKILL)  # as the out-of-memory killer does: no clean-up runs in the parent
+    parent.wait()
+    deadline = time.time() + 15
+    while any(_alive(w) for w in workers) and time.time() < deadline:
+        time.sleep(0.2)
+    left = [w for w in workers if _alive(w)]
+    for w in left:
+        os.kill(w, signal.SIGKILL)
+    assert not left, f"pool workers {left} outlived their killed parent"

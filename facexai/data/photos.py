@@ -69,14 +69,14 @@ class AlignSettings:
     min_score: float = 0.3
     mask_size: int = 512
     jpeg_quality: int = 95
-    min_face_size: int = 100
+    min_face_size: int = 64
 
     @classmethod
     def from_config(cls, photos: dict, mask_size: int) -> "AlignSettings":
         return cls(chip_size=int(photos["chip_size"]), padding=float(photos["padding"]),
                    detect_size=int(photos["detect_size"]), min_score=float(photos["min_score"]),
                    mask_size=int(mask_size), jpeg_quality=int(photos.get("jpeg_quality", 95)),
-                   min_face_size=int(photos.get("min_face_size", 100)))
+                   min_face_size=int(photos.get("min_face_size", 64)))
 
 
 class PhotoProblem(Exception):
@@ -456,7 +456,7 @@ def _link_tree(src: Path, dst: Path) -> None:
 
 
 def assemble_layout(root: str | os.PathLike, shard_dirs, out_root: str | os.PathLike,
-                    min_face_size: int = 100) -> dict:
+                    min_face_size: int = 64) -> dict:
     """Join the aligned shards into one CelebAMask-HQ layout at `out_root` with the annotation files
     the reader needs: attributes (the folder's table, or 0 = not annotated for every attribute),
     pose (roll from the alignment; yaw and pitch unknown: NaN), the id mapping, identities
