@@ -252,7 +252,7 @@ def test_layout_is_read_by_the_celebamask_reader(tmp_path, demo):
     root = tmp_path / "CelebAMask-HQ"
     summary = assemble_layout(folder, shards, root)
     assert summary == {"photos": 5, "aligned": 4, "bad": 1, "identities": 2, "identities_given": True,
-                       "attributes_given": False}
+                       "attributes_given": False, "small_faces": 0, "min_face_size": 64, "ignored_files": []}
     with pytest.raises(BadInputError, match="attribute values must be 1 or -1"):
         read_annotations(root)  # 0 = not annotated is refused in a CelebAMask-HQ folder ...
     ann = read_annotations(root, root / "identity_CelebA.txt", unannotated_ok=True)  # ... read from photos
@@ -368,7 +368,9 @@ def test_photos_config_runs_end_to_end_on_real_photos(tmp_path):
     from facexai.headlines import headlines
 
     text = headlines(results)
-    assert "Photo folder: 5 photos, 4 aligned, 1 left out" in text and "| dlib |" in text
+    assert "Photo folder: 5 photos, 4 aligned, 1 skipped as bad input" in text and "| dlib |" in text
+    # and on the console at the end of the run, not only in a job's log
+    assert "photos, 4 aligned, 1 skipped as bad input (listed in data/main/bad_samples.tsv)" in result.stderr
 
 
 def test_left_means_the_images_left_in_the_synthetic_set_too(synthetic_root):

@@ -2,7 +2,8 @@
 landmarks give the part masks (facexai/data/landmark_masks.py).
 
 Folder (`dataset_root`):
-    any/sub/folders/*.jpg|*.jpeg|*.png   the photos (any size; EXIF orientation applied)
+    any/sub/folders/*.jpg, *.png, ...    the photos (PHOTO_EXTENSIONS; any size, 8 or 16 bits; EXIF
+                                         orientation applied)
     identities.tsv (optional)            "file<TAB>identity" (file relative to the root, or a bare
                                          file name when unique); without it, a photo in a
                                          sub-folder belongs to the identity named by that folder
