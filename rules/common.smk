@@ -113,7 +113,9 @@ def report_photo_counts():
     path = Path(R) / "photos/main/summary.json"
     if PLAN.is_photos and path.is_file():
         counts = photo_counts(json.loads(path.read_text()))
-        print(f"facexai: photo folder {config['dataset_root']}: {counts}", file=sys.stderr)
+        print(
+            f"facexai: photo folder {config['dataset_root']}: {counts}", file=sys.stderr
+        )
 
 
 onsuccess:
