@@ -148,11 +148,15 @@ class RunPlan:
             settings["shortcut"] = {"attribute": None, "strength": settings["shortcut"]["strength"]}
         return settings
 
+    def photo_alignment(self) -> dict:
+        """The photo settings that change the aligned data (photos.min_face_size only warns)."""
+        return {k: v for k, v in self.config.get("photos", {}).items() if k != "min_face_size"}
+
     def dataset_digest(self, dataset: str) -> str:
         if self.is_synthetic:
             return digest(self.config["dataset"], self.synthetic_params(dataset))
         if self.is_photos:
-            return digest(self.config["dataset"], self.config["dataset_root"], self.config["photos"])
+            return digest(self.config["dataset"], self.config["dataset_root"], self.photo_alignment())
         return digest(self.config["dataset"], self.config["dataset_root"])
 
     # ----------------------------------------------------------------------------- resources

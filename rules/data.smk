@@ -32,7 +32,7 @@ rule align_photos:
         mem_mb=2000,
     params:
         root=config["dataset_root"],
-        photos=config["photos"],
+        photos=PLAN.photo_alignment(),
         mask_size=config["dataset"]["mask_size"],
         dataset=config["dataset"],
         files=lambda wc: PLAN.photo_shard_digest(int(wc.shard)),

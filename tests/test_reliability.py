@@ -330,21 +330,33 @@ def test_embedder_import_errors_name_their_cause(tmp_path):
     torch.save({**{k: v for k, v in state.items() if k != first}, "extra.weight": torch.zeros(1)}, tmp_path / "sd.pt")
     with pytest.raises(ValueError, match=rf"missing keys \(1\): {first}; unexpected keys \(1\): extra.weight"):
         E.import_embedder(sd, tmp_path / "out", image_size=32)
+    torch.save({**state, first: [1.0, 2.0]}, tmp_path / "sd.pt")
+    with pytest.raises(ValueError, match=rf"values that are not tensors \(1\): {first} \(list\)"):
+        E.import_embedder(sd, tmp_path / "out", image_size=32)
+    # a TorchScript error over several lines keeps them all
+    from facexai.models.user import exception_reason
+
+    message = ("The following operation failed in the TorchScript interpreter.\nTraceback ...\n  File x\n"
+               "RuntimeError: expected 1 channel\nhint: convert to grey\n")
+    assert exception_reason(RuntimeError(message)) == "RuntimeError: expected 1 channel hint: convert to grey"
     # the wrong format for the file: say what the file is and which kind reads it (no weights_only advice)
     with pytest.raises(ValueError, match="flat.pt: this is a TorchScript archive .* give it with kind: torchscript"
                        ) as caught:
         E.import_embedder({**sd, "weights": str(flat)}, tmp_path / "out", image_size=32)
     assert "weights_only" not in str(caught.value)
     torch.save(state, tmp_path / "sd.pt")
-    with pytest.raises(ValueError, match="sd.pt: this is a torch.save file .* give it with kind: state_dict"):
+    with pytest.raises(ValueError, match="sd.pt: this is a torch.save file, .* goes with kind: state_dict"):
         E.import_embedder({**spec, "weights": str(tmp_path / "sd.pt")}, tmp_path / "out", image_size=32)
     # the attribute-model path names its own key
     from facexai.models.user import load_weights
 
     with pytest.raises(ValueError, match="flat.pt: this is a TorchScript archive .* format: torchscript"):
         load_weights(flat, "state_dict", "resnet_small", 1, width=4)
-    with pytest.raises(ValueError, match="sd.pt: this is a torch.save file .* format: state_dict"):
+    with pytest.raises(ValueError, match="sd.pt: this is a torch.save file, .* goes with format: state_dict"):
         load_weights(tmp_path / "sd.pt", "torchscript", None, 1)
+    torch.save(state, tmp_path / "old.pt", _use_new_zipfile_serialization=False)  # before PyTorch 1.6
+    with pytest.raises(ValueError, match=r"old.pt: this is a torch.save file \(the pre-1.6 format\)"):
+        load_weights(tmp_path / "old.pt", "torchscript", None, 1)
     assert not (tmp_path / "out").exists()  # nothing half-written
 
 
@@ -364,6 +376,37 @@ def test_identities_table_conflicts_are_refused_and_a_bom_is_read(tmp_path):
         read_identities(tmp_path, photos)
     table.write_bytes("a.jpg\tann\nb.jpg\tann\nc.jpg\tbob\n".encode("utf-8-sig"))
     assert read_identities(tmp_path, photos) == ["ann", "ann", "bob"]
+    table.write_bytes("a.jpg\tann\t\r\nb.jpg\tann \r\nc.jpg\tbob\r\n".encode())  # trailing tab, CRLF
+    assert read_identities(tmp_path, photos) == ["ann", "ann", "bob"]
+    table.write_bytes("a.jpg\tJos\xe9\n".encode("latin-1"))  # an Excel export, not UTF-8
+    with pytest.raises(BadInputError, match=r"identities.tsv: not UTF-8 text .*save it as UTF-8"):
+        read_identities(tmp_path, photos)
+    # one photo named by its path and by its bare name, with two identities
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub/a.jpg").write_bytes(b"")
+    nested = ["b.jpg", "c.jpg", "sub/a.jpg"]
+    table.write_text("b.jpg\tann\nc.jpg\tbob\na.jpg\talice\nsub/a.jpg\tbob\n")
+    with pytest.raises(BadInputError, match=r"sub/a.jpg has two identities: 'bob' on line 4 and 'alice' on line 3"):
+        read_identities(tmp_path, nested)
+    # a bare name that matches two photos is ambiguous
+    table.write_text("a.jpg\tann\nb.jpg\tann\nc.jpg\tbob\n")
+    with pytest.raises(BadInputError, match=r"line 1: the bare name a.jpg matches 2 photos"):
+        read_identities(tmp_path, ["a.jpg", "b.jpg", "c.jpg", "sub/a.jpg"])
+
+
+def test_attribute_table_conflicts_name_their_lines(tmp_path):
+    from facexai.data.photos import read_photo_attributes
+    from facexai.errors import BadInputError
+    from facexai.labels import ATTRIBUTE_NAMES
+
+    ones, minus = " ".join(["1"] * 40), " ".join(["-1"] * 40)
+    (tmp_path / "attributes.txt").write_text(f"3\n{' '.join(ATTRIBUTE_NAMES)}\n\nx.jpg {ones}\ny.jpg {ones}\n"
+                                             f"x.jpg {minus}\n")
+    with pytest.raises(BadInputError, match="x.jpg has two different rows: lines 4 and 6"):
+        read_photo_attributes(tmp_path, ["x.jpg", "y.jpg"])
+    (tmp_path / "attributes.txt").write_text(f"2\n{' '.join(ATTRIBUTE_NAMES)}\n\nx.jpg {ones}\ny.jpg 2\n")
+    with pytest.raises(BadInputError, match="line 5: expected a file name and 40 values"):  # blank lines count
+        read_photo_attributes(tmp_path, ["x.jpg", "y.jpg"])
 
 
 @pytest.mark.skipif(not has_dlib_extra(), reason="photo folders need the dlib extra")
@@ -414,6 +457,7 @@ def test_16_bit_and_other_photo_formats_are_read_not_clipped(tmp_path):
     from skimage import data
 
     from facexai.data.photos import decode_photo, ignored_files, list_photos
+    from facexai.errors import BadInputError
 
     grey8 = np.asarray(Image.fromarray(data.astronaut()).convert("L"))
     Image.fromarray(grey8.astype(np.uint16) * 257).save(tmp_path / "grey16.png")
@@ -421,6 +465,18 @@ def test_16_bit_and_other_photo_formats_are_read_not_clipped(tmp_path):
     decoded = decode_photo(tmp_path / "grey16.png")
     assert decoded.dtype == np.uint8 and decoded.shape == grey8.shape + (3,)
     assert np.abs(decoded[..., 0].astype(int) - grey8).max() <= 1  # clipping made 89 % of it white
+    # 12-bit data in a 16-bit file is scaled by 4095, not darkened 16-fold; 8-bit values in mode I by 255
+    Image.fromarray(grey8.astype(np.uint16) * 16).save(tmp_path / "grey12.png")
+    assert np.abs(decode_photo(tmp_path / "grey12.png")[..., 0].astype(int) - grey8).max() <= 1
+    Image.fromarray(grey8.astype(np.int32), mode="I").save(tmp_path / "grey_i.tif")
+    assert np.abs(decode_photo(tmp_path / "grey_i.tif")[..., 0].astype(int) - grey8).max() <= 1
+    bad = grey8.astype(np.float32)
+    bad[0, 0] = np.inf
+    Image.fromarray(bad, mode="F").save(tmp_path / "inf.tif")
+    with pytest.raises(BadInputError, match="inf.tif: cannot decode the photo .*1 non-finite pixel"):
+        decode_photo(tmp_path / "inf.tif")
+    for name in ("grey12.png", "grey_i.tif", "inf.tif"):
+        (tmp_path / name).unlink()
     for ext in ("webp", "tif", "bmp"):
         Image.fromarray(data.astronaut()).save(tmp_path / f"a.{ext}")
         assert decode_photo(tmp_path / f"a.{ext}").shape == (512, 512, 3)
@@ -441,16 +497,16 @@ def test_small_faces_are_recorded_and_skips_are_explained(tmp_path, caplog):
     folder.mkdir()
     Image.fromarray(data.astronaut()).resize((120, 120)).save(folder / "small.png")
     Image.fromarray(np.full((400, 600, 3), 128, np.uint8)).save(folder / "wall.png")
-    settings = AlignSettings(chip_size=128, mask_size=64, min_face_size=64)
-    with caplog.at_level("WARNING"):
-        rows = align_shard(folder, shard_photos(list_photos(folder), 0, 10), tmp_path / "s0", settings,
-                           on_bad_sample="skip", progress=False)
+    settings = AlignSettings(chip_size=128, mask_size=64)
+    rows = align_shard(folder, shard_photos(list_photos(folder), 0, 10), tmp_path / "s0", settings,
+                       on_bad_sample="skip", progress=False)
     by_file = {r["file"]: r for r in rows}
     assert by_file["small.png"]["status"] == "ok" and int(by_file["small.png"]["face_size"]) < 64
-    assert "under photos.min_face_size = 64 px" in caplog.text
     # "no face" says at what size the detector sees faces in this photo, and which key changes it
     assert "faces from about 94 px in this 600x400 photo: raise photos.detect_size" in by_file["wall.png"]["problem"]
-    summary = assemble_layout(folder, [tmp_path / "s0"], tmp_path / "layout", min_face_size=64)
+    with caplog.at_level("WARNING"):
+        summary = assemble_layout(folder, [tmp_path / "s0"], tmp_path / "layout", min_face_size=64)
+    assert "under photos.min_face_size = 64 px" in caplog.text
     assert summary["small_faces"] == 1 and summary["bad"] == 1
     assert "face_size" in (tmp_path / "layout/photos.tsv").read_text().splitlines()[0]
     # a folder where every photo is skipped stops with its own message

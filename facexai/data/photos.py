@@ -70,14 +70,12 @@ class AlignSettings:
     min_score: float = 0.3
     mask_size: int = 512
     jpeg_quality: int = 95
-    min_face_size: int = 64
 
     @classmethod
     def from_config(cls, photos: dict, mask_size: int) -> "AlignSettings":
         return cls(chip_size=int(photos["chip_size"]), padding=float(photos["padding"]),
                    detect_size=int(photos["detect_size"]), min_score=float(photos["min_score"]),
-                   mask_size=int(mask_size), jpeg_quality=int(photos.get("jpeg_quality", 95)),
-                   min_face_size=int(photos.get("min_face_size", 64)))
+                   mask_size=int(mask_size), jpeg_quality=int(photos.get("jpeg_quality", 95)))
 
 
 class PhotoProblem(Exception):
@@ -129,8 +127,8 @@ def read_identities(root: str | os.PathLike, photos: list[str]) -> list[str] | N
     if table.is_file():
         by_name: dict[str, str] = {}
         line_of: dict[str, int] = {}
-        # utf-8-sig: a table saved with a byte-order mark (as some editors do) reads like one without
-        for k, line in enumerate(table.read_text(encoding="utf-8-sig").splitlines()):
+        for k, line in enumerate(read_table_text(table).splitlines()):
+            line = line.rstrip()  # trailing tabs and spaces (and a CR) are not a third field
             if not line.strip() or line.startswith("#"):
                 continue
             fields = line.split("\t")
@@ -145,13 +143,19 @@ def read_identities(root: str | os.PathLike, photos: list[str]) -> list[str] | N
         bare: dict[str, list[str]] = {}
         for f in photos:
             bare.setdefault(f.rsplit("/", 1)[-1], []).append(f)
+        for base, files in bare.items():
+            if base in by_name and "/" not in base and len(files) > 1 and not all(f in by_name for f in files):
+                raise BadInputError(table, f"line {line_of[base]}: the bare name {base} matches {len(files)} photos "
+                                           f"({', '.join(files[:3])}); give each its path relative to the folder")
         out = []
         for f in photos:
+            base = f.rsplit("/", 1)[-1]
             name = by_name.get(f)
-            if name is None:
-                base = f.rsplit("/", 1)[-1]
-                if base in by_name and len(bare[base]) == 1:
-                    name = by_name[base]
+            by_base = by_name.get(base) if base != f and len(bare[base]) == 1 else None
+            if name is not None and by_base is not None and by_base != name:
+                raise BadInputError(table, f"{f} has two identities: {name!r} on line {line_of[f]} and {by_base!r} "
+                                           f"on line {line_of[base]} (as {base})")
+            name = name if name is not None else by_base
             if name is None:
                 raise BadInputError(table, f"no identity for photo {f}")
             out.append(name)
@@ -164,13 +168,23 @@ def read_identities(root: str | os.PathLike, photos: list[str]) -> list[str] | N
     return [f.rsplit("/", 1)[0] if "/" in f else f for f in photos]
 
 
+def read_table_text(path: Path) -> str:
+    """A folder table as text: UTF-8, with or without a byte-order mark; anything else is bad input
+    naming the file (not a UnicodeDecodeError)."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadInputError(path, f"not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8") from None
+
+
 def read_photo_attributes(root: str | os.PathLike, photos: list[str]) -> np.ndarray | None:
     """(N, 40) int8 from attributes.txt (CelebA's format, keyed by file as in identities.tsv), or
     None when the folder has no attribute table."""
     path = Path(root) / ATTRIBUTES_FILE
     if not path.is_file():
         return None
-    lines = [ln for ln in path.read_text(encoding="utf-8-sig").splitlines() if ln.strip()]
+    numbered = [(k + 1, ln) for k, ln in enumerate(read_table_text(path).splitlines()) if ln.strip()]
+    lines = [ln for _, ln in numbered]
     if len(lines) < 2 or not lines[0].strip().isdigit():
         raise BadInputError(path, "line 1 must be the row count")
     names = lines[1].split()
@@ -178,16 +192,19 @@ def read_photo_attributes(root: str | os.PathLike, photos: list[str]) -> np.ndar
         raise BadInputError(path, f"line 2 must name CelebA's {len(ATTRIBUTE_NAMES)} attributes in CelebA's order")
     if len(lines) - 2 != int(lines[0]):
         raise BadInputError(path, f"line 1 says {lines[0]} rows but {len(lines) - 2} follow")
-    rows = {}
-    for k, line in enumerate(lines[2:]):
+    rows, line_of = {}, {}
+    for number, line in numbered[2:]:
         fields = line.split()
         try:
             values = [int(v) for v in fields[1:]]
         except ValueError:
             values = []
         if len(values) != len(names) or any(v not in (1, -1) for v in values):
-            raise BadInputError(path, f"line {k + 3}: expected a file name and {len(names)} values 1 or -1")
+            raise BadInputError(path, f"line {number}: expected a file name and {len(names)} values 1 or -1")
+        if fields[0] in rows and rows[fields[0]] != values:
+            raise BadInputError(path, f"{fields[0]} has two different rows: lines {line_of[fields[0]]} and {number}")
         rows[fields[0]] = values
+        line_of.setdefault(fields[0], number)
     out = np.zeros((len(photos), len(names)), np.int8)
     for i, f in enumerate(photos):
         values = rows.get(f, rows.get(f.rsplit("/", 1)[-1]))
@@ -213,16 +230,21 @@ def decode_photo(path: str | os.PathLike) -> np.ndarray:
 
 def to_rgb8(im: Image.Image) -> np.ndarray:
     """An image of any Pillow mode as RGB uint8. Pillow's convert("RGB") clips the integer modes
-    (I;16, I) at 255, which turns most of a 16-bit photo white: those are scaled by their bit depth
-    (65535 -> 255), and a float image by its own range."""
+    (I;16, I) at 255, which turns most of a 16-bit photo white: those are scaled by the smallest
+    common bit depth (8, 10, 12, 14, 16 or 32 bits) that holds their largest value, so 12-bit data
+    in a 16-bit file is not darkened 16-fold; a float image by its own range. Non-finite values are
+    bad input (ValueError, named by the caller)."""
     if im.mode.startswith("I;16") or im.mode in ("I", "F"):
         grey = np.asarray(im, dtype=np.float64)
+        if not np.isfinite(grey).all():
+            raise ValueError(f"the image holds {int((~np.isfinite(grey)).sum())} non-finite pixel value(s)")
         if im.mode == "F":
-            low, high = float(np.nanmin(grey)), float(np.nanmax(grey))
+            low, high = float(grey.min()), float(grey.max())
             grey = (grey - low) / (high - low) if high > low else np.zeros_like(grey)
         else:
-            # I;16 holds 16 bits; mode I (32-bit) is how Pillow opens many 16-bit PNGs and TIFFs
-            depth = 65535.0 if im.mode.startswith("I;16") or grey.max() <= 65535 else float(2 ** 32 - 1)
+            top = max(float(grey.max()), 0.0)
+            depth = next((2.0 ** bits - 1 for bits in (8, 10, 12, 14, 16, 32) if top <= 2.0 ** bits - 1),
+                         2.0 ** 32 - 1)
             grey = np.clip(grey, 0, depth) / depth
         grey8 = np.round(grey * 255).astype(np.uint8)
         return np.ascontiguousarray(np.repeat(grey8[..., None], 3, axis=2))
@@ -404,7 +426,14 @@ def align_shard(root: str | os.PathLike, photos: list[tuple[int, str]], out_dir:
         (tmp / MASK_DIR).mkdir()
         tasks = [(str(root), str(tmp), i, f) for i, f in photos]
         if workers > 1:
-            pool = ProcessPoolExecutor(workers, initializer=_worker_init, initargs=(settings, True))
+            # fork: each worker's parent is this process, which exit_with_parent watches (under
+            # forkserver, Python 3.14's default on Linux, the parent would be the server)
+            import multiprocessing
+
+            context = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() \
+                else None
+            pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_worker_init,
+                                       initargs=(settings, True))
             results = pool.map(_align_one, tasks, chunksize=4)
         else:
             pool = None
@@ -422,11 +451,6 @@ def align_shard(root: str | os.PathLike, photos: list[tuple[int, str]], out_dir:
     bad = sum(r["status"] == "bad" for r in rows)
     if bad:
         log.warning("%d of %d photo(s) skipped as bad (listed in %s)", bad, len(rows), Path(out_dir) / MANIFEST)
-    small = [r["file"] for r in rows if r["status"] == "ok" and int(r["face_size"]) < settings.min_face_size]
-    if small:
-        log.warning("%d photo(s) with a face under photos.min_face_size = %d px, upsampled to the %d-px chip "
-                    "(face_size in photos.tsv), first %s", len(small), settings.min_face_size, settings.chip_size,
-                    small[:3])
     return rows
 
 
@@ -512,8 +536,12 @@ def assemble_layout(root: str | os.PathLike, shard_dirs, out_root: str | os.Path
                                  r["right"], r["bottom"], r["roll"], r.get("face_size", "")))
         write_bad_samples(tmp / BAD_PHOTOS, [(int(r["id"]), str(root / r["file"]), r["problem"])
                                              for r in rows if r["status"] == "bad"])
+    small = [r["file"] for r in good if r.get("face_size") and int(r["face_size"]) < min_face_size]
+    if small:
+        log.warning("%d photo(s) with a face under photos.min_face_size = %d px, upsampled into the chip "
+                    "(face_size in %s), first %s", len(small), min_face_size, PHOTOS_TABLE, small[:3])
     summary = {"photos": len(rows), "aligned": len(good), "bad": len(rows) - len(good),
-               "small_faces": sum(1 for r in good if r.get("face_size") and int(r["face_size"]) < min_face_size),
+               "small_faces": len(small),
                "min_face_size": min_face_size, "ignored_files": ignored_files(root),
                "identities": len({names[int(r['id'])] for r in good}),
                "identities_given": identities is not None, "attributes_given": attributes is not None}

@@ -35,12 +35,14 @@ EXPECTED_STATE_DICT = "a state dict written by torch.save(model.state_dict(), pa
 def sniff_format(path: str | os.PathLike) -> str:
     """What a weights file is, from its zip directory alone (nothing is loaded or run):
     "torchscript" (torch.jit.save: code/ and constants.pkl), "torch_save" (torch.save: data.pkl
-    without code), or "other" (a legacy pickle, or not a PyTorch file)."""
+    without code), "legacy_pickle" (torch.save before PyTorch 1.6, or any pickle), or "other"."""
     import zipfile
 
     try:
         if not zipfile.is_zipfile(path):
-            return "other"
+            with open(path, "rb") as fh:
+                # torch.save's legacy format (before PyTorch 1.6) is a plain pickle stream
+                return "legacy_pickle" if fh.read(1) == b"\x80" else "other"
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
     except (OSError, zipfile.BadZipFile):
@@ -60,7 +62,9 @@ def exception_reason(exc: BaseException) -> str:
     if not lines:
         return type(exc).__name__
     if lines[0].startswith("The following operation failed in the TorchScript interpreter"):
-        return lines[-1]
+        # the error is the last "SomethingError: ..." line and whatever follows it (a multi-line message)
+        starts = [k for k, ln in enumerate(lines) if re.match(r"^[A-Za-z_.]*(Error|Exception)\b", ln)]
+        return " ".join(lines[starts[-1]:]) if starts else lines[-1]
     return lines[0]
 
 
@@ -76,8 +80,11 @@ def state_dict_mismatch(model: nn.Module, state: dict, limit: int = 3) -> str:
     unexpected = [k for k in state if k not in own]
     sized = [f"{k} {tuple(state[k].shape)} where {tuple(own[k].shape)} is expected" for k in own
              if k in state and isinstance(state[k], torch.Tensor) and tuple(state[k].shape) != tuple(own[k].shape)]
+    not_tensors = [f"{k} ({type(state[k]).__name__})" for k in own
+                   if k in state and not isinstance(state[k], torch.Tensor)]
     parts = [f"{label} ({len(keys)}): {first(keys)}" for label, keys in
-             (("missing keys", missing), ("unexpected keys", unexpected), ("mis-sized keys", sized)) if keys]
+             (("missing keys", missing), ("unexpected keys", unexpected), ("mis-sized keys", sized),
+              ("values that are not tensors", not_tensors)) if keys]
     return "; ".join(parts) or "the keys and shapes match; the values cannot be loaded"
 
 
@@ -112,9 +119,12 @@ def read_state_dict(path: Path, torchscript_hint: str = "format: torchscript"):
 def load_torchscript(path: Path, state_dict_hint: str = "format: state_dict and its arch") -> nn.Module:
     """torch.jit.load of a user file (code and tensors, no pickled objects); a torch.save file is
     named as such, with the setting that reads it (`state_dict_hint`)."""
-    if sniff_format(path) == "torch_save":
-        raise ValueError(f"{path}: this is a torch.save file (a state dict), not a TorchScript archive: give it "
-                         f"with {state_dict_hint}")
+    found = sniff_format(path)
+    if found in ("torch_save", "legacy_pickle"):
+        era = " (the pre-1.6 format)" if found == "legacy_pickle" else ""
+        raise ValueError(f"{path}: this is a torch.save file{era}, not a TorchScript archive: a state dict goes "
+                         f"with {state_dict_hint}; a whole pickled model is refused (save model.state_dict(), "
+                         "or torch.jit.save(torch.jit.script(model)))")
     try:
         model = torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:  # a foreign file fails anywhere inside torch's reader
