@@ -24,9 +24,17 @@ def _ci(mean, low, high, digits: int = 2) -> str:
 
 
 def correlation_lines(summary: dict) -> list[str]:
+    """FR vs RP: the attribution methods' points (the headline), then with the model-free baselines;
+    CIs from an image bootstrap."""
     fr = summary["fr_vs_rp"]
     lines = ["| FR variant | points | Pearson r [95 % CI] | Spearman rho [95 % CI] |", "| --- | --- | --- | --- |"]
-    for label, corr in (("size-controlled (headline)", fr), ("threshold", fr["threshold_variant"])):
+    for label, corr in (("size-controlled, attribution methods (headline)", fr),
+                        ("size-controlled, with the model-free baselines", fr.get("with_baselines")),
+                        ("threshold (descriptive), attribution methods", fr["threshold_variant"]),
+                        ("threshold (descriptive), with the model-free baselines",
+                         fr["threshold_variant"].get("with_baselines"))):
+        if not corr:
+            continue
         pearson = _ci(corr["pearson"], corr["pearson_ci_low"], corr["pearson_ci_high"])
         spearman = _ci(corr["spearman"], corr["spearman_ci_low"], corr["spearman_ci_high"])
         lines.append(f"| {label} | {corr['n_points']} | {pearson} | {spearman} |")
@@ -59,24 +67,28 @@ def points_lines(points: pd.DataFrame) -> list[str]:
     return lines
 
 
-def beats_random_lines(verdicts: pd.DataFrame) -> list[str]:
-    """Per model and method: the metrics on which it beats random (Holm-adjusted), out of those tested."""
-    lines = ["| model | method | beats random on | does not on |", "| --- | --- | --- | --- |"]
-    for (model, method), group in verdicts.groupby(["model", "method"], sort=True):
-        yes = sorted(group.loc[group["beats_random"], "metric"])
-        no = sorted(group.loc[~group["beats_random"], "metric"])
-        lines.append(f"| {model} | {method} | {', '.join(yes) or '-'} | {', '.join(no) or '-'} |")
-    return lines
+def _verdict_cell(group: pd.DataFrame, suffix: str, verdict: str) -> str:
+    rows = group[group[f"verdict_{suffix}"] == verdict]
+    if verdict != "untestable":
+        return ", ".join(sorted(rows["metric"])) or "-"
+    n = "n_nonzero" if suffix == "random" else f"n_nonzero_{suffix}"
+    best = "min_p_holm" if suffix == "random" else f"min_p_holm_{suffix}"
+    return ", ".join(f"{r['metric']} (n {int(r[n])}, best p {r[best]:.3g})"
+                     for _, r in rows.sort_values("metric").iterrows()) or "-"
 
 
-def baseline_lines(verdicts: pd.DataFrame, baseline: str) -> list[str]:
-    """Per model and method: the metrics on which it beats a model-free baseline (edge, centre)."""
-    column = f"beats_{baseline}"
-    lines = [f"| model | method | beats {baseline} on | does not on |", "| --- | --- | --- | --- |"]
+def verdict_lines(verdicts: pd.DataFrame, baseline: str = "random") -> list[str]:
+    """Per model and method: the metrics on which it beats a baseline (random, edge, centre; Holm-
+    adjusted), does not, and cannot be tested (the smallest attainable adjusted p is not below
+    alpha at this number of images and family size: given with n and that p)."""
+    column = f"verdict_{baseline}"
+    lines = [f"| model | method | beats {baseline} on | does not on | untestable (n images, best attainable "
+             "adjusted p) |", "| --- | --- | --- | --- | --- |"]
+    if column not in verdicts:
+        return lines
     for (model, method), group in verdicts[verdicts[column].notna()].groupby(["model", "method"], sort=True):
-        verdict = group[column].astype(str).str.lower() == "true"
-        yes, no = sorted(group.loc[verdict, "metric"]), sorted(group.loc[~verdict, "metric"])
-        lines.append(f"| {model} | {method} | {', '.join(yes) or '-'} | {', '.join(no) or '-'} |")
+        cells = [_verdict_cell(group, baseline, v) for v in ("beats", "does not beat", "untestable")]
+        lines.append(f"| {model} | {method} | {' | '.join(cells)} |")
     return lines
 
 
@@ -134,15 +146,16 @@ def headlines(results_dir) -> str:
         summary = json.loads(summary_path.read_text())
         out += [f"Results of `{results}` (schema {summary['schema']}); the unit of every CI and test is the image.",
                 "", *photo_lines(results),
-                "### FR vs RP across model x method points", "", *correlation_lines(summary), "",
+                "### FR vs RP across model x method points (CIs: images resampled, every point recomputed)", "",
+                *correlation_lines(summary), "",
                 *points_lines(pd.read_csv(results / "tables/fr_vs_rp.csv")), "",
                 "### Beats the random baseline (one-sided paired Wilcoxon by image, Holm per metric)", "",
-                *beats_random_lines(pd.read_csv(results / "tables/beats_random.csv"))]
+                *verdict_lines(pd.read_csv(results / "tables/beats_random.csv"))]
         verdicts = pd.read_csv(results / "tables/beats_random.csv")
         for baseline in ("edge", "centre"):
-            if f"beats_{baseline}" in verdicts:
+            if f"verdict_{baseline}" in verdicts:
                 out += ["", f"### Beats the {baseline} baseline (model-free; same test)", "",
-                        *baseline_lines(verdicts, baseline)]
+                        *verdict_lines(verdicts, baseline)]
         if summary.get("metric_agreement"):
             out += ["", "### Do the metrics agree? (Kendall tau between the metrics' method rankings; model-free "
                     "baselines not ranked)", "", *agreement_lines(summary)]

@@ -58,36 +58,45 @@ def box_by_method(table: pd.DataFrame, out_png, metrics=("rp", "lift")) -> None:
 def fr_vs_rp_figure(table: pd.DataFrame, points: pd.DataFrame, corr: dict, out_png, n_resamples: int = 1000,
                     seed: int = 0) -> None:
     """One point per (model, method): mean RP vs the size-controlled falsification rate, with 95 %
-    bootstrap CI bars (images resampled)."""
+    bootstrap CI bars (images resampled). Attribution methods are filled markers; the model-free
+    baselines (random, edge, centre) hollow and labelled as such, since the headline correlation is
+    over the methods alone. The legend sits outside the axes, so that it hides no point."""
     colours = method_colours(points["method"].unique())
     markers = dict(zip(sorted(points["model"].unique()), "osD^vP*X"))
-    fig, ax = plt.subplots(figsize=(5.5, 4.2), layout="constrained")
+    free = set(points.loc[points["model_free"].astype(bool), "method"]) if "model_free" in points else set()
+    fig, ax = plt.subplots(figsize=(7.5, 4.4), layout="constrained")
     for _, p in points.iterrows():
         sub = table[(table["model"] == p["model"]) & (table["method"] == p["method"])]
         rp, fr = sub.dropna(subset=["rp"]), sub.dropna(subset=["falsified_sized"])
         rl, rh = cluster_bootstrap_mean_ci(rp["rp"], rp["id"], n_resamples, seed)
         fl, fh = cluster_bootstrap_mean_ci(fr["falsified_sized"], fr["id"], n_resamples, seed)
+        colour = colours[p["method"]]
         ax.errorbar(p["rp_mean"], p["fr_sized"], xerr=[[p["rp_mean"] - rl], [rh - p["rp_mean"]]],
-                    yerr=[[p["fr_sized"] - fl], [fh - p["fr_sized"]]], fmt=markers[p["model"]],
-                    color=colours[p["method"]],
-                    ecolor=colours[p["method"]], elinewidth=0.8, capsize=2, ms=6)
+                    yerr=[[p["fr_sized"] - fl], [fh - p["fr_sized"]]], fmt=markers[p["model"]], color=colour,
+                    ecolor=colour, elinewidth=0.8, capsize=2, ms=6,
+                    mfc="none" if p["method"] in free else colour, alpha=0.6 if p["method"] in free else 1.0)
     budgets = method_budgets(table)
     for method, colour in colours.items():
-        ax.plot([], [], "s", color=colour, label=method_label(method, budgets))
+        hollow = method in free
+        ax.plot([], [], "s", color=colour, mfc="none" if hollow else colour,
+                label=method_label(method, budgets))  # a baseline's budget reads "model-free"
     for model, marker in markers.items():
         ax.plot([], [], marker, color="grey", label=model)
-    ax.legend(fontsize=7, loc="best", ncol=2)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     ax.set_xlabel("mean regional precision (RP)")
     ax.set_ylabel("falsification rate (FR, size-controlled)")
 
-    def fmt(name):
-        value = corr.get(name)
+    def fmt(c, name):
+        value = c.get(name) if c else None
         if value is None or not np.isfinite(value):
             return f"{name}: undefined"
-        return f"{name} {value:.2f} [{corr[f'{name}_ci_low']:.2f}, {corr[f'{name}_ci_high']:.2f}]"
+        return f"{name} {value:.2f} [{c[f'{name}_ci_low']:.2f}, {c[f'{name}_ci_high']:.2f}]"
 
-    ax.set_title(f"FR vs RP over {corr.get('n_points', 0)} model x method points\n"
-                 f"{fmt('pearson')}, {fmt('spearman')}", fontsize=8)
+    with_baselines = corr.get("with_baselines") or {}
+    ax.set_title(f"FR vs RP, {corr.get('n_points', 0)} method points (filled): {fmt(corr, 'pearson')}, "
+                 f"{fmt(corr, 'spearman')}\nwith the {with_baselines.get('n_points', 0) - corr.get('n_points', 0)} "
+                 f"baseline points (hollow): {fmt(with_baselines, 'pearson')}; CIs: images resampled",
+                 fontsize=8)
     save(fig, out_png)
 
 

@@ -9,6 +9,10 @@ average each method's values per image, and test the per-image differences; `n_i
 sample size of the test, `n_rows` the decisions behind it, `n_dropped` the decisions with a NaN.
 
 * `holm`: Holm's step-down adjustment of a family of p-values (NaN entries are left out of the family).
+* `smallest_adjusted_p`: the best p-value a test of its size could reach after Holm over its family:
+  the exact signed-rank test on n non-zero differences reaches at best 2^-n one-sided (2^(1-n)
+  two-sided), and Holm multiplies the smallest p of a family of m by m. Where even that is not
+  below alpha, the verdict is `untestable` (with n and that p), never "does not beat".
 * `paired_wilcoxon`: Wilcoxon signed-rank test on the paired differences (scipy), rows with a NaN on
   either side dropped and counted.
 * `method_comparisons`: every pair of methods, per model and metric, two-sided; Holm over all the
@@ -17,7 +21,9 @@ sample size of the test, `n_rows` the decisions behind it, `n_dropped` the decis
   metric's good direction; Holm over the family of one metric; verdict = adjusted p < alpha; and the
   same against the other model-free baselines (edge, centre) when the run has them.
 * `fr_vs_rp`: one point per (model, method) = (mean regional precision, falsification rate);
-  Pearson and Spearman correlation across the points, with percentile-bootstrap CIs over points.
+  Pearson and Spearman correlation across the attribution methods' points (the headline) and across
+  all points with the model-free baselines, with percentile CIs from an image bootstrap (the test
+  images resampled, every point recomputed in each resample).
 """
 
 from __future__ import annotations
@@ -53,8 +59,8 @@ def paired_wilcoxon(a, b, alternative: str = "two-sided") -> dict:
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     ok = np.isfinite(a) & np.isfinite(b)
     d = a[ok] - b[ok]
-    out = {"n_pairs": int(ok.sum()), "n_dropped": int((~ok).sum()), "median_difference": np.nan,
-           "statistic": np.nan, "p": np.nan}
+    out = {"n_pairs": int(ok.sum()), "n_dropped": int((~ok).sum()), "n_nonzero": int((d != 0).sum()),
+           "median_difference": np.nan, "statistic": np.nan, "p": np.nan}
     if d.size == 0:
         return out
     out["median_difference"] = float(np.median(d))
@@ -85,12 +91,42 @@ def _key(table: pd.DataFrame):
     return [k for k in PAIR_KEY if k in table.columns] + (["partner_id"] if "partner_id" in table else [])
 
 
-TEST_COLUMNS = ["unit", "n_images", "n_rows", "n_dropped", "median_difference", "statistic", "p"]
+TEST_COLUMNS = ["unit", "n_images", "n_nonzero", "n_rows", "n_dropped", "median_difference", "statistic", "p"]
+
+VERDICTS = ("beats", "does not beat", "untestable")
 
 
-def method_comparisons(table: pd.DataFrame, metrics=None, group: str = "model") -> pd.DataFrame:
+def smallest_adjusted_p(n_nonzero, family_size: int, alternative: str) -> np.ndarray:
+    """The smallest Holm-adjusted p-value a Wilcoxon signed-rank test on n non-zero paired
+    differences can reach in a family of `family_size` tests: min(1, m x 2^-n) one-sided,
+    min(1, m x 2^(1-n)) two-sided (every difference of one sign, the exact null distribution)."""
+    n = np.asarray(n_nonzero, np.float64)
+    sides = 1.0 if alternative in ("greater", "less") else 2.0
+    with np.errstate(over="ignore"):
+        return np.minimum(1.0, max(int(family_size), 1) * sides * np.exp2(-n))
+
+
+def _adjust(out: pd.DataFrame, alternative_of, alpha: float) -> pd.DataFrame:
+    """Holm per metric (`p_holm`), the smallest attainable adjusted p (`min_p_holm`) and the
+    verdict: beats (p_holm < alpha), untestable (min_p_holm >= alpha: no outcome could pass at
+    this n and family size) or does not beat."""
+    out["p_holm"] = np.nan
+    out["min_p_holm"] = np.nan
+    for metric, idx in out.groupby("metric").groups.items():
+        out.loc[idx, "p_holm"] = holm(out.loc[idx, "p"])
+        family = int(np.isfinite(out.loc[idx, "p"].to_numpy(np.float64)).sum())
+        out.loc[idx, "min_p_holm"] = smallest_adjusted_p(out.loc[idx, "n_nonzero"].to_numpy(np.float64), family,
+                                                         alternative_of(metric))
+    beats = out["p_holm"] < alpha
+    untestable = ~(out["min_p_holm"] < alpha)
+    out["verdict"] = np.where(beats, "beats", np.where(untestable, "untestable", "does not beat"))
+    return out
+
+
+def method_comparisons(table: pd.DataFrame, metrics=None, group: str = "model", alpha: float = 0.05) -> pd.DataFrame:
     """Two-sided paired Wilcoxon (by image) for every pair of methods, per model and metric
-    (default: the registry's tested metrics); Holm per metric."""
+    (default: the registry's tested metrics); Holm per metric; `verdict` differ / no difference
+    found / untestable."""
     metrics = registry.tested() if metrics is None else metrics
     key = _key(table)
     records = []
@@ -100,9 +136,8 @@ def method_comparisons(table: pd.DataFrame, metrics=None, group: str = "model") 
                 res = paired_by_image(rows, metric, a, b, key)
                 records.append({"metric": metric, group: model, "method_a": a, "method_b": b, **res})
     out = pd.DataFrame.from_records(records, columns=["metric", group, "method_a", "method_b", *TEST_COLUMNS])
-    out["p_holm"] = np.nan
-    for metric, idx in out.groupby("metric").groups.items():
-        out.loc[idx, "p_holm"] = holm(out.loc[idx, "p"])
+    out = _adjust(out, lambda metric: "two-sided", alpha)
+    out["verdict"] = out["verdict"].replace({"beats": "differ", "does not beat": "no difference found"})
     return out
 
 
@@ -125,10 +160,8 @@ def _verdicts(table: pd.DataFrame, metrics, baseline: str, alpha: float, group: 
                 records.append({"metric": metric, group: model, "method": method,
                                 "direction": "higher" if direction > 0 else "lower", **res})
     out = pd.DataFrame.from_records(records, columns=["metric", group, "method", "direction", *TEST_COLUMNS])
-    out["p_holm"] = np.nan
-    for metric, idx in out.groupby("metric").groups.items():
-        out.loc[idx, "p_holm"] = holm(out.loc[idx, "p"])
-    out["beats"] = out["p_holm"] < alpha
+    out = _adjust(out, lambda metric: "greater" if registry.direction(metric) > 0 else "less", alpha)
+    out["beats"] = out["verdict"] == "beats"
     return out
 
 
@@ -139,55 +172,28 @@ def beats_random(table: pd.DataFrame, metrics=None, random_method: str = "random
     p < alpha. For each other model-free baseline in the table (edge, centre), the same test against
     it (its own Holm family per metric) in columns suffixed with its name: n_images_edge,
     median_difference_edge, p_edge, p_holm_edge and the verdict `beats_edge` (empty on the
-    baseline's own row)."""
+    baseline's own row). `verdict_random` (and `verdict_edge`, ...): beats, does not beat, or
+    untestable where no outcome could pass at this n and family size (`min_p_holm`)."""
     metrics = registry.tested() if metrics is None else metrics
     if random_method not in set(table["method"]):
         return pd.DataFrame(columns=["metric", group, "method", "direction", *TEST_COLUMNS, "p_holm",
-                                     "beats_random"])
-    out = _verdicts(table, metrics, random_method, alpha, group).rename(columns={"beats": "beats_random"})
+                                     "min_p_holm", "verdict_random", "beats_random"])
+    out = _verdicts(table, metrics, random_method, alpha, group).rename(
+        columns={"beats": "beats_random", "verdict": "verdict_random"})
     keys = ["metric", group, "method"]
+    per_baseline = ("n_images", "n_nonzero", "median_difference", "p", "p_holm", "min_p_holm", "verdict", "beats")
     for baseline in (b for b in baselines if b in set(table["method"]) and b != random_method):
         other = _verdicts(table, metrics, baseline, alpha, group, exclude=(random_method,))
-        other = other[keys + ["n_images", "median_difference", "p", "p_holm", "beats"]].rename(
-            columns={c: f"{c}_{baseline}" for c in ("n_images", "median_difference", "p", "p_holm", "beats")})
+        other = other[keys + list(per_baseline)].rename(columns={c: f"{c}_{baseline}" for c in per_baseline})
         out = out.merge(other, on=keys, how="left")
         out[f"beats_{baseline}"] = out[f"beats_{baseline}"].astype("boolean")
     return out
 
 
 def verdict_columns(verdicts: pd.DataFrame) -> list[str]:
-    """The verdict columns of a beats-random table: beats_random, then one per other baseline."""
-    return [c for c in verdicts.columns if c.startswith("beats_")]
-
-
-def bootstrap_correlation(x, y, n_resamples: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
-    """Pearson and Spearman correlation of paired points with percentile-bootstrap CIs (points
-    resampled with replacement; resamples where a correlation is undefined are left out)."""
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    ok = np.isfinite(x) & np.isfinite(y)
-    x, y = x[ok], y[ok]
-    out = {"n_points": int(x.size)}
-    for name in ("pearson", "spearman"):
-        out.update({name: np.nan, f"{name}_p": np.nan, f"{name}_ci_low": np.nan, f"{name}_ci_high": np.nan})
-    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return out
-    out["pearson"], out["pearson_p"] = map(float, stats.pearsonr(x, y))
-    out["spearman"], out["spearman_p"] = map(float, stats.spearmanr(x, y))
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, x.size, (n_resamples, x.size))
-    xs, ys = x[idx], y[idx]
-    alpha = (1 - level) / 2
-    for name, fx, fy in (("pearson", xs, ys),
-                         ("spearman", stats.rankdata(xs, axis=1), stats.rankdata(ys, axis=1))):
-        fx = fx - fx.mean(axis=1, keepdims=True)
-        fy = fy - fy.mean(axis=1, keepdims=True)
-        denom = np.sqrt((fx ** 2).sum(axis=1) * (fy ** 2).sum(axis=1))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r = (fx * fy).sum(axis=1) / denom
-        r = r[np.isfinite(r)]
-        if r.size:
-            out[f"{name}_ci_low"], out[f"{name}_ci_high"] = map(float, np.quantile(r, [alpha, 1 - alpha]))
-    return out
+    """The verdict columns of a beats-random table: beats_random and verdict_random, then the same
+    per other baseline, with the smallest attainable adjusted p of each."""
+    return [c for c in verdicts.columns if c.startswith(("beats_", "verdict_", "min_p_holm", "n_nonzero"))]
 
 
 # FR variants: the column of the per-sample tables and the prefix of its point columns
@@ -199,29 +205,110 @@ def _mean_n(values: np.ndarray) -> tuple[float, int, int]:
     return (float(values[finite].mean()) if finite.any() else np.nan), int(finite.sum()), int((~finite).sum())
 
 
+def model_free_methods(table: pd.DataFrame) -> set[str]:
+    """Methods that never call the model (random, edge, centre): their rows carry the budget
+    "model-free" (`AttributionMethod.model_free`)."""
+    if "budget" in table:
+        return set(table.loc[table["budget"].astype(str) == "model-free", "method"])
+    return {"random", *MODEL_FREE_BASELINES}
+
+
+def _correlations(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return np.nan, np.nan
+    return float(stats.pearsonr(x, y)[0]), float(stats.spearmanr(x, y)[0])
+
+
+def image_bootstrap_correlation(table: pd.DataFrame, points: pd.DataFrame, column: str, n_resamples: int = 1000,
+                                seed: int = 0, level: float = 0.95) -> dict:
+    """Pearson and Spearman correlation across `points` (model, method) between mean RP and the mean
+    of `column` (an FR variant), with percentile CIs from an image bootstrap: each resample draws the
+    test images with replacement and recomputes every point's two means from the rows of the drawn
+    images (with their multiplicity), then both correlations. The points share their images, so
+    resampling the points as if independent would understate the uncertainty."""
+    out = {"n_points": 0, "n_images": 0, "bootstrap": "images"}
+    for name in ("pearson", "spearman"):
+        out.update({name: np.nan, f"{name}_p": np.nan, f"{name}_ci_low": np.nan, f"{name}_ci_high": np.nan})
+    if not len(points) or column not in table:
+        return out
+    keys = list(zip(points["model"], points["method"]))
+    point_of = {k: j for j, k in enumerate(keys)}
+    rows = table[[(m, t) in point_of for m, t in zip(table["model"], table["method"])]]
+    images, image_index = np.unique(rows["id"].to_numpy(), return_inverse=True)
+    p_idx = np.array([point_of[(m, t)] for m, t in zip(rows["model"], rows["method"])])
+    sums, counts = {}, {}
+    for name, col in (("rp", "rp"), ("fr", column)):
+        values = rows[col].to_numpy(np.float64)
+        ok = np.isfinite(values)
+        sums[name] = np.zeros((len(keys), len(images)))
+        counts[name] = np.zeros((len(keys), len(images)))
+        np.add.at(sums[name], (p_idx[ok], image_index[ok]), values[ok])
+        np.add.at(counts[name], (p_idx[ok], image_index[ok]), 1.0)
+
+    def means(weights):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return tuple(sums[n] @ weights / (counts[n] @ weights) for n in ("rp", "fr"))
+
+    rp, fr = means(np.ones(len(images)))
+    ok = np.isfinite(rp) & np.isfinite(fr)
+    out["n_points"], out["n_images"] = int(ok.sum()), int(len(images))
+    if ok.sum() < 3 or np.ptp(rp[ok]) == 0 or np.ptp(fr[ok]) == 0:
+        return out
+    out["pearson"], out["pearson_p"] = map(float, stats.pearsonr(rp[ok], fr[ok]))
+    out["spearman"], out["spearman_p"] = map(float, stats.spearmanr(rp[ok], fr[ok]))
+    rng = np.random.default_rng(seed)
+    draws = np.zeros((n_resamples, len(images)))
+    for b in range(n_resamples):
+        draws[b] = np.bincount(rng.integers(0, len(images), len(images)), minlength=len(images))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rp_b = (sums["rp"] @ draws.T) / (counts["rp"] @ draws.T)   # (points, resamples)
+        fr_b = (sums["fr"] @ draws.T) / (counts["fr"] @ draws.T)
+    found = {"pearson": [], "spearman": []}
+    for b in range(n_resamples):
+        pearson, spearman = _correlations(rp_b[:, b], fr_b[:, b])
+        for name, r in (("pearson", pearson), ("spearman", spearman)):
+            if np.isfinite(r):
+                found[name].append(r)
+    alpha = (1 - level) / 2
+    for name, values in found.items():
+        if values:
+            out[f"{name}_ci_low"], out[f"{name}_ci_high"] = map(float, np.quantile(values, [alpha, 1 - alpha]))
+    return out
+
+
 def fr_vs_rp(table: pd.DataFrame, n_resamples: int = 1000, seed: int = 0) -> tuple[pd.DataFrame, dict]:
-    """Points (model, method, mean RP, both FR variants, their n) and, per FR variant, the correlation
-    between FR and RP across the points: {"fr_sized": {...}, "fr": {...}}.
+    """Points (model, method, mean RP, both FR variants, their n, model_free) and, per FR variant,
+    the correlation between FR and RP across the points: {"fr_sized": {"methods": ..., "all": ...},
+    "fr": {...}}. "methods": the attribution methods only (the headline); "all": with the model-free
+    baselines, whose extreme points (random: low RP, high FR) would otherwise carry the correlation.
+    CIs come from an image bootstrap (`image_bootstrap_correlation`).
 
     The headline is the size-controlled FR (`fr_sized`): every method is perturbed with the same
     number of pixels, so FR differences come from where a map points, not from how sparse it is
     (a sparse map's threshold sets are tiny and barely move the model); RP, a share of the mass,
-    does not depend on sparsity either."""
+    does not depend on sparsity either. The threshold FR is described, not tested."""
     records = []
+    free = model_free_methods(table)
     for (model, method), group in table.groupby(["model", "method"], sort=True):
-        record = {"model": model, "method": method}
+        record = {"model": model, "method": method, "model_free": method in free}
         record["rp_mean"], record["rp_n"], _ = _mean_n(group["rp"].to_numpy(np.float64))
         for prefix, column in FR_VARIANTS.items():
             values = group[column].to_numpy(np.float64) if column in group else np.full(len(group), np.nan)
             record[prefix], record[f"{prefix}_n"], record[f"{prefix}_n_undefined"] = _mean_n(values)
         records.append(record)
-    points = pd.DataFrame.from_records(records)
-    corr = {prefix: bootstrap_correlation(points["rp_mean"], points[prefix], n_resamples, seed) if len(points)
-            else bootstrap_correlation([], []) for prefix in FR_VARIANTS}
+    points = pd.DataFrame.from_records(records, columns=["model", "method", "model_free", "rp_mean", "rp_n",
+                                                         *(f"{p}{s}" for p in FR_VARIANTS
+                                                           for s in ("", "_n", "_n_undefined"))])
+    methods_only = points[~points["model_free"].astype(bool)]
+    corr = {prefix: {"methods": image_bootstrap_correlation(table, methods_only, column, n_resamples, seed),
+                     "all": image_bootstrap_correlation(table, points, column, n_resamples, seed)}
+            for prefix, column in FR_VARIANTS.items()}
     return points, corr
 
 
-SUMMARY_SCHEMA = "facexai-summary/3"
+SUMMARY_SCHEMA = "facexai-summary/4"
 
 
 def with_budgets(comparisons: pd.DataFrame, budgets: dict[str, str]) -> pd.DataFrame:
@@ -271,7 +358,7 @@ def write_statistics(per_sample_csvs, outputs: dict, *, n_resamples: int = 1000,
 
     table = pd.concat([pd.read_csv(p) for p in per_sample_csvs], ignore_index=True)
     budgets = method_budgets(table)
-    comparisons = with_budgets(method_comparisons(table), budgets)
+    comparisons = with_budgets(method_comparisons(table, alpha=alpha), budgets)
     verdicts = beats_random(table, alpha=alpha)
     points, corr = fr_vs_rp(table, n_resamples, seed)
     agreement, ranks = metric_agreement(table, n_resamples=n_resamples, seed=seed)
@@ -288,8 +375,11 @@ def write_statistics(per_sample_csvs, outputs: dict, *, n_resamples: int = 1000,
                         for m, g in table.groupby("model")},
         "budgets": budgets,
         "best_method": best_methods(table),
-        "fr_vs_rp": {**corr["fr_sized"], "fr_variant": "size-controlled",
-                     "threshold_variant": corr["fr"], "points": points.to_dict(orient="records")},
+        "fr_vs_rp": {**corr["fr_sized"]["methods"], "fr_variant": "size-controlled",
+                     "point_set": "attribution methods (model-free baselines apart)",
+                     "with_baselines": corr["fr_sized"]["all"],
+                     "threshold_variant": {**corr["fr"]["methods"], "with_baselines": corr["fr"]["all"]},
+                     "points": points.to_dict(orient="records")},
         "beats_random": verdicts[["model", "method", "metric", "direction", "median_difference", "p_holm",
                                   *verdict_columns(verdicts)]].to_dict(orient="records") if len(verdicts) else [],
     }
@@ -316,7 +406,7 @@ def write_pair_statistics(per_pair_csvs, outputs: dict, *, alpha: float = 0.05, 
         table = table[table["not_applicable"].fillna("") == ""]
     metrics = registry.tested(pairs=True)
     agreement, ranks = metric_agreement(table, metrics, group="kind", n_resamples=n_resamples, seed=seed)
-    frames = {"comparisons": with_budgets(method_comparisons(table, metrics, group="kind"), budgets),
+    frames = {"comparisons": with_budgets(method_comparisons(table, metrics, group="kind", alpha=alpha), budgets),
               "beats_random": beats_random(table, metrics, alpha=alpha, group="kind"),
               "agreement": agreement, "ranks": ranks}
     for name, frame in frames.items():

@@ -103,12 +103,38 @@ def test_energy_pointing_is_registered_and_reaches_the_tables():
     from facexai.metrics import registry
 
     metric = registry.get("energy_pointing")
-    assert metric.compute is not None and metric.direction > 0 and metric.pairs
-    assert "energy_pointing" in registry.tested() and "energy_pointing" not in registry.mask_columns()
+    # the raw share is described; its chance-normalised value is the one tested and ranked
+    assert metric.compute is not None and metric.direction == registry.NONE and metric.pairs
+    assert "energy_pointing" not in registry.tested() and "energy_pointing_lift" in registry.tested()
+    assert "energy_pointing" not in registry.mask_columns()
     maps = np.ones((2, 4, 4), np.float32)          # model resolution 4, label resolution 8
     regions = np.zeros((2, 8, 8), bool)
     regions[:, :4, :4] = True
     np.testing.assert_allclose(metric.compute(maps, regions, {"mass": "positive"}), 0.25)
+    np.testing.assert_allclose(registry.get("energy_pointing_lift").compute(maps, regions, {"mass": "positive"}), 1.0)
+
+
+def test_energy_pointing_lift_by_hand_and_uniform_maps_score_one_on_every_region():
+    from facexai.metrics.localisation import energy_pointing_lift
+
+    # two "eyes" of 2 x 2 at columns 1-2 and 7-8 of a 10 x 10 image: their box is rows 3-4, columns
+    # 1-8: 16 pixels, 0.16 of the image. A map with 0.4 of its mass in the box: EP 0.4, lift 2.5
+    region = np.zeros((1, 10, 10), bool)
+    region[0, 3:5, 1:3] = region[0, 3:5, 7:9] = True
+    m = np.zeros((1, 10, 10))
+    m[0, 4, 5] = 0.4           # between the eyes: inside the box, outside the region
+    m[0, 9, 9] = 0.6
+    assert energy_pointing_lift(m, region)[0] == pytest.approx(0.4 / 0.16)
+    # a uniform map: EP = the box's share, which differs from region to region; the lift is 1 on all
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        r = np.zeros((1, 32, 32), bool)
+        top, left = rng.integers(0, 20, 2)
+        r[0, top:top + rng.integers(1, 12), left:left + rng.integers(1, 12)] = True
+        assert energy_pointing_lift(np.ones((1, 32, 32)), r)[0] == pytest.approx(1.0)
+        assert energy_pointing(np.ones((1, 32, 32)), r)[0] == pytest.approx(region_box(r).mean())
+    assert np.isnan(energy_pointing_lift(np.zeros((1, 10, 10)), region)[0])
+    assert np.isnan(energy_pointing_lift(np.ones((1, 10, 10)), np.zeros((1, 10, 10), bool))[0])
 
 
 # --- sMPRT ------------------------------------------------------------------------------------------------

@@ -98,9 +98,9 @@ def test_masks_are_anatomically_sane(faces, photo):
     eyes_y = (c["l_eye"][1] + c["r_eye"][1]) / 2
     assert c["l_brow"][1] < c["l_eye"][1] and c["r_brow"][1] < c["r_eye"][1]
     assert eyes_y < c["nose"][1] < c["u_lip"][1] < c["mouth"][1] < c["l_lip"][1]
-    # l_ = the image's left (CelebAMask-HQ's convention, as in the synthetic set)
-    assert c["l_eye"][0] < c["nose"][0] < c["r_eye"][0]
-    assert c["l_brow"][0] < c["r_brow"][0]
+    # l_ = the subject's left = the image's right, as CelebAMask-HQ has it (CELEBAMASK_SIDES)
+    assert c["r_eye"][0] < c["nose"][0] < c["l_eye"][0]
+    assert c["r_brow"][0] < c["l_brow"][0]
     rows, cols = np.nonzero(masks["skin"])
     for name, mask in masks.items():
         r, k = np.nonzero(mask)
@@ -373,20 +373,34 @@ def test_photos_config_runs_end_to_end_on_real_photos(tmp_path):
     assert "photos, 4 aligned, 1 skipped as bad input (listed in data/main/bad_samples.tsv)" in result.stderr
 
 
-def test_left_means_the_images_left_in_the_synthetic_set_too(synthetic_root):
-    """The convention the landmark masks follow (l_eye = the eye on the image's left), read off the
-    synthetic set's own mask files."""
+# CelebAMask-HQ's sides, from the dataset authors' own label maps (the four MaskGAN demo samples in
+# their repository, switchablenorms/CelebAMask-HQ, encoded as their g_mask.py does: 4 l_eye,
+# 5 r_eye, 6 l_brow, 7 r_brow, 8 l_ear, 9 r_ear): class centroid x in pixels of 512, over the four
+# samples. l_ is the subject's left, i.e. the image's right. (The files are not redistributed here.)
+CELEBAMASK_SIDES = {"l_eye": (317, 321), "r_eye": (192, 195), "l_brow": (310, 333), "r_brow": (182, 194),
+                    "l_ear": (392, 412), "r_ear": (79, 117)}
+
+
+def test_the_recorded_celebamask_sides_put_l_on_the_images_right():
+    for left, right in (("l_eye", "r_eye"), ("l_brow", "r_brow"), ("l_ear", "r_ear")):
+        assert min(CELEBAMASK_SIDES[left]) > 256 > max(CELEBAMASK_SIDES[right])
+
+
+def test_l_is_the_subjects_left_in_the_synthetic_set_as_in_celebamask_hq(synthetic_root):
+    """The synthetic set's mask files follow CELEBAMASK_SIDES: each l_ part's centroid lies on the
+    image's right half and its r_ twin on the left half."""
     from facexai.data.celebamask import read_mask, scan_mask_files
 
     files, _ = scan_mask_files(synthetic_root, range(24))
-    checked = 0
+    checked = {"eye": 0, "brow": 0, "ear": 0}
     for sample_id, classes in files.items():
-        if {"l_eye", "r_eye", "l_brow", "r_brow"} <= set(classes):
-            left, right = (read_mask(classes[c], 32) for c in ("l_eye", "r_eye"))
-            if left.any() and right.any():
-                assert _centroid(left)[0] < _centroid(right)[0], sample_id
-                checked += 1
-    assert checked >= 10
+        for part in checked:
+            if {f"l_{part}", f"r_{part}"} <= set(classes):
+                left, right = (read_mask(classes[f"{s}_{part}"], 32) for s in ("l", "r"))
+                if left.any() and right.any():
+                    assert _centroid(right)[0] < 16 < _centroid(left)[0], (sample_id, part)
+                    checked[part] += 1
+    assert min(checked.values()) >= 5, checked
 
 
 @pytest.mark.slow

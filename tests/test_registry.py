@@ -47,20 +47,25 @@ def toy_metric():
 @pytest.fixture
 def tiny_inputs(tmp_path):
     """A dataset of 6 faces (16 px images, 32 px labels), a model trained for one epoch, a shard of maps."""
+    return make_tiny_inputs(tmp_path)
+
+
+def make_tiny_inputs(tmp_path, label_size: int = 32):
     import h5py
 
     from facexai.models.train import train_attribute_classifier
 
     rng = np.random.default_rng(0)
     n = 6
-    labels = np.zeros((n, 32, 32), np.uint8)
-    labels[:, 8:20, 6:26] = 4   # l_eye: the region "eyes"
+    labels = np.zeros((n, label_size, label_size), np.uint8)
+    top, bottom, left, right = (v * label_size // 32 for v in (8, 20, 6, 26))
+    labels[:, top:bottom, left:right] = 4   # l_eye: the region "eyes"
     attributes = -np.ones((n, 40), np.int8)
     attributes[:, 15] = 1
     with h5py.File(tmp_path / "d.h5", "w") as h5:
         h5["images"] = rng.integers(0, 255, (n, 16, 16, 3), dtype=np.uint8)
         h5["labels"], h5["attributes"], h5["ids"] = labels, attributes, np.arange(n)
-        h5.attrs["image_size"], h5.attrs["mask_size"] = 16, 32
+        h5.attrs["image_size"], h5.attrs["mask_size"] = 16, label_size
     pd.DataFrame({"row": np.arange(n), "id": np.arange(n), "identity": np.arange(n),
                   "split": ["train"] * 4 + ["test"] * 2}).to_csv(tmp_path / "split.tsv", sep="\t", index=False)
     train_attribute_classifier(tmp_path / "d.h5", tmp_path / "split.tsv", tmp_path / "model", arch="resnet_small",
@@ -131,3 +136,33 @@ def test_a_method_s_own_diagnostics_reach_the_tables(tiny_inputs):
     np.testing.assert_allclose(table["completeness_error"], error)
     summary = summarise(table, ["model", "method"], n_resamples=50).iloc[0]
     assert summary["n_completeness_flagged"] == 2 and summary["completeness_error_n_valid"] == 5
+
+
+def test_rank_based_metrics_ignore_a_strictly_increasing_transform(tmp_path):
+    """Every metric the registry calls rank-based gives the same value for a non-negative map a and
+    for f(a), f strictly increasing (a^3, sqrt(a), exp(a)); the metrics that read the mass (RP) do
+    not, so the comparison can fail. Values on a grid of 1/64 in [1, 2), with ties, stay distinct
+    and ordered through each f and the float16 store. Labels at the model's resolution: a bilinear
+    resize to another resolution mixes neighbouring values, which a non-linear f does not commute
+    with (docs/definitions.md)."""
+    tmp, config, settings = make_tiny_inputs(tmp_path, label_size=16)
+    settings = {**settings, "sanity": {"stages": 1, "max_samples": 1, "smooth": {"samples": 0}}}
+    rng = np.random.default_rng(11)
+    base = 1 + rng.integers(0, 64, (6, 16, 16)) / 64
+
+    def table_of(maps, name):
+        make_shard(tmp / f"{name}.h5", maps, method="gradcam", model="m", score=np.full(6, 0.7))
+        return metric_table(tmp / f"{name}.h5", tmp / "d.h5", tmp / "model", tmp / f"{name}.csv",
+                            regions=config["regions"], attribute_regions=config["attribute_regions"],
+                            settings=settings)
+
+    reference = table_of(base, "base")
+    compared = [m for m in registry.rank_based() if m in reference]
+    assert {"recall", "pointing", "auc", "deletion_auc", "road_gap", "falsified_sized"} <= set(compared)
+    assert "rp" not in registry.rank_based() and "falsified" not in registry.rank_based()
+    for name, f in (("cube", np.power(base, 3)), ("root", np.sqrt(base)), ("exp", np.exp(base))):
+        other = table_of(f, name)
+        for metric in compared:
+            np.testing.assert_allclose(other[metric].to_numpy(float), reference[metric].to_numpy(float),
+                                       rtol=1e-6, atol=1e-9, equal_nan=True, err_msg=f"{metric} under {name}")
+        assert not np.allclose(other["rp"], reference["rp"], equal_nan=True)  # the mass moved: RP reads it

@@ -4,8 +4,8 @@ import pytest
 from scipy import stats
 
 from facexai.aggregate import bootstrap_mean_ci
-from facexai.stats import (beats_random, bootstrap_correlation, fr_vs_rp, holm, method_comparisons,
-                           paired_wilcoxon)
+from facexai.stats import (beats_random, fr_vs_rp, holm, image_bootstrap_correlation, method_comparisons,
+                           paired_wilcoxon, smallest_adjusted_p)
 
 
 def test_holm_on_a_known_case():
@@ -57,23 +57,50 @@ def test_comparisons_pair_rows_by_sample_whatever_the_row_order():
 
 def test_beats_random_verdicts():
     rng = np.random.default_rng(2)
-    out = beats_random(_table(rng), ["rp", "falsified"])
+    out = beats_random(_table(rng), ["rp", "falsified_sized"])
     good = out[(out.method == "good") & (out.metric == "rp")]
     bad = out[(out.method == "bad") & (out.metric == "rp")]
     assert good["beats_random"].all() and not bad["beats_random"].any()
-    assert (out[out.metric == "falsified"]["direction"] == "lower").all()
+    assert (good["verdict_random"] == "beats").all() and (bad["verdict_random"] == "does not beat").all()
+    assert (out[out.metric == "falsified_sized"]["direction"] == "lower").all()
 
 
-def test_bootstrap_correlation_equals_scipy_with_a_sensible_ci():
-    rng = np.random.default_rng(3)
-    x = rng.normal(size=25)
-    y = 0.7 * x + rng.normal(scale=0.5, size=25)
-    out = bootstrap_correlation(x, y, n_resamples=2000, seed=0)
-    assert out["pearson"] == pytest.approx(stats.pearsonr(x, y)[0])
-    assert out["spearman"] == pytest.approx(stats.spearmanr(x, y)[0])
-    for name in ("pearson", "spearman"):
-        assert out[f"{name}_ci_low"] < out[name] < out[f"{name}_ci_high"]
-    assert np.isnan(bootstrap_correlation([1, 2], [3, 4])["pearson"])     # too few points
+def _always_better(n_images, n_methods):
+    """Every method beats random on every image by a margin that differs per image."""
+    rows = []
+    for i in range(n_images):
+        rows.append({"model": "m", "method": "random", "id": i, "attribute": "A", "rp": 0.1})
+        for k in range(n_methods):
+            rows.append({"model": "m", "method": f"m{k:02d}", "id": i, "attribute": "A", "rp": 0.2 + 0.01 * i})
+    return pd.DataFrame(rows)
+
+
+def test_smallest_attainable_adjusted_p_by_hand():
+    # 8 non-zero differences, one-sided: 2^-8 = 1/256; Holm over 40 tests: 40/256 = 0.156
+    assert smallest_adjusted_p(8, 40, "greater")[()] == pytest.approx(40 / 256)
+    assert smallest_adjusted_p(5, 1, "two-sided")[()] == pytest.approx(2 / 32)
+    assert smallest_adjusted_p(2, 10, "less")[()] == 1.0          # capped
+    assert smallest_adjusted_p(20, 40, "greater")[()] == pytest.approx(40 / 2 ** 20)
+
+
+def test_a_verdict_that_cannot_pass_is_untestable_not_does_not_beat():
+    # docs/study.md's sMPRT: 8 images inside a Holm family of 40: even 8 wins out of 8 cannot pass
+    out = beats_random(_always_better(8, 40), ["rp"])
+    assert len(out) == 40 and np.allclose(out["p"], 1 / 256)
+    assert (out["p_holm"] > 0.05).all() and not out["beats_random"].any()
+    assert (out["verdict_random"] == "untestable").all()
+    assert np.allclose(out["min_p_holm"], 40 / 256) and (out["n_nonzero"] == 8).all()
+    # the same wins on 12 images are testable, and pass
+    out = beats_random(_always_better(12, 40), ["rp"])
+    assert (out["verdict_random"] == "beats").all() and out["beats_random"].all()
+    # a testable n where the method is no better: does not beat
+    table = _always_better(12, 1)
+    table.loc[table.method == "m00", "rp"] = 0.1 + np.where(np.arange(12) % 2, 0.01, -0.01)
+    assert beats_random(table, ["rp"]).iloc[0]["verdict_random"] == "does not beat"
+    # two-sided method comparison of 5 images: 2/32 > 0.05 whatever the maps do
+    table = _always_better(5, 1)
+    row = method_comparisons(table, ["rp"]).iloc[0]
+    assert row["verdict"] == "untestable" and row["min_p_holm"] == pytest.approx(2 / 32)
 
 
 def test_fr_vs_rp_points_and_undefined_counts():
@@ -81,11 +108,60 @@ def test_fr_vs_rp_points_and_undefined_counts():
     table = _table(rng)
     table.loc[0, "falsified"] = np.nan
     points, corr = fr_vs_rp(table, n_resamples=200)
-    assert len(points) == 6 and corr["fr"]["n_points"] == 6 and corr["fr_sized"]["n_points"] == 6
+    assert len(points) == 6 and corr["fr"]["all"]["n_points"] == 6 and corr["fr_sized"]["all"]["n_points"] == 6
+    assert corr["fr_sized"]["methods"]["n_points"] == 4  # random is model-free: not a headline point
     first = points[(points.model == "m1") & (points.method == "good")].iloc[0]
     assert first["fr_n_undefined"] == 1 and first["fr_n"] == 29 and first["fr_sized_n"] == 30
     # good maps: high RP, low FR -> the correlation across points is negative here
-    assert corr["fr"]["spearman"] < 0 and corr["fr_sized"]["spearman"] < 0
+    assert corr["fr"]["all"]["spearman"] < 0 and corr["fr_sized"]["all"]["spearman"] < 0
+
+
+def _baseline_carried(rng, n=40):
+    """Attribution methods whose FR does not follow their RP, and a random baseline far away."""
+    rows = []
+    for model in ("m1", "m2", "m3"):
+        for i in range(n):
+            fal = float(rng.random() < 0.4)  # one verdict per image, shared by the methods: FR ignores RP
+            for k, method in enumerate(("a", "b", "c", "d")):
+                rp = 0.4 + 0.05 * k + rng.normal(0, 0.05)
+                rows.append({"model": model, "method": method, "budget": "1 pass", "id": i, "attribute": "A",
+                             "rp": rp, "falsified_sized": fal, "falsified": fal})
+            rows.append({"model": model, "method": "random", "budget": "model-free", "id": i, "attribute": "A",
+                         "rp": 0.05 + rng.normal(0, 0.01), "falsified_sized": float(rng.random() < 0.9),
+                         "falsified": 1.0})
+    return pd.DataFrame(rows)
+
+
+def test_fr_vs_rp_headline_leaves_the_baselines_out():
+    points, corr = fr_vs_rp(_baseline_carried(np.random.default_rng(7)), n_resamples=300)
+    assert set(points.loc[points["model_free"], "method"]) == {"random"}
+    with_baselines, methods = corr["fr_sized"]["all"], corr["fr_sized"]["methods"]
+    assert with_baselines["n_points"] == 15 and methods["n_points"] == 12
+    # the random points alone make a strong negative correlation; without them there is none to claim
+    assert with_baselines["pearson"] < -0.6 and with_baselines["pearson_ci_high"] < 0
+    assert methods["pearson_ci_low"] < 0 < methods["pearson_ci_high"]
+
+
+def test_image_bootstrap_resamples_images_and_recomputes_every_point():
+    """The CI against a slow reference: each resample's rows are the drawn images' rows, repeated
+    as often as the image was drawn; every point's means and both correlations are recomputed."""
+    rng = np.random.default_rng(8)
+    table = _baseline_carried(rng, n=12)
+    points, _ = fr_vs_rp(table, n_resamples=10)
+    out = image_bootstrap_correlation(table, points, "falsified_sized", n_resamples=60, seed=3)
+    images = np.unique(table["id"])
+    draw = np.random.default_rng(3)
+    pearson = []
+    for _ in range(60):
+        drawn = images[draw.integers(0, len(images), len(images))]
+        sample = pd.concat([table[table["id"] == i] for i in drawn])
+        means = sample.groupby(["model", "method"])[["rp", "falsified_sized"]].mean()
+        pearson.append(stats.pearsonr(means["rp"], means["falsified_sized"])[0])
+    low, high = np.quantile(pearson, [0.025, 0.975])
+    assert out["pearson_ci_low"] == pytest.approx(low) and out["pearson_ci_high"] == pytest.approx(high)
+    means = table.groupby(["model", "method"])[["rp", "falsified_sized"]].mean()
+    assert out["pearson"] == pytest.approx(stats.pearsonr(means["rp"], means["falsified_sized"])[0])
+    assert out["n_images"] == 12 and out["bootstrap"] == "images"
 
 
 def test_paired_tests_are_by_image_not_by_row():

@@ -107,11 +107,13 @@ def test_every_metric_is_computed_for_every_method_and_model(tiny_run):
 
 def test_statistics_and_summary(tiny_run):
     summary = json.loads((tiny_run / "results/summary.json").read_text())
-    assert summary["schema"] == "facexai-summary/3"
+    assert summary["schema"] == "facexai-summary/4"
     assert summary["budgets"] == {"gradcam": "1 pass", "random": "model-free", "edge": "model-free"}
     assert set(summary["n_decisions"]) == {"resnet", "biased"}
     fr = summary["fr_vs_rp"]
-    assert fr["n_points"] == len(fr["points"]) == 6          # 2 models x 3 methods
+    # the headline: 2 models x gradcam; random and edge (model-free) only in the second line
+    assert fr["n_points"] == 2 and fr["with_baselines"]["n_points"] == len(fr["points"]) == 6
+    assert fr["bootstrap"] == "images" and {p["method"] for p in fr["points"] if p["model_free"]} == {"random", "edge"}
     comparisons = pd.read_csv(tiny_run / "results/tables/method_comparison.csv")
     assert set(comparisons["model"]) == {"resnet", "biased"}
     assert ((comparisons["p_holm"] >= comparisons["p"]) | comparisons["p"].isna()).all()
@@ -122,6 +124,12 @@ def test_statistics_and_summary(tiny_run):
     assert verdicts.loc[verdicts["method"] == "gradcam", "beats_edge"].notna().all()
     assert verdicts.loc[verdicts["method"] == "edge", "beats_edge"].isna().all()
     assert "beats_edge" in summary["beats_random"][0] and "beats_centre" not in verdicts
+    # each verdict: beats, does not beat, or untestable (no outcome could pass at this n and family)
+    assert set(verdicts["verdict_random"]) <= {"beats", "does not beat", "untestable"}
+    untestable = verdicts["verdict_random"] == "untestable"
+    assert (verdicts.loc[untestable, "min_p_holm"] >= summary["alpha"]).all()
+    assert (verdicts.loc[~untestable, "min_p_holm"] < summary["alpha"]).all()
+    assert "verdict_random" in summary["beats_random"][0]
     # one ranked method per model (edge and random are baselines): no agreement to measure there;
     # the verification pairs rank gradcam and corrrise under every pair metric
     assert pd.read_csv(tiny_run / "results/tables/metric_agreement.csv").empty
@@ -129,7 +137,8 @@ def test_statistics_and_summary(tiny_run):
     assert set(pair_agreement["kind"]) == {"region", "swap", "genuine"} and (pair_agreement["n_methods"] == 2).all()
     assert pair_agreement["tau"].dropna().isin([-1.0, 1.0]).all()
     pair_ranks = pd.read_csv(tiny_run / "results/tables/verification/trained/method_ranks.csv")
-    assert {"consensus", "rp", "energy_pointing"} <= set(pair_ranks["metric"])
+    assert {"consensus", "rp", "energy_pointing_lift"} <= set(pair_ranks["metric"])
+    assert "energy_pointing" not in set(pair_ranks["metric"])  # described, not ranked
     assert set(pair_ranks["budget"]) == {"1 pass", "32 masks"}
     by_outcome = pd.read_csv(tiny_run / "results/tables/localisation_by_outcome.csv")
     assert set(by_outcome["outcome"]) <= {"TP", "FN"} and by_outcome["n"].sum() == sum(
@@ -468,6 +477,8 @@ def test_headlines_of_a_run(tiny_run):
     for embedder in EMBEDDERS:
         assert f"| {embedder} |" in section and "| swap | mouth | corrrise (32 masks) | 2 |" in section
     assert "| scripted |" in section and "(2 not applicable)" in section
-    assert "### FR vs RP" in text and "| size-controlled (headline) | 6 |" in text
+    assert "### FR vs RP" in text and "| size-controlled, attribution methods (headline) | 2 |" in text
+    assert "| size-controlled, with the model-free baselines | 6 |" in text
+    assert "untestable (n images, best attainable adjusted p)" in text
     assert "### Beats the edge baseline" in text and "| resnet | gradcam |" in text.split("edge baseline")[1]
     assert "| resnet | gradcam |" in text and "### Fair vs biased twin" in text

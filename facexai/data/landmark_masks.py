@@ -2,8 +2,9 @@
 
 Landmark indices (0-based): jaw 0-16, brows 17-21 and 22-26, nose bridge 27-30, nostrils 31-35,
 eyes 36-41 and 42-47, outer lips 48-59, inner lips 60-67. Points 17-21 and 36-41 are the brow and
-eye on the IMAGE's left (the subject's right). CelebAMask-HQ's `l_` classes are the parts on the
-image's left too (as in this package's synthetic set), so 36-41 -> l_eye and 17-21 -> l_brow.
+eye on the IMAGE's left, i.e. the subject's right. CelebAMask-HQ's `l_` classes are the subject's
+left (in the dataset authors' own label maps l_eye lies at x ~ 320 of 512, r_eye at ~ 195), so
+36-41 -> r_eye, 17-21 -> r_brow, and 42-47 -> l_eye, 22-26 -> l_brow.
 
 Classes drawn: l_brow, r_brow, l_eye, r_eye, nose, u_lip, l_lip, mouth (the opening inside the
 lips) and skin (the jaw line closed over a forehead estimate, minus every other drawn part). Hair,
@@ -21,9 +22,9 @@ import numpy as np
 LANDMARK_CLASSES = ("skin", "nose", "l_eye", "r_eye", "l_brow", "r_brow", "mouth", "u_lip", "l_lip")
 
 JAW = list(range(0, 17))
-L_BROW, R_BROW = list(range(17, 22)), list(range(22, 27))
+R_BROW, L_BROW = list(range(17, 22)), list(range(22, 27))  # image's left = subject's right
 BRIDGE, NOSTRILS = list(range(27, 31)), list(range(31, 36))
-L_EYE, R_EYE = list(range(36, 42)), list(range(42, 48))
+R_EYE, L_EYE = list(range(36, 42)), list(range(42, 48))
 UPPER_LIP = [48, 49, 50, 51, 52, 53, 54, 64, 63, 62, 61, 60]
 LOWER_LIP = [54, 55, 56, 57, 58, 59, 48, 60, 67, 66, 65, 64]
 MOUTH = list(range(60, 68))
@@ -35,9 +36,10 @@ FOREHEAD = 0.40           # forehead height above the brows as a fraction of the
 
 
 def face_axes(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """(right, down, inter-ocular distance): unit vectors of the face in image coordinates (x, y)."""
-    left_eye, right_eye = points[L_EYE].mean(0), points[R_EYE].mean(0)
-    axis = right_eye - left_eye
+    """(right, down, inter-ocular distance): unit vectors of the face in image coordinates (x, y);
+    `right` points to the image's right (from the subject's right eye to their left eye)."""
+    image_left_eye, image_right_eye = points[R_EYE].mean(0), points[L_EYE].mean(0)
+    axis = image_right_eye - image_left_eye
     iod = float(np.hypot(*axis))
     if iod <= 0:
         raise ValueError("landmarks: both eyes at the same point")

@@ -127,3 +127,19 @@ def energy_pointing(maps: np.ndarray, regions: np.ndarray, mode: str = "positive
 def energy_pointing_metric(maps: np.ndarray, regions: np.ndarray, settings: dict) -> np.ndarray:
     """The registry's entry: maps at model resolution resized to the regions' (label) resolution."""
     return energy_pointing(resize_maps(maps, regions.shape[-1]), regions, settings.get("mass", "positive"))
+
+
+def energy_pointing_lift(maps: np.ndarray, regions: np.ndarray, mode: str = "positive") -> np.ndarray:
+    """Energy pointing over its chance level: EP / (|box| / |Omega|), box = the region's bounding
+    box (N,). A uniform map scores 1 on every region, as lift does; the raw EP of a uniform map is
+    the box's share, which differs between regions (a small nose box, a wide box over two earrings)
+    and so cannot be compared across regions or read as better than chance. NaN where EP is."""
+    maps, regions = _check(maps, regions)
+    box = region_box(regions)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return energy_pointing(maps, regions, mode) / box.mean(axis=(1, 2))
+
+
+def energy_pointing_lift_metric(maps: np.ndarray, regions: np.ndarray, settings: dict) -> np.ndarray:
+    """The registry's entry (maps resized to the label resolution, as energy_pointing_metric)."""
+    return energy_pointing_lift(resize_maps(maps, regions.shape[-1]), regions, settings.get("mass", "positive"))

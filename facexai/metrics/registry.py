@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from .localisation import energy_pointing_metric
+from .localisation import energy_pointing_lift_metric, energy_pointing_metric
 
 HIGHER, LOWER, NONE = 1, -1, 0
 
@@ -35,6 +35,9 @@ class Metric:
     shown: bool = False          # on the gallery's cards
     sortable: bool = False       # a gallery view can be sorted by it
     optional: bool = False       # computed only when a config switch asks for it
+    # the value depends on the map only through the order of its pixels: a strictly increasing
+    # transform of a non-negative map leaves it unchanged (False: it reads the mass, or the scale)
+    rank_based: bool = False
     # (maps (N, h, w) float32 at model resolution, regions (N, M, M) bool at label resolution,
     # settings = config `metrics`) -> (N,) values, NaN where undefined; None for the built-ins
     compute: Callable[[np.ndarray, np.ndarray, dict], np.ndarray] | None = None
@@ -42,34 +45,46 @@ class Metric:
 
 _BUILT_IN = (
     Metric("rp", "RP", HIGHER, pairs=True, shown=True, sortable=True),
-    Metric("chance", "chance", classes=False),
+    Metric("chance", "chance", classes=False, rank_based=True),
     Metric("lift", "lift", HIGHER, pairs=True, shown=True, sortable=True),
     Metric("rp_dissimilarity", "RP (dissimilarity)", HIGHER, classes=False, pairs=True),
     Metric("lift_dissimilarity", "lift (dissimilarity)", HIGHER, classes=False, pairs=True),
-    Metric("recall", "recall@q", HIGHER, pairs=True, shown=True),
-    Metric("iou", "IoU@q", HIGHER),
-    Metric("rank_accuracy", "rank accuracy", HIGHER),
-    Metric("pointing", "pointing", HIGHER, pairs=True, shown=True),
-    Metric("energy_pointing", "energy pointing", HIGHER, pairs=True, shown=True, compute=energy_pointing_metric),
-    Metric("components", "components@q"),
-    Metric("largest_share", "largest component share"),
-    Metric("auc", "AUC", HIGHER, pairs=True, shown=True, sortable=True),
-    Metric("deletion_auc", "deletion", LOWER, "model", pairs=True, shown=True, sortable=True),
-    Metric("insertion_auc", "insertion", HIGHER, "model", pairs=True, shown=True, sortable=True),
-    Metric("deletion_accuracy_auc", "deletion (accuracy)", LOWER, "model", classes=False, pairs=True),
-    Metric("insertion_accuracy_auc", "insertion (accuracy)", HIGHER, "model", classes=False, pairs=True),
-    Metric("road_morf", "ROAD MoRF", kind="model"),
-    Metric("road_lerf", "ROAD LeRF", kind="model"),
-    Metric("road_gap", "ROAD gap", HIGHER, "model", pairs=True, shown=True, sortable=True),
-    Metric("drop_subject", "drop (region occluded)", kind="model", pairs=True),
-    Metric("increase_subject", "increase (region occluded)", kind="model"),
-    Metric("drop_background", "drop (background occluded)", kind="model", pairs=True),
-    Metric("increase_background", "increase (background occluded)", kind="model"),
-    Metric("falsified", "falsified", LOWER, "model", pairs=True, shown=True),
-    Metric("falsified_sized", "falsified (size-controlled)", LOWER, "model", pairs=True, shown=True),
+    Metric("recall", "recall@q", HIGHER, pairs=True, shown=True, rank_based=True),
+    Metric("iou", "IoU@q", HIGHER, rank_based=True),
+    Metric("rank_accuracy", "rank accuracy", HIGHER, rank_based=True),
+    Metric("pointing", "pointing", HIGHER, pairs=True, shown=True, rank_based=True),
+    # the share of the mass in the region's bounding box: described; its chance-normalised value
+    # (over the box's share of the image, so that a uniform map scores 1 on every region) is tested
+    Metric("energy_pointing", "energy pointing", pairs=True, compute=energy_pointing_metric),
+    Metric("energy_pointing_lift", "energy pointing lift", HIGHER, pairs=True, shown=True,
+           compute=energy_pointing_lift_metric),
+    Metric("components", "components@q", rank_based=True),
+    Metric("largest_share", "largest component share", rank_based=True),
+    Metric("auc", "AUC", HIGHER, pairs=True, shown=True, sortable=True, rank_based=True),
+    Metric("deletion_auc", "deletion", LOWER, "model", pairs=True, shown=True, sortable=True, rank_based=True),
+    Metric("insertion_auc", "insertion", HIGHER, "model", pairs=True, shown=True, sortable=True, rank_based=True),
+    Metric("deletion_accuracy_auc", "deletion (accuracy)", LOWER, "model", classes=False, pairs=True,
+           rank_based=True),
+    Metric("insertion_accuracy_auc", "insertion (accuracy)", HIGHER, "model", classes=False, pairs=True,
+           rank_based=True),
+    Metric("road_morf", "ROAD MoRF", kind="model", rank_based=True),
+    Metric("road_lerf", "ROAD LeRF", kind="model", rank_based=True),
+    Metric("road_gap", "ROAD gap", HIGHER, "model", pairs=True, shown=True, sortable=True, rank_based=True),
+    # occlusion of the region or of its complement: the map is not read at all
+    Metric("drop_subject", "drop (region occluded)", kind="model", pairs=True, rank_based=True),
+    Metric("increase_subject", "increase (region occluded)", kind="model", rank_based=True),
+    Metric("drop_background", "drop (background occluded)", kind="model", pairs=True, rank_based=True),
+    Metric("increase_background", "increase (background occluded)", kind="model", rank_based=True),
+    # the threshold variant's sets (a > 0.7, a < 0.3 of the normalised mass) depend on the scale of
+    # the map's values, not only on their order (a, a^3 and sqrt(a) give different verdicts): it is
+    # described beside the size-controlled variant and never tested, compared or ranked
+    Metric("falsified", "falsified (threshold)", kind="model", pairs=True, shown=True),
+    Metric("falsified_sized", "falsified (size-controlled)", LOWER, "model", pairs=True, shown=True,
+           rank_based=True),
     # only with metrics.falsification.magnitude: true (|Y - O| instead of the signed logit drop)
-    Metric("falsified_magnitude", "falsified (magnitude)", LOWER, "model", optional=True),
-    Metric("falsified_sized_magnitude", "falsified (size-controlled, magnitude)", LOWER, "model", optional=True),
+    Metric("falsified_magnitude", "falsified (threshold, magnitude)", kind="model", optional=True),
+    Metric("falsified_sized_magnitude", "falsified (size-controlled, magnitude)", LOWER, "model", optional=True,
+           rank_based=True),
     Metric("sanity_spearman", "sanity ρ", LOWER, "model", pairs=True, shown=True),
     Metric("sanity_ssim", "sanity SSIM", LOWER, "model", pairs=True),
     # smoothed randomisation check (sMPRT): maps averaged over noisy inputs, original vs all layers random
@@ -116,6 +131,11 @@ def summarised(pairs: bool = False) -> tuple[str, ...]:
 def tested(pairs: bool = False) -> tuple[str, ...]:
     """Summarised columns with a good direction: compared between methods and against random."""
     return tuple(name for name in summarised(pairs) if get(name).direction != NONE)
+
+
+def rank_based() -> tuple[str, ...]:
+    """Metrics that depend on a map only through the order of its pixels (docs/definitions.md)."""
+    return tuple(m.name for m in _REGISTRY if m.rank_based)
 
 
 def direction(name: str) -> int:

@@ -111,8 +111,8 @@ def render_face(identity: dict, scene: dict, attributes: np.ndarray, size: int,
 
         return colour
 
-    paint("l_eye", eye(-1))
-    paint("r_eye", eye(1))
+    paint("l_eye", eye(1))  # the subject's left: the image's right (geometry.class_masks)
+    paint("r_eye", eye(-1))
 
     def brow(side):
         def colour(sel):
@@ -126,8 +126,8 @@ def render_face(identity: dict, scene: dict, attributes: np.ndarray, size: int,
 
         return colour
 
-    paint("l_brow", brow(-1))
-    paint("r_brow", brow(1))
+    paint("l_brow", brow(1))
+    paint("r_brow", brow(-1))
     paint("l_ear", lambda sel: skin_at(sel, 0.9))
     paint("r_ear", lambda sel: skin_at(sel, 0.9))
 
