@@ -132,10 +132,10 @@ PAIR_PARTS = (("similarity", "positive"), ("dissimilarity", "negative"))
 DISSIMILARITY_METRICS = ("rp_dissimilarity", "lift_dissimilarity")
 PAIR_LEGEND = ("Per method, the similarity map (positive part of the signed map of the pair's score) and the "
                "dissimilarity map (negative part), viridis over the image, each scaled to its own maximum; a grey "
-               "image outlined in orange has no mass (or the method could not run: the reason is given). The partner "
-               "is the other photo of the pair (for a region-swap pair, the swapped copy); for pairs that differ in one "
-               "region, that region is bright over the faded partner, and RP / lift (dissimilarity) say how much of "
-               "the dissimilarity map lies there. Metrics of the shown map(s); blank = undefined.")
+               "image outlined in orange has no mass (or the method could not run: the reason is given). The "
+               "partner is the other photo of the pair (for a region-swap pair, the swapped copy); for pairs that "
+               "differ in one region, that region is bright over the faded partner, and RP / lift (dissimilarity) "
+               "say how much of the dissimilarity map lies there. Metrics of the shown map(s); blank = undefined.")
 
 
 def pair_gallery_data(metric_csvs, attribution_h5s: dict[str, list], dataset_h5, pairs_h5, *,
@@ -247,9 +247,20 @@ def _cap(decisions: dict, limit: int) -> dict:
     return {k: v for k, v in decisions.items() if k in kept}
 
 
+def page_template():
+    """The gallery page, a Jinja2 template shipped with the package (facexai/templates/)."""
+    import jinja2
+
+    env = jinja2.Environment(loader=jinja2.PackageLoader("facexai", "templates"), autoescape=True)
+    return env.get_template("gallery.html.j2")
+
+
 def write_gallery(data: dict, out_html, title: str = "facexai gallery") -> None:
+    # the data go inside <script type="application/json">: JSON with "</" escaped, not HTML-escaped
+    import markupsafe
+
     payload = json.dumps(data, allow_nan=False, separators=(",", ":")).replace("</", "<\\/")
-    html = (TEMPLATE.replace("@@TITLE@@", title).replace("@@DATA@@", payload))
+    html = page_template().render(title=title, data=markupsafe.Markup(payload))
     with atomic_path(out_html) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(html)
@@ -264,141 +275,3 @@ def build_gallery(metric_csvs, attribution_h5s: dict, dataset_h5s: dict, out_htm
     write_gallery(data, out_html)
     return len(data["decisions"])
 
-
-TEMPLATE = r"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>@@TITLE@@</title>
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body{font-family:system-ui,sans-serif;margin:0;background:#fafafa;color:#222}
-header{position:sticky;top:0;background:#fff;border-bottom:1px solid #ddd;padding:8px 14px;z-index:1}
-header h1{font-size:17px;margin:0 0 6px 0}
-label{margin-right:12px;font-size:13px}
-select{font-size:13px}
-#count{font-size:13px;color:#555;margin-left:8px}
-#legend{font-size:12px;color:#555;margin-top:4px}
-#cards{display:flex;flex-wrap:wrap;gap:10px;padding:12px}
-.card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px;font-size:12px}
-.card .head{font-weight:600;margin-bottom:4px}
-.pics{display:flex;gap:4px;flex-wrap:wrap}
-.pic{text-align:center;font-size:11px;color:#555}
-.pic img{width:112px;height:112px;display:block;image-rendering:auto}
-.pic.degenerate img{outline:2px solid #d55e00}
-table{border-collapse:collapse;margin-top:4px}
-td{padding:0 6px 0 0}
-td.v{text-align:right;font-variant-numeric:tabular-nums}
-.warn{color:#d55e00}
-</style></head><body>
-<header><h1>@@TITLE@@</h1>
-<label>model <select id="model"></select></label>
-<label>method <select id="method"></select></label>
-<label>region <select id="region"></select></label>
-<label><span id="attribute-label">attribute</span> <select id="attribute"></select></label>
-<label>sort by (best first) <select id="sort"></select></label>
-<span id="count"></span>
-<div id="legend"><span id="legend-text">Heat maps: viridis over the image, scaled to each map's maximum (mass mode: <span id="mode"></span>);
-a grey image outlined in orange is a map with no mass. Label maps: classes of the expected region in colour,
-the rest faded. Metrics are the per-sample values of the shown method(s); blank = undefined (the reason is
-given below the table; sanity ρ and sMPRT ρ are computed on metrics.sanity.max_samples rows per shard only). With all methods
-shown, sorting uses the first method with values of the metric.</span></div>
-<noscript><p class="warn">The gallery needs JavaScript to draw its cards.</p></noscript>
-</header>
-<div id="cards"></div>
-<script type="application/json" id="data">@@DATA@@</script>
-<script>
-"use strict";
-const D = JSON.parse(document.getElementById("data").textContent);
-const ALL = "(all)";
-const NAMES = Object.assign({attribute: "attribute", second: "labels", score: "p", unit: "decisions"}, D.names || {});
-const $ = (id) => document.getElementById(id);
-function fill(id, values, withAll, notes) {
-  const s = $(id);
-  for (const v of (withAll ? [ALL] : []).concat(values)) {
-    const o = document.createElement("option"); o.value = v;
-    o.textContent = notes && notes[v] ? v + " (" + notes[v] + ")" : v; s.appendChild(o);
-  }
-}
-fill("model", D.models, true);
-fill("method", D.methods.concat(D.methods.length > 1 ? [ALL] : []), false, D.budgets);
-fill("region", D.regions, true);
-fill("attribute", D.attributes, true);
-fill("sort", ["id"].concat(Object.keys(D.sortable)), false);
-$("mode").textContent = D.mode;
-$("attribute-label").textContent = NAMES.attribute;
-if (NAMES.legend) $("legend-text").textContent = NAMES.legend;
-const fmt = (v) => v === null || v === undefined ? "" : (Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3));
-function pic(src, caption, degenerate) {
-  const d = document.createElement("div"); d.className = "pic" + (degenerate ? " degenerate" : "");
-  const i = document.createElement("img"); i.src = D.pictures[src]; i.alt = caption; i.title = caption;
-  i.dataset.key = src; d.appendChild(i);
-  const c = document.createElement("div"); c.textContent = caption; d.appendChild(c); return d;
-}
-function card(dec, methods) {
-  const c = document.createElement("div"); c.className = "card";
-  c.dataset.model = dec.model; c.dataset.id = dec.id; c.dataset.attribute = dec.attribute; c.dataset.region = dec.region;
-  const h = document.createElement("div"); h.className = "head";
-  h.textContent = dec.model + " · id " + dec.id + (dec.partner !== undefined ? " vs " + dec.partner : "") + " · " +
-    dec.attribute + (dec.region ? " → " + dec.region : "") + " · " + NAMES.score + "=" + fmt(dec.score);
-  c.appendChild(h);
-  const pics = document.createElement("div"); pics.className = "pics";
-  pics.appendChild(pic(dec.image, "image", false));
-  pics.appendChild(pic(dec.labels, NAMES.second + (dec.region ? ": " + dec.region : ""), false));
-  for (const m of methods) {
-    const e = dec.methods[m]; if (!e) continue;
-    const p = pic(e.map, m, !!e.degenerate); p.classList.add("map"); p.dataset.method = m; pics.appendChild(p);
-  }
-  c.appendChild(pics);
-  // metrics: one column per shown method (all methods side by side, or the selected one)
-  const shownMethods = methods.filter(m => dec.methods[m]);
-  if (shownMethods.length) {
-    const t = document.createElement("table");
-    if (shownMethods.length > 1) {
-      const r = t.insertRow(); r.insertCell();
-      for (const m of shownMethods) { const h = r.insertCell(); h.className = "v"; h.textContent = m.slice(0, 10); h.title = m; }
-    }
-    for (const [k, label] of D.shown) {
-      if (!shownMethods.some(m => k in dec.methods[m].metrics)) continue;
-      const r = t.insertRow(); r.insertCell().textContent = label;
-      for (const m of shownMethods) {
-        const v = r.insertCell(); v.className = "v"; v.dataset.metric = k; v.dataset.method = m;
-        v.textContent = fmt(dec.methods[m].metrics[k]);
-      }
-    }
-    c.appendChild(t);
-    for (const m of shownMethods) {
-      const e = dec.methods[m];
-      if (e.degenerate) { const w = document.createElement("div"); w.className = "warn"; w.textContent = m + " undefined: " + e.degenerate; c.appendChild(w); }
-      if (e.warning) { const w = document.createElement("div"); w.className = "warn"; w.textContent = m + ": " + e.warning; c.appendChild(w); }
-    }
-  }
-  return c;
-}
-function state() { return {model: $("model").value, method: $("method").value, region: $("region").value,
-                           attribute: $("attribute").value, sort: $("sort").value}; }
-function render() {
-  const s = state();
-  const methods = s.method === ALL ? D.methods : [s.method];
-  let shown = D.decisions.filter(d => (s.model === ALL || d.model === s.model) && (s.region === ALL || d.region === s.region)
-                                      && (s.attribute === ALL || d.attribute === s.attribute));
-  if (s.sort !== "id") {
-    const dir = D.sortable[s.sort];  // best first; undefined values last
-    // the first shown method with a value of the metric (a pair's dissimilarity map carries its own two)
-    const by = methods.find(m => shown.some(d => d.methods[m] && d.methods[m].metrics[s.sort] != null)) || methods[0];
-    const key = (d) => { const m = d.methods[by]; const v = m ? m.metrics[s.sort] : null;
-                         return v === null || v === undefined ? -Infinity : dir * v; };
-    shown = shown.slice().sort((a, b) => key(b) - key(a));
-  }
-  const box = $("cards"); box.replaceChildren(...shown.map(d => card(d, methods)));
-  $("count").textContent = shown.length + " of " + D.decisions.length + " " + NAMES.unit;
-  history.replaceState(null, "", "#" + new URLSearchParams(s).toString());
-}
-const KEYS = ["model", "method", "region", "attribute", "sort"];
-function fromHash() {
-  const h = new URLSearchParams(location.hash.slice(1));
-  for (const k of KEYS) { const v = h.get(k); if (v !== null && [...$(k).options].some(o => o.value === v)) $(k).value = v; }
-}
-for (const k of KEYS) $(k).addEventListener("change", render);
-window.addEventListener("hashchange", () => { fromHash(); render(); });
-fromHash();
-render();
-</script></body></html>
-"""

@@ -2,7 +2,7 @@
 the random, edge and centre baselines on which metric, how well the metrics agree, each embedder's
 EER and dissimilarity lift on pairs that differ in one region, and the fair-vs-biased twin shift.
 
-    python -m facexai.headlines results-study > docs/study-results.md
+    facexai headlines results-study > docs/study-results.md     (or python -m facexai.headlines ...)
 """
 
 from __future__ import annotations
@@ -139,7 +139,16 @@ def photo_counts(summary: dict) -> str:
 
 
 def headlines(results_dir) -> str:
+    """The headlines of a finished run; FileNotFoundError naming the folder when it is missing or
+    holds no finished run (no summary.json and no verification table)."""
     results = Path(results_dir)
+    if not results.is_dir():
+        raise FileNotFoundError(f"{results}: no such results folder")
+    finished = (results / "summary.json").is_file() or any((results / "tables/verification").glob("*/localisation.csv"))
+    if not finished:
+        raise FileNotFoundError(f"{results}: no finished run here (neither summary.json nor "
+                                "tables/verification/*/localisation.csv); run snakemake first, or name the run's "
+                                "results folder (results_dir in its config)")
     out = []
     summary_path = results / "summary.json"
     if summary_path.is_file():  # attribute models (none in a verification-only run)
@@ -175,4 +184,6 @@ def headlines(results_dir) -> str:
 
 
 if __name__ == "__main__":
-    sys.stdout.write(headlines(sys.argv[1] if len(sys.argv) > 1 else "results"))
+    from .cli import main
+
+    sys.exit(main(["headlines", *sys.argv[1:]]))

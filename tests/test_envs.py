@@ -21,7 +21,8 @@ def test_conda_env_equals_pyproject_dependencies():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     env = yaml.safe_load((REPO / "envs/facexai.yaml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    assert _requirements(pip) == _requirements(project["dependencies"])
+    # the rules that align photos and import dlib's recogniser need the dlib extra inside the env too
+    assert _requirements(pip) == _requirements(project["dependencies"] + project["optional-dependencies"]["dlib"])
     python = next(d for d in env["dependencies"] if isinstance(d, str) and d.startswith("python"))
     minimum = project["requires-python"].removeprefix(">=")
     assert tuple(map(int, python.split("=")[1].split("."))) >= tuple(map(int, minimum.split(".")))
@@ -59,3 +60,22 @@ def test_python_code_lints_clean_with_ruff():
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=REPO, capture_output=True,
                             text=True, timeout=120)
     assert result.returncode == 0, "run `ruff check .`:\n" + result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_a_plain_install_brings_what_snakemake_report_needs():
+    """`snakemake --report` needs pygments, which snakemake declares only under its `reports` extra:
+    facexai's own dependencies (not the test extra) must ask for it."""
+    import importlib.metadata as metadata
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert any(d.replace(" ", "").startswith("snakemake[reports]") for d in project["dependencies"])
+    reports = [r for r in metadata.requires("snakemake") if 'extra == "reports"' in r]
+    assert any(r.startswith("pygments") for r in reports), reports
+    assert not any(d.startswith("pygments") for d in project["optional-dependencies"]["test"])
+
+
+def test_python_floor_agrees_with_the_code():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["requires-python"] == ">=3.11"  # tomllib (tests), `X | Y` in isinstance
+    floors = _requirements(project["dependencies"])
+    assert floors["numpy"] == "numpy>=2.0" and floors["torch"] == "torch>=2.3"  # np.trapezoid; numpy-2 torch

@@ -62,7 +62,6 @@ def write_demo_folder(out: str | Path, upscale: int | None = None) -> list[str]:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m facexai.data.demo_photos OUT_FOLDER")
-    names = write_demo_folder(sys.argv[1])
-    print(f"{sys.argv[1]}: {len(names)} photos of {len(PEOPLE)} people and identities.tsv")
+    from ..cli import main
+
+    sys.exit(main(["demo-photos", *sys.argv[1:]]))

@@ -32,13 +32,15 @@ def positive_part(maps: np.ndarray, mode: str = "positive") -> np.ndarray:
     raise ValueError(f"metrics.mass: expected one of {MASS_MODES}, got {mode!r}")
 
 
-def resize_maps(maps: np.ndarray, size: int) -> np.ndarray:
-    """Bilinear resize (N, h, w) -> (N, size, size) (half-pixel centres, as image resizing does)."""
+def resize_maps(maps: np.ndarray, size) -> np.ndarray:
+    """Bilinear resize (N, h, w) -> (N, H, W) (half-pixel centres, as image resizing does); `size`
+    is (H, W), or one int for a square."""
     maps = np.asarray(maps, np.float32)
-    if maps.shape[-2:] == (size, size):
+    shape = (int(size), int(size)) if np.isscalar(size) else tuple(int(v) for v in size)
+    if maps.shape[-2:] == shape:
         return maps
     t = torch.from_numpy(np.ascontiguousarray(maps))[:, None]
-    return F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)[:, 0].numpy()
+    return F.interpolate(t, size=shape, mode="bilinear", align_corners=False)[:, 0].numpy()
 
 
 def _check(maps, regions):
@@ -92,7 +94,7 @@ def mass_shares(maps: np.ndarray, labels: np.ndarray, mode: str = "positive") ->
     mass are NaN). The map is resized to the label resolution first."""
     from ..labels import CLASS_INDEX, MASS_PARTS
 
-    mass = positive_part(resize_maps(np.asarray(maps, np.float32), labels.shape[-1]), mode).astype(np.float64)
+    mass = positive_part(resize_maps(np.asarray(maps, np.float32), labels.shape[-2:]), mode).astype(np.float64)
     total = mass.sum(axis=(1, 2))
     out = np.empty((len(maps), len(MASS_PARTS)))
     for j, classes in enumerate(MASS_PARTS.values()):
@@ -126,7 +128,7 @@ def energy_pointing(maps: np.ndarray, regions: np.ndarray, mode: str = "positive
 
 def energy_pointing_metric(maps: np.ndarray, regions: np.ndarray, settings: dict) -> np.ndarray:
     """The registry's entry: maps at model resolution resized to the regions' (label) resolution."""
-    return energy_pointing(resize_maps(maps, regions.shape[-1]), regions, settings.get("mass", "positive"))
+    return energy_pointing(resize_maps(maps, regions.shape[-2:]), regions, settings.get("mass", "positive"))
 
 
 def energy_pointing_lift(maps: np.ndarray, regions: np.ndarray, mode: str = "positive") -> np.ndarray:
@@ -142,4 +144,4 @@ def energy_pointing_lift(maps: np.ndarray, regions: np.ndarray, mode: str = "pos
 
 def energy_pointing_lift_metric(maps: np.ndarray, regions: np.ndarray, settings: dict) -> np.ndarray:
     """The registry's entry (maps resized to the label resolution, as energy_pointing_metric)."""
-    return energy_pointing_lift(resize_maps(maps, regions.shape[-1]), regions, settings.get("mass", "positive"))
+    return energy_pointing_lift(resize_maps(maps, regions.shape[-2:]), regions, settings.get("mass", "positive"))

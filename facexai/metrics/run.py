@@ -68,9 +68,9 @@ def region_masks(labels: np.ndarray, regions_of_rows: list[str], regions: dict) 
 
 
 def model_resolution_masks(masks: np.ndarray, size: int) -> np.ndarray:
-    """Region masks (N, M, M) at the label resolution -> (N, size, size): a model pixel belongs to
+    """Region masks (N, H, W) at the label resolution -> (N, size, size): a model pixel belongs to
     the region when at least half of the label pixels it covers do."""
-    if masks.shape[-1] == size:
+    if masks.shape[-2:] == (size, size):
         return masks
     t = torch.from_numpy(masks.astype(np.float32))[:, None]
     return (F.interpolate(t, size=(size, size), mode="area")[:, 0] >= 0.5).numpy()

@@ -256,7 +256,7 @@ def mask_metrics(maps, regions, *, q: float = 10, tolerance: float = 0.0, mode: 
             if maps.shape[1:] == shape:
                 m = positive_part(maps[a:b], mode)
             else:
-                m = positive_part(resize_maps(maps[a:b].astype(np.float32), shape[0]), mode)
+                m = positive_part(resize_maps(maps[a:b].astype(np.float32), shape), mode)
             m = m.reshape(b - a, -1)
             r = regions[a:b].reshape(b - a, -1)
 
