@@ -102,6 +102,10 @@ def check_config(config: dict) -> None:
                 raise ConfigError(f"models.{name}.dataset: the shortcut dataset exists only for the synthetic set")
             if shortcut is None:
                 raise ConfigError(f"models.{name}.dataset: shortcut needs synthetic.shortcut.attribute")
+        own_input = [k for k in ("mean", "std", "input_size") if k in model]
+        if own_input and not model.get("weights"):
+            raise ConfigError(f"models.{name}: {'/'.join(own_input)} describe a user model's own input (with "
+                              "weights); a model trained here takes the pipeline's input")
         unknown = [a for a in model["attributes"] if a not in ATTRIBUTE_INDEX]
         if unknown:
             raise ConfigError(f"models.{name}.attributes: {unknown} not CelebA attribute(s) (known: the 40 "

@@ -95,7 +95,8 @@ def _schema_properties(schema, config, path=()):
 
 _ABSENT = object()
 # per-model keys for user models: no default, a model without them is trained
-OPTIONAL_KEYS = {"model_defaults.weights", "model_defaults.format"}
+OPTIONAL_KEYS = {"model_defaults.weights", "model_defaults.format", "model_defaults.mean", "model_defaults.std",
+                 "model_defaults.input_size"}
 
 
 def test_defaults_live_in_one_place():
@@ -164,6 +165,13 @@ def test_photo_config_problems_name_their_key(tmp_path):
     config = photos_config(tmp_path)
     config["dataset"]["image_size"] = 1024
     with pytest.raises(ConfigError, match="dataset.image_size: 1024 exceeds photos.chip_size 512"):
+        check_config(config)
+
+
+def test_input_normalisation_only_for_user_models():
+    config = load_default()
+    config["models"][0]["mean"] = [0.5, 0.5, 0.5]
+    with pytest.raises(ConfigError, match="models.resnet: mean describe a user model's own input"):
         check_config(config)
 
 

@@ -74,3 +74,58 @@ def test_arbitrary_pickles_are_refused(tmp_path, capsys):
         load_weights(tmp_path / "evil.pt", "state_dict", "vgg_small", 3)
     assert "weights_only" not in str(info.value)  # never relays torch's advice to load unsafely
     assert "this must never run" not in capsys.readouterr().out
+
+
+IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+
+
+class _OurInput(torch.nn.Module):
+    """The ImageNet-normalised network behind a hand-written conversion from the pipeline's input."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    @property
+    def cam_layer(self):
+        return self.net.cam_layer
+
+    def forward(self, x):
+        pixels = x * 0.25 + 0.5   # data.samples: x = (pixel - 0.5) / 0.25
+        mean, std = (torch.tensor(IMAGENET[k]).view(1, 3, 1, 1) for k in ("mean", "std"))
+        return self.net((pixels - mean) / std)
+
+
+def test_a_user_model_is_called_through_its_own_normalisation(model, tmp_path):
+    """An ImageNet-normalised state dict imported with its mean / std gives the same outputs, maps and
+    model metrics as the same network wrapped by hand to take the pipeline's input; imported without
+    them, it sees other input (the check can fail)."""
+    import numpy as np
+
+    from facexai.attributions import ClassTask, get_method
+    from facexai.data.samples import to_model_input
+    from facexai.metrics import deletion_insertion
+
+    with torch.no_grad():
+        model.head.weight.mul_(1000)  # an untrained network barely moves its logits: make them input-sensitive
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    import_user_model(tmp_path / "w.pt", tmp_path / "own", fmt="state_dict", attributes=ATTRS, image_size=32,
+                      arch="vgg_small", width=4, **IMAGENET)
+    import_user_model(tmp_path / "w.pt", tmp_path / "plain", fmt="state_dict", attributes=ATTRS, image_size=32,
+                      arch="vgg_small", width=4)
+    own, meta = load_model(tmp_path / "own")
+    plain, _ = load_model(tmp_path / "plain")
+    assert meta["input"] == {**IMAGENET, "input_size": None}
+    reference = _OurInput(model).eval()
+    images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    x = to_model_input(images)
+    with torch.no_grad():
+        torch.testing.assert_close(own(x), reference(x), rtol=1e-5, atol=1e-5)
+        assert (plain(x) - reference(x)).abs().max() > 0.05
+    targets = torch.tensor([0, 1, 2])
+    maps = get_method("gradcam")(ClassTask(own, targets), x, np.arange(3), seed=0)  # the hook still reaches it
+    np.testing.assert_allclose(maps, get_method("gradcam")(ClassTask(reference, targets), x, np.arange(3), seed=0),
+                               rtol=1e-4, atol=1e-6)
+    scores = [deletion_insertion(ClassTask(m, targets, probability=True), x, maps, steps=4, seeds=np.arange(3))
+              ["deletion_auc"] for m in (own, reference)]
+    np.testing.assert_allclose(scores[0], scores[1], rtol=1e-5)

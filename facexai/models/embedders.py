@@ -41,8 +41,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..atomic import atomic_path
-from ..data.samples import PIXEL_MEAN, PIXEL_STD, denormalise
+from ..data.samples import PIXEL_MEAN, PIXEL_STD
 from .backbones import ARCHITECTURES, build_model, with_contiguous_input
+from .adapter import InputAdapter
 from .user import exception_reason
 
 log = logging.getLogger(__name__)
@@ -58,35 +59,8 @@ DLIB_INPUT = {"input_size": 150, "pixel_scale": 255.0, "mean": [0.0, 0.0, 0.0], 
               "similarity": "euclidean"}
 
 
-class EmbedderInput(nn.Module):
-    """The pipeline's model input -> a network's own input (see the module docstring)."""
-
-    def __init__(self, net: nn.Module, input_size: int, mean, std, pixel_scale: float = 1.0,
-                 crop: float | None = None):
-        super().__init__()
-        self.net = net
-        self.input_size = int(input_size)
-        self.pixel_scale = float(pixel_scale)
-        self.crop = None if crop in (None, 1, 1.0) else float(crop)
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
-
-    @property
-    def cam_layer(self):
-        return getattr(self.net, "cam_layer", None)  # none on TorchScript (wrapped in ContiguousInput)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pixels = denormalise(x)
-        if self.crop is not None:
-            side = x.shape[-1]
-            keep = max(1, int(round(self.crop * side)))
-            start = (side - keep) // 2
-            pixels = pixels[..., start:start + keep, start:start + keep]
-        if pixels.shape[-1] != self.input_size or pixels.shape[-2] != self.input_size:
-            shrink = pixels.shape[-1] > self.input_size
-            pixels = F.interpolate(pixels, size=(self.input_size, self.input_size), mode="bilinear",
-                                   align_corners=False, antialias=shrink)
-        return self.net(((pixels * self.pixel_scale - self.mean) / self.std).contiguous())
+# the input adapter, shared with user attribute models (models/adapter.py)
+EmbedderInput = InputAdapter
 
 
 def cam_unavailable(model: nn.Module) -> str | None:

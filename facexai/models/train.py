@@ -164,7 +164,7 @@ def train_attribute_classifier(dataset_h5, split_tsv, out_dir, *, arch: str, att
 
 def load_model(model_dir: str | os.PathLike, device="cpu") -> tuple[nn.Module, dict]:
     """Load a model directory (ours or an imported user model) without unpickling arbitrary objects."""
-    from .user import load_weights
+    from .user import load_weights, with_input
 
     model_dir = Path(model_dir)
     meta_path = model_dir / META
@@ -173,4 +173,6 @@ def load_model(model_dir: str | os.PathLike, device="cpu") -> tuple[nn.Module, d
     meta = json.loads(meta_path.read_text())
     model = load_weights(model_dir / WEIGHTS, meta.get("format", "state_dict"), meta.get("arch"),
                          len(meta["attributes"]), meta.get("width", 32))
+    # a user network with its own input normalisation is called through it (model.json `input`)
+    model = with_input(model, meta.get("input"), int(meta.get("image_size", 0)))
     return model.to(device).eval(), meta

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..atomic import atomic_path
+from .adapter import InputAdapter
 from .backbones import ARCHITECTURES, build_model, with_contiguous_input
 
 log = logging.getLogger(__name__)
@@ -164,12 +165,34 @@ def load_weights(path: str | os.PathLike, fmt: str, arch: str | None, n_outputs:
     return model.eval()
 
 
+def input_settings(mean=None, std=None, input_size=None) -> dict | None:
+    """model.json's `input` of a user model: the normalisation its network expects, applied to
+    pixels in [0, 1] ((pixel - mean) / std, e.g. ImageNet's), and its input size; None when the
+    network takes the pipeline's own input ((pixel / 255 - 0.5) / 0.25 at the dataset's size)."""
+    if mean is None and std is None and input_size is None:
+        return None
+    mean = [float(v) for v in (mean if mean is not None else [0.0] * 3)]
+    std = [float(v) for v in (std if std is not None else [1.0] * 3)]
+    if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+        raise ValueError(f"mean / std: expected 3 values each (std > 0), got {mean} / {std}")
+    return {"mean": mean, "std": std, "input_size": None if input_size is None else int(input_size)}
+
+
+def with_input(model: nn.Module, settings: dict | None, image_size: int) -> nn.Module:
+    """The network behind its own input normalisation (InputAdapter), or as it is."""
+    if not settings:
+        return model
+    return InputAdapter(model, settings.get("input_size") or image_size, settings["mean"], settings["std"]).eval()
+
+
 def import_user_model(weights, out_dir, *, fmt: str, attributes: list[str], image_size: int,
-                      arch: str | None = None, width: int = 32) -> dict:
+                      arch: str | None = None, width: int = 32, mean=None, std=None, input_size=None) -> dict:
     """Check a user model (loads, maps (1, 3, S, S) to one output per attribute) and copy it into
-    our model folder layout (weights.pt + model.json)."""
+    our model folder layout (weights.pt + model.json). `mean` / `std` / `input_size`: the input the
+    network expects (`input_settings`); every stage then calls it through that normalisation."""
     weights = Path(weights)
-    model = load_weights(weights, fmt, arch, len(attributes), width)
+    settings = input_settings(mean, std, input_size)
+    model = with_input(load_weights(weights, fmt, arch, len(attributes), width), settings, image_size)
     with torch.no_grad():
         try:
             out = model(torch.zeros(2, 3, image_size, image_size))
@@ -184,7 +207,7 @@ def import_user_model(weights, out_dir, *, fmt: str, attributes: list[str], imag
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = {"kind": "attribute_classifier", "format": fmt, "arch": arch, "width": width,
-            "attributes": list(attributes), "image_size": image_size,
+            "attributes": list(attributes), "image_size": image_size, "input": settings,
             "source": str(weights)}
     with atomic_path(out_dir / "weights.pt") as tmp:
         shutil.copyfile(weights, tmp)
