@@ -35,7 +35,6 @@ DEFAULT_SETTINGS: dict = {
     "sanity": {"stages": 4, "max_samples": 8, "smooth": {"samples": 4, "noise": 0.05, "max_samples": 4}},
 }
 
-SANITY_NEEDS_METHOD = "needs_the_method"  # the randomisation checks re-run the method: pipeline only
 
 
 def _settings(overrides: Mapping | None) -> dict:
@@ -164,9 +163,7 @@ def _model_columns(model, images, target, preprocess, maps, masks, ids, config, 
     dev = torch.device(device)
     net = net.to(dev)
     task = ClassTask(net, torch.from_numpy(targets))
-    sanity = {**config["sanity"], "max_samples": 0, "smooth": {**config["sanity"].get("smooth", {}), "samples": 0}}
-    cols = model_metrics(task, images, resize_maps(maps, size), ids, model_resolution_masks(masks, size),
+    # no method to re-run: every row is named as unchecked for that reason (metrics/run.py)
+    sanity = {**config["sanity"], "max_samples": len(maps)}
+    return model_metrics(task, images, resize_maps(maps, size), ids, model_resolution_masks(masks, size),
                          {**config, "sanity": sanity}, dev, seed=seed)
-    cols["sanity_reason"] = np.full(len(maps), SANITY_NEEDS_METHOD, dtype=object)
-    cols.pop("sanity_checked", None)
-    return cols

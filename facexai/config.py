@@ -119,6 +119,7 @@ def check_config(config: dict) -> None:
         if missing:
             raise ConfigError(f"{key}: {missing} have no parameters under `methods` "
                               f"(defined: {sorted(config['methods'])})")
+    check_precomputed(config)
     for attribute in config["explain"]["attributes"]:
         if attribute not in config["attribute_regions"]:
             raise ConfigError(f"explain.attributes: {attribute!r} has no entry in attribute_regions")
@@ -128,6 +129,26 @@ def check_config(config: dict) -> None:
     if config["split"]["test_fraction"] >= 1 and trained:
         raise ConfigError(f"split.test_fraction: 1 leaves nothing to train {trained} on (1 suits runs where "
                           "every model and embedder is imported)")
+
+
+def check_precomputed(config: dict) -> None:
+    """Maps made elsewhere (`methods.NAME.precomputed`): attribute models only, and a file or folder
+    for every explained model (its content is checked by the attribution job, naming the sample)."""
+    from .attributions.precomputed import FILE_SUFFIXES, is_precomputed, source_path
+
+    for name in config["verification"]["explain"]["methods"]:
+        if is_precomputed(config["methods"].get(name)):
+            raise ConfigError(f"verification.explain.methods: {name!r} is a set of precomputed maps; they score "
+                              "attribute models' decisions (explain.methods), not verification pairs")
+    for name in config["explain"]["methods"]:
+        params = config["methods"].get(name)
+        if not is_precomputed(params):
+            continue
+        for model in (m["name"] for m in config["models"]):
+            path = source_path(params, model)
+            if not (path.is_dir() or (path.is_file() and path.suffix in FILE_SUFFIXES)):
+                raise ConfigError(f"methods.{name}.precomputed: {path} (model {model}) is neither a "
+                                  f"{'/'.join(FILE_SUFFIXES)} file nor a folder of .npy maps")
 
 
 def require_dataset_root(config: dict, example: str) -> str:

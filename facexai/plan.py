@@ -40,6 +40,16 @@ class RunPlan:
 
     # ----------------------------------------------------------------------------- models, data
 
+    def precomputed_inputs(self, model: str, method: str) -> list[str]:
+        """The files of a precomputed method's maps for one model (inputs of its attribution jobs:
+        replacing one reruns only those jobs); none for a method that computes its maps."""
+        from .attributions.precomputed import is_precomputed, source_files, source_path
+
+        params = self.config["methods"].get(method)
+        if not is_precomputed(params):
+            return []
+        return [str(p) for p in source_files(source_path(params, model))]
+
     def model_config(self, name: str) -> dict:
         return model_settings(self.config, name)
 

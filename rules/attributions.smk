@@ -4,6 +4,8 @@ rule attribute:
         split=split_tsv,
         weights=f"{R}/models/{{model}}/weights.pt",
         meta=f"{R}/models/{{model}}/model.json",
+        # maps made elsewhere (methods.NAME.precomputed): their files, none for other methods
+        precomputed=lambda wc: PLAN.precomputed_inputs(wc.model, wc.method),
     output:
         f"{R}/attributions/{{model}}/{{method}}/{{shard}}.h5",
     log:

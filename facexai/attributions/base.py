@@ -133,6 +133,8 @@ class AttributionMethod(abc.ABC):
     uses_probability: bool = False
     # a baseline that never calls the model (random, edge, centre): methods are tested against it
     model_free: bool = False
+    # the method can explain another model (the randomisation sanity checks re-run it)
+    recomputable: bool = True
 
     def __init__(self, **params):
         unknown = set(params) - set(self.defaults)
@@ -184,6 +186,10 @@ def method_budget(name: str, params: dict | None = None) -> str:
 
 
 def get_method(name: str, params: dict | None = None) -> AttributionMethod:
+    """The configured method `name` with its parameters; a name whose parameters are
+    `{precomputed: PATH}` is a set of maps made elsewhere (attributions/precomputed.py)."""
+    if name not in METHODS and isinstance(params, dict) and "precomputed" in params:
+        name = "precomputed"
     if name not in METHODS:
         raise ValueError(f"unknown attribution method {name!r}; known: {sorted(METHODS)}")
     return METHODS[name](**(params or {}))

@@ -64,6 +64,8 @@ def explain_shard(dataset_h5, split_tsv, model_dir, out_h5, *, model_name: str, 
     dev = resolve_device(device)
     model, meta = load_model(model_dir, dev)
     explainer = get_method(method, params)
+    if hasattr(explainer, "bind"):  # maps made elsewhere: this model's file
+        explainer.bind(model_name, meta["attributes"])
     rows = shard_rows(read_split(split_tsv), shard, n_shards, max_samples)
     with h5py.File(dataset_h5, "r") as h5:
         table = explanation_table(read_rows(h5, "attributes", rows), rows, read_rows(h5, "ids", rows),

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 MASK_COLUMNS = (*mask_columns(), "degenerate", "auc_degenerate")
 DIAGNOSTIC_COLUMNS = ("completeness_error", "completeness_flagged")
+# the randomisation checks re-run the attribution method: maps made elsewhere cannot be checked
+NEEDS_METHOD = "needs_the_method"
 
 
 def extra_columns(shard, masks: np.ndarray, settings: dict, rows=None) -> dict[str, np.ndarray]:
@@ -140,7 +142,9 @@ def model_metrics(task, images: np.ndarray, maps: np.ndarray, ids: np.ndarray, r
         np.zeros(0, np.int64)
     cols["sanity_checked"] = np.isin(np.arange(n), checked)
     cols["sanity_spearman"], cols["sanity_ssim"] = np.full(n, np.nan), np.full(n, np.nan)
-    cols["sanity_reason"] = np.where(cols["sanity_checked"], "", "not_checked").astype(object)
+    # without the method (maps made elsewhere) a checked row cannot be re-explained: NaN, named
+    unchecked = "" if explain is not None else NEEDS_METHOD
+    cols["sanity_reason"] = np.where(cols["sanity_checked"], unchecked, "not_checked").astype(object)
     if explain is not None and model is not None and len(checked):
         cr = cascading_randomisation(model, lambda m: explain(m, checked), maps[checked],
                                      stages=int(sc["stages"]), seed=seed)
@@ -160,7 +164,8 @@ def model_metrics(task, images: np.ndarray, maps: np.ndarray, ids: np.ndarray, r
         smoothed = checked[np.unique(np.linspace(0, len(checked) - 1, min(len(checked), limit)).round()
                                      .astype(np.int64))] if len(checked) and limit > 0 else np.zeros(0, np.int64)
         cols["smprt_spearman"] = np.full(n, np.nan)
-        cols["smprt_reason"] = np.where(np.isin(np.arange(n), smoothed), "", "not_checked").astype(object)
+        cols["smprt_reason"] = np.where(np.isin(np.arange(n), smoothed), "" if explain is not None else NEEDS_METHOD,
+                                        "not_checked").astype(object)
         if explain is not None and model is not None and len(smoothed):
             sm = smoothed_randomisation(model, lambda m, xn: explain(m, smoothed, xn), x[smoothed], ids[smoothed],
                                         samples=int(smooth["samples"]), noise=float(smooth["noise"]), seed=seed)
@@ -213,8 +218,9 @@ def metric_table(attribution_h5, dataset_h5, model_dir, out_csv, *, regions: dic
         def explain(other, sel, x=None):
             return explainer(ClassTask(other, target_t[sel]), x_all[sel] if x is None else x, ids[sel], seed)
 
+        # maps made elsewhere cannot be re-made by a randomised model: no sanity check, said so
         cols = model_metrics(task, images, maps, ids, model_resolution_masks(masks, images.shape[1]), settings,
-                             dev, explain=explain, model=model, seed=seed)
+                             dev, explain=explain if explainer.recomputable else None, model=model, seed=seed)
         table = pd.concat([table, pd.DataFrame(cols)], axis=1)
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)
