@@ -123,7 +123,7 @@ def test_precomputed_maps_through_the_workflow_equal_facexai_evaluate(tiny_run, 
         np.savez(tmp_path / "maps" / f"{model}.npz", maps=maps, ids=np.array(ids), attributes=np.array(attributes))
         expected[model] = (maps, np.array(ids), attributes)
     extra = tmp_path / "extra.yaml"
-    extra.write_text(f"methods:\n  mine: {{precomputed: {tmp_path}/maps/{{model}}.npz}}\n"
+    extra.write_text(f"methods:\n  mine: {{precomputed: \"{tmp_path}/maps/{{model}}.npz\"}}\n"
                      "explain:\n  methods: [gradcam, random, edge, mine]\n")
     result = snakemake(work, "--configfile", str(extra))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -154,3 +154,12 @@ def test_precomputed_maps_through_the_workflow_equal_facexai_evaluate(tiny_run, 
     verdicts = pd.read_csv(work / "results/tables/beats_random.csv")
     assert "mine" in set(verdicts["method"])
     assert '"mine"' in (work / "results/gallery/index.html").read_text()
+
+
+def test_the_readme_config_example_is_valid_yaml():
+    import re
+
+    text = open(f"{REPO}/README.md").read()
+    block = re.search(r"### Your own maps in the pipeline.*?```yaml\n(.*?)```", text, re.S).group(1)
+    config = yaml.safe_load(block)
+    assert config["methods"]["my_gradcam"] == {"precomputed": "/data/maps/{model}.npz"}

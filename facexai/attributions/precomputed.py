@@ -4,7 +4,7 @@ Config: any method name under `methods:` whose parameters are `{precomputed: PAT
 PATH is replaced by the explained model's name (one file per model):
 
     methods:
-      my_gradcam: {precomputed: /data/maps/{model}.npz}
+      my_gradcam: {precomputed: "/data/maps/{model}.npz"}   # quoted: {model} is YAML syntax
     explain:
       methods: [gradcam, my_gradcam, random]
 
