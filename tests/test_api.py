@@ -130,7 +130,7 @@ def test_model_metrics_use_the_models_own_normalisation():
 
 
 def test_the_readme_example_runs():
-    text = (REPO / "README.md").read_text() if hasattr(REPO, "read_text") else open(f"{REPO}/README.md").read()
+    text = open(f"{REPO}/README.md").read()
     block = re.search(r"## Use from Python.*?```python\n(.*?)```", text, re.S)
     assert block, "README has no 'Use from Python' example"
     namespace: dict = {}
