@@ -103,6 +103,8 @@ def evaluate(maps, labels, region, *, regions: Mapping[str, Sequence[str]] | Non
 
     maps = _array(maps, "maps", 3).astype(np.float32)
     labels = _array(labels, "labels", 3)
+    if not len(maps):
+        raise ValueError("maps: no maps to score (N = 0)")
     if len(maps) != len(labels):
         raise ValueError(f"maps and labels: {len(maps)} maps but {len(labels)} label maps")
     if not np.issubdtype(labels.dtype, np.integer) or (labels.size and (labels.min() < 0 or
@@ -140,10 +142,9 @@ def evaluate(maps, labels, region, *, regions: Mapping[str, Sequence[str]] | Non
 def _model_columns(model, images, target, preprocess, maps, masks, ids, config, seed, device) -> dict:
     import torch
 
-    from .attributions.base import ClassTask
-    from .metrics.localisation import resize_maps
-    from .metrics.run import model_metrics, model_resolution_masks
+    from .data.samples import to_model_input
     from .models.embedders import EmbedderInput
+    from .models.user import exception_reason
 
     if images is None or target is None:
         raise ValueError("model metrics need `images` (N, S, S, 3) uint8 and `target` (the logit's index)")
@@ -153,15 +154,56 @@ def _model_columns(model, images, target, preprocess, maps, masks, ids, config, 
     if images.shape[1] != images.shape[2]:
         raise ValueError(f"images: the model metrics take square images, got {images.shape[1]}x{images.shape[2]}")
     size = images.shape[1]
-    targets = np.broadcast_to(np.asarray(target, np.int64), (len(maps),)).copy()
-    net = model.eval()
+    targets = np.atleast_1d(np.asarray(target))
+    if targets.dtype.kind not in "iu" or len(targets) not in (1, len(maps)):
+        raise ValueError(f"target: expected one integer output index, or one per map ({len(maps)}); got "
+                         f"{targets.dtype} x {len(targets)}")
+    targets = np.broadcast_to(targets.astype(np.int64), (len(maps),)).copy()
+    net = model
     if preprocess is not None:
-        mean, std = preprocess.get("mean", [0.0] * 3), preprocess.get("std", [1.0] * 3)
+        unknown = sorted(set(preprocess) - {"mean", "std"})
+        if unknown or not {"mean", "std"} <= set(preprocess):
+            raise ValueError(f"preprocess: expected exactly 'mean' and 'std' (3 values each, of pixels in [0, 1]); "
+                             f"got keys {sorted(preprocess)}")
+        try:
+            mean, std = [float(v) for v in preprocess["mean"]], [float(v) for v in preprocess["std"]]
+        except (TypeError, ValueError):
+            raise ValueError(f"preprocess: mean and std must be 3 numbers each, got {dict(preprocess)}") from None
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
             raise ValueError(f"preprocess: expected mean and std of 3 values each (std > 0), got {dict(preprocess)}")
-        net = EmbedderInput(model, size, mean, std).eval()  # our input -> pixels in [0, 1] -> (p - mean) / std
+        if max(abs(v) for v in mean + std) > 2:
+            raise ValueError(f"preprocess: mean / std apply to pixels in [0, 1]; {dict(preprocess)} looks like "
+                             "0-255 units (divide by 255)")
+        net = EmbedderInput(model, size, mean, std)  # our input -> pixels in [0, 1] -> (p - mean) / std
     dev = torch.device(device)
-    net = net.to(dev)
+    was_training = model.training
+    net = net.to(dev).eval()
+    try:
+        with torch.no_grad():
+            try:
+                out = net(to_model_input(images[:2], dev))
+            except Exception as exc:  # a foreign model's forward pass
+                raise ValueError(f"model: forward pass on images of {size}x{size} failed ({exception_reason(exc)}); "
+                                 "check the images' size and `preprocess`") from exc
+        if out.ndim != 2 or targets.min() < 0 or targets.max() >= out.shape[1]:
+            raise ValueError(f"target: output indices {sorted(set(targets.tolist()))[:5]} outside the model's "
+                             f"{tuple(out.shape[1:])} outputs")
+        if (out >= 0).all() and torch.allclose(out.sum(dim=1), torch.ones(len(out)), atol=1e-4):
+            raise ValueError("model: its outputs are probabilities that sum to 1 (a softmax); give the network "
+                             "without its softmax: the metrics read the target's logit (deletion / insertion its "
+                             "sigmoid, falsification its drop)")
+        return _model_metric_columns(net, targets, images, maps, masks, ids, config, seed, dev, size)
+    finally:
+        model.train(was_training)
+
+
+def _model_metric_columns(net, targets, images, maps, masks, ids, config, seed, dev, size) -> dict:
+    import torch
+
+    from .attributions.base import ClassTask
+    from .metrics.localisation import resize_maps
+    from .metrics.run import model_metrics, model_resolution_masks
+
     task = ClassTask(net, torch.from_numpy(targets))
     # no method to re-run: every row is named as unchecked for that reason (metrics/run.py)
     sanity = {**config["sanity"], "max_samples": len(maps)}

@@ -91,16 +91,19 @@ def read_labels_file(path: Path, ids):
             missing = [int(i) for i in ids if int(i) not in known]
             if missing:
                 raise CommandError(f"{path}: sample id(s) {missing[:5]} not in the dataset")
-            rows = [known[int(i)] for i in ids]
-            order = np.argsort(rows)
-            labels = np.empty((len(rows),) + h5["labels"].shape[1:], h5["labels"].dtype)
-            labels[order] = h5["labels"][np.asarray(rows)[order]]
-            return labels
+            rows = np.array([known[int(i)] for i in ids])
+            # h5py reads increasing, unique rows; a sample may be listed more than once (per attribute)
+            unique, inverse = np.unique(rows, return_inverse=True)
+            return h5["labels"][unique][inverse]
     try:
         data = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise CommandError(f"{path}: not a .npy, .npz or fused .h5 file ({exc})") from None
-    return data if isinstance(data, np.ndarray) else data["labels"]
+    if isinstance(data, np.ndarray):
+        return data
+    if "labels" not in data.files:
+        raise CommandError(f"{path}: an .npz of label maps needs an array named 'labels'; it has {data.files}")
+    return data["labels"]
 
 
 def _evaluate(args) -> None:
@@ -170,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         args.run(args)
     except (CommandError, FileNotFoundError, NotADirectoryError) as exc:
         print(f"facexai {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except (ValueError, KeyError, OSError) as exc:  # a file that is not what it should be, said in one line
+        print(f"facexai {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     return 0
 

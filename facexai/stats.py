@@ -9,9 +9,10 @@ average each method's values per image, and test the per-image differences; `n_i
 sample size of the test, `n_rows` the decisions behind it, `n_dropped` the decisions with a NaN.
 
 * `holm`: Holm's step-down adjustment of a family of p-values (NaN entries are left out of the family).
-* `smallest_adjusted_p`: the best p-value a test of its size could reach after Holm over its family:
-  the exact signed-rank test on n non-zero differences reaches at best 2^-n one-sided (2^(1-n)
-  two-sided), and Holm multiplies the smallest p of a family of m by m. Where even that is not
+* `best_adjusted_p`: the best p-value a test could reach after Holm over its family: the same
+  signed-rank test (scipy, same options, the same differences with every sign in the favourable
+  direction: this accounts for zeros, ties and scipy's switch from the exact to the normal
+  approximation) put into the family of the other tests' observed p-values. Where even that is not
   below alpha, the verdict is `untestable` (with n and that p), never "does not beat".
 * `paired_wilcoxon`: Wilcoxon signed-rank test on the paired differences (scipy), rows with a NaN on
   either side dropped and counted.
@@ -60,15 +61,19 @@ def paired_wilcoxon(a, b, alternative: str = "two-sided") -> dict:
     ok = np.isfinite(a) & np.isfinite(b)
     d = a[ok] - b[ok]
     out = {"n_pairs": int(ok.sum()), "n_dropped": int((~ok).sum()), "n_nonzero": int((d != 0).sum()),
-           "median_difference": np.nan, "statistic": np.nan, "p": np.nan}
+           "median_difference": np.nan, "statistic": np.nan, "p": np.nan, "p_best": np.nan}
     if d.size == 0:
         return out
     out["median_difference"] = float(np.median(d))
-    if not np.any(d != 0):  # no difference at all: nothing to reject
-        out.update(statistic=0.0, p=1.0)
+    if not np.any(d != 0):  # no difference at all: nothing to reject, and nothing could be
+        out.update(statistic=0.0, p=1.0, p_best=1.0)
         return out
     res = stats.wilcoxon(d, alternative=alternative, zero_method="wilcox")
-    out.update(statistic=float(res.statistic), p=float(res.pvalue))
+    # the best outcome these differences allow: the same magnitudes, every sign favourable
+    favourable = -np.abs(d) if alternative == "less" else np.abs(d)
+    best = stats.wilcoxon(favourable, alternative=alternative, zero_method="wilcox")
+    out.update(statistic=float(res.statistic), p=float(res.pvalue),
+               p_best=min(float(best.pvalue), float(res.pvalue)))
     return out
 
 
@@ -91,32 +96,35 @@ def _key(table: pd.DataFrame):
     return [k for k in PAIR_KEY if k in table.columns] + (["partner_id"] if "partner_id" in table else [])
 
 
-TEST_COLUMNS = ["unit", "n_images", "n_nonzero", "n_rows", "n_dropped", "median_difference", "statistic", "p"]
+TEST_COLUMNS = ["unit", "n_images", "n_nonzero", "n_rows", "n_dropped", "median_difference", "statistic", "p",
+                "p_best"]
 
 VERDICTS = ("beats", "does not beat", "untestable")
 
 
-def smallest_adjusted_p(n_nonzero, family_size: int, alternative: str) -> np.ndarray:
-    """The smallest Holm-adjusted p-value a Wilcoxon signed-rank test on n non-zero paired
-    differences can reach in a family of `family_size` tests: min(1, m x 2^-n) one-sided,
-    min(1, m x 2^(1-n)) two-sided (every difference of one sign, the exact null distribution)."""
-    n = np.asarray(n_nonzero, np.float64)
-    sides = 1.0 if alternative in ("greater", "less") else 2.0
-    with np.errstate(over="ignore"):
-        return np.minimum(1.0, max(int(family_size), 1) * sides * np.exp2(-n))
+def best_adjusted_p(p, p_best) -> np.ndarray:
+    """Per test, the Holm-adjusted p it would get with its best attainable raw p (`p_best`: the same
+    test on its differences with every sign favourable) while the other tests of the family keep
+    their observed p-values. Holm's adjusted p is non-decreasing in each raw p, so no outcome of
+    this test can pass where this is not below alpha; NaN tests are not in the family."""
+    p, p_best = np.asarray(p, np.float64), np.asarray(p_best, np.float64)
+    out = np.full(p.shape, np.nan)
+    for i in np.flatnonzero(np.isfinite(p)):
+        trial = p.copy()
+        trial[i] = p_best[i] if np.isfinite(p_best[i]) else p[i]
+        out[i] = holm(trial)[i]
+    return out
 
 
-def _adjust(out: pd.DataFrame, alternative_of, alpha: float) -> pd.DataFrame:
-    """Holm per metric (`p_holm`), the smallest attainable adjusted p (`min_p_holm`) and the
-    verdict: beats (p_holm < alpha), untestable (min_p_holm >= alpha: no outcome could pass at
-    this n and family size) or does not beat."""
+def _adjust(out: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Holm per metric (`p_holm`), the best attainable adjusted p (`min_p_holm`, `best_adjusted_p`)
+    and the verdict: beats (p_holm < alpha), untestable (min_p_holm >= alpha: no outcome of this
+    test could pass, given its differences' magnitudes and the rest of its family) or does not beat."""
     out["p_holm"] = np.nan
     out["min_p_holm"] = np.nan
     for metric, idx in out.groupby("metric").groups.items():
         out.loc[idx, "p_holm"] = holm(out.loc[idx, "p"])
-        family = int(np.isfinite(out.loc[idx, "p"].to_numpy(np.float64)).sum())
-        out.loc[idx, "min_p_holm"] = smallest_adjusted_p(out.loc[idx, "n_nonzero"].to_numpy(np.float64), family,
-                                                         alternative_of(metric))
+        out.loc[idx, "min_p_holm"] = best_adjusted_p(out.loc[idx, "p"], out.loc[idx, "p_best"])
     beats = out["p_holm"] < alpha
     untestable = ~(out["min_p_holm"] < alpha)
     out["verdict"] = np.where(beats, "beats", np.where(untestable, "untestable", "does not beat"))
@@ -136,7 +144,7 @@ def method_comparisons(table: pd.DataFrame, metrics=None, group: str = "model", 
                 res = paired_by_image(rows, metric, a, b, key)
                 records.append({"metric": metric, group: model, "method_a": a, "method_b": b, **res})
     out = pd.DataFrame.from_records(records, columns=["metric", group, "method_a", "method_b", *TEST_COLUMNS])
-    out = _adjust(out, lambda metric: "two-sided", alpha)
+    out = _adjust(out, alpha)
     out["verdict"] = out["verdict"].replace({"beats": "differ", "does not beat": "no difference found"})
     return out
 
@@ -160,7 +168,7 @@ def _verdicts(table: pd.DataFrame, metrics, baseline: str, alpha: float, group: 
                 records.append({"metric": metric, group: model, "method": method,
                                 "direction": "higher" if direction > 0 else "lower", **res})
     out = pd.DataFrame.from_records(records, columns=["metric", group, "method", "direction", *TEST_COLUMNS])
-    out = _adjust(out, lambda metric: "greater" if registry.direction(metric) > 0 else "less", alpha)
+    out = _adjust(out, alpha)
     out["beats"] = out["verdict"] == "beats"
     return out
 
@@ -173,7 +181,8 @@ def beats_random(table: pd.DataFrame, metrics=None, random_method: str = "random
     it (its own Holm family per metric) in columns suffixed with its name: n_images_edge,
     median_difference_edge, p_edge, p_holm_edge and the verdict `beats_edge` (empty on the
     baseline's own row). `verdict_random` (and `verdict_edge`, ...): beats, does not beat, or
-    untestable where no outcome could pass at this n and family size (`min_p_holm`)."""
+    untestable where even the best outcome its differences allow could not pass in its Holm family
+    (`min_p_holm`)."""
     metrics = registry.tested() if metrics is None else metrics
     if random_method not in set(table["method"]):
         return pd.DataFrame(columns=["metric", group, "method", "direction", *TEST_COLUMNS, "p_holm",
@@ -227,8 +236,9 @@ def image_bootstrap_correlation(table: pd.DataFrame, points: pd.DataFrame, colum
     of `column` (an FR variant), with percentile CIs from an image bootstrap: each resample draws the
     test images with replacement and recomputes every point's two means from the rows of the drawn
     images (with their multiplicity), then both correlations. The points share their images, so
-    resampling the points as if independent would understate the uncertainty."""
-    out = {"n_points": 0, "n_images": 0, "bootstrap": "images"}
+    resampling the points as if independent would understate the uncertainty. `pearson_p` and
+    `spearman_p` are scipy's, which do treat the points as independent: for reference only."""
+    out = {"n_points": 0, "n_images": 0, "bootstrap": "images", "n_resamples_incomplete": 0}
     for name in ("pearson", "spearman"):
         out.update({name: np.nan, f"{name}_p": np.nan, f"{name}_ci_low": np.nan, f"{name}_ci_high": np.nan})
     if not len(points) or column not in table:
@@ -265,6 +275,9 @@ def image_bootstrap_correlation(table: pd.DataFrame, points: pd.DataFrame, colum
     with np.errstate(invalid="ignore", divide="ignore"):
         rp_b = (sums["rp"] @ draws.T) / (counts["rp"] @ draws.T)   # (points, resamples)
         fr_b = (sums["fr"] @ draws.T) / (counts["fr"] @ draws.T)
+    # a point whose images were all left out of a resample is missing from that resample's
+    # correlation: counted, so that a CI over fewer points is not taken for one over all of them
+    out["n_resamples_incomplete"] = int((~np.isfinite(rp_b[ok]) | ~np.isfinite(fr_b[ok])).any(axis=0).sum())
     found = {"pearson": [], "spearman": []}
     for b in range(n_resamples):
         pearson, spearman = _correlations(rp_b[:, b], fr_b[:, b])

@@ -137,3 +137,27 @@ def test_the_readme_example_runs():
     exec(compile(block.group(1), "README.md", "exec"), namespace)
     table = namespace["table"]
     assert isinstance(table, pd.DataFrame) and len(table) == 4 and table["rp"].notna().all()
+
+
+def test_model_input_problems_are_named_and_the_callers_model_is_left_as_it_was():
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+    labels, maps = _labels(2, (16, 16)), rng.random((2, 16, 16))
+    net = _ImageNetNet().train()
+    for preprocess, message in (({"means": [0.5] * 3, "stds": [0.5] * 3}, "expected exactly 'mean' and 'std'"),
+                                ({"mean": 0.5, "std": [0.5] * 3}, "mean and std must be 3 numbers"),
+                                ({"mean": [124, 116, 104], "std": [58, 57, 57]}, "looks like 0-255 units")):
+        with pytest.raises(ValueError, match=message):
+            facexai.evaluate(maps, labels, "eyes", model=net, images=images, target=0, preprocess=preprocess)
+    with pytest.raises(ValueError, match=r"target: output indices \[5\] outside the model's \(3,\) outputs"):
+        facexai.evaluate(maps, labels, "eyes", model=net, images=images, target=5)
+    with pytest.raises(ValueError, match="target: expected one integer output index"):
+        facexai.evaluate(maps, labels, "eyes", model=net, images=images, target=1.7)
+    with pytest.raises(ValueError, match="a softmax"):
+        facexai.evaluate(maps, labels, "eyes", model=nn.Sequential(net, nn.Softmax(dim=1)), images=images, target=0)
+    flat = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))  # takes 2x2 images only
+    with pytest.raises(ValueError, match="model: forward pass on images of 16x16 failed"):
+        facexai.evaluate(maps, labels, "eyes", model=flat, images=images, target=0)
+    assert net.training  # evaluate switches to eval mode for its own calls only
+    with pytest.raises(ValueError, match=r"maps: no maps to score \(N = 0\)"):
+        facexai.evaluate(np.zeros((0, 8, 8)), np.zeros((0, 8, 8), np.uint8), "eyes")

@@ -65,6 +65,20 @@ def test_evaluate_scores_a_maps_file_against_a_fused_dataset(tmp_path):
     expected = facexai.evaluate(maps, labels[[4, 0, 2]], "eyes", ids=ids)  # rows picked by id, in the maps' order
     assert list(table["id"]) == [14, 10, 12]
     np.testing.assert_allclose(table["rp"], expected["rp"], rtol=1e-6)
+    # a sample listed more than once (one map per attribute) and a labels file that is not one
+    np.savez(tmp_path / "twice.npz", maps=maps, ids=np.array([12, 10, 12]))
+    result = run("facexai.cli", "evaluate", str(tmp_path / "twice.npz"), str(tmp_path / "dataset.h5"),
+                 "--region", "eyes", "--out", str(tmp_path / "twice.csv"))
+    assert result.returncode == 0, result.stderr
+    assert list(pd.read_csv(tmp_path / "twice.csv")["id"]) == [12, 10, 12]
+    np.savez(tmp_path / "nolabels.npz", masks=labels)
+    result = run("facexai.cli", "evaluate", str(tmp_path / "maps.npz"), str(tmp_path / "nolabels.npz"),
+                 "--region", "eyes", "--out", str(tmp_path / "x.csv"))
+    assert result.returncode == 2 and "needs an array named 'labels'" in result.stderr
+    (tmp_path / "junk.h5").write_bytes(b"not hdf5")
+    result = run("facexai.cli", "evaluate", str(tmp_path / "maps.npz"), str(tmp_path / "junk.h5"),
+                 "--region", "eyes", "--out", str(tmp_path / "x.csv"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
     # a maps file without ids cannot be matched to a fused dataset's rows: said, not guessed
     np.save(tmp_path / "bare.npy", maps)
     result = run("facexai.cli", "evaluate", str(tmp_path / "bare.npy"), str(tmp_path / "dataset.h5"),

@@ -52,6 +52,16 @@ def test_bad_files_are_refused_naming_the_file_and_sample(tmp_path, arrays, mess
         read_source(tmp_path / "bad.npz")
 
 
+def test_a_folder_names_attributes_with_digits_and_refuses_one_id_twice(tmp_path):
+    np.save(tmp_path / "3_5_o_Clock_Shadow.npy", np.ones((4, 4)))
+    np.save(tmp_path / "1.npy", np.ones((4, 4)))
+    (tmp_path / "._1.npy").write_bytes(b"macOS metadata")   # hidden files are not maps
+    assert sorted(read_source(tmp_path)) == [(1, None), (3, "5_o_Clock_Shadow")]
+    np.save(tmp_path / "0001.npy", np.zeros((4, 4)))
+    with pytest.raises(BadInputError, match="sample id 1 is listed twice"):
+        read_source(tmp_path)
+
+
 def test_lookup_by_sample_and_attribute_resized_to_the_model(tmp_path):
     per_sample = np.zeros((8, 8), np.float32)
     per_sample[:4] = 1.0

@@ -5,7 +5,7 @@ from scipy import stats
 
 from facexai.aggregate import bootstrap_mean_ci
 from facexai.stats import (beats_random, fr_vs_rp, holm, image_bootstrap_correlation, method_comparisons,
-                           paired_wilcoxon, smallest_adjusted_p)
+                           paired_wilcoxon, best_adjusted_p)
 
 
 def test_holm_on_a_known_case():
@@ -75,12 +75,30 @@ def _always_better(n_images, n_methods):
     return pd.DataFrame(rows)
 
 
-def test_smallest_attainable_adjusted_p_by_hand():
-    # 8 non-zero differences, one-sided: 2^-8 = 1/256; Holm over 40 tests: 40/256 = 0.156
-    assert smallest_adjusted_p(8, 40, "greater")[()] == pytest.approx(40 / 256)
-    assert smallest_adjusted_p(5, 1, "two-sided")[()] == pytest.approx(2 / 32)
-    assert smallest_adjusted_p(2, 10, "less")[()] == 1.0          # capped
-    assert smallest_adjusted_p(20, 40, "greater")[()] == pytest.approx(40 / 2 ** 20)
+def test_best_attainable_adjusted_p_by_hand():
+    # a family of 40 tests at p = 1/256 (8 images, all favourable): each could at best reach
+    # 1/256 too, which Holm's first step multiplies by 40: 0.156
+    assert np.allclose(best_adjusted_p(np.full(40, 1 / 256), np.full(40, 1 / 256)), 40 / 256)
+    # Holm's step-down: a weak test (best 2^-5) in a family whose 9 others are overwhelming is
+    # adjusted by 1 at the last step, so it can pass: not untestable
+    p = np.array([2.0 ** -40] * 9 + [0.5])
+    assert best_adjusted_p(p, np.array([2.0 ** -40] * 9 + [2.0 ** -5]))[-1] == pytest.approx(2.0 ** -5)
+    assert np.isnan(best_adjusted_p([np.nan, 0.01], [np.nan, 0.01])[0])
+
+
+def test_the_best_attainable_p_is_scipys_own_with_ties_and_zeros():
+    """With a zero or tied differences scipy leaves the exact test (at 13 here) for the normal
+    approximation, whose best p is far above 2^-n: the bound comes from scipy itself."""
+    d = np.concatenate([np.arange(1, 14) * 0.1, [0.0]])        # 13 non-zero, one zero
+    res = paired_wilcoxon(d, np.zeros_like(d), "two-sided")
+    best = stats.wilcoxon(np.abs(d), alternative="two-sided", zero_method="wilcox").pvalue
+    assert res["p_best"] == pytest.approx(best) and best > 4 * 2.0 ** -12
+    flipped = d.copy()
+    flipped[:3] *= -1                                           # some differences the wrong way
+    res = paired_wilcoxon(flipped, np.zeros_like(d), "greater")
+    assert res["p_best"] == pytest.approx(stats.wilcoxon(np.abs(d), alternative="greater",
+                                                         zero_method="wilcox").pvalue)
+    assert res["p_best"] < res["p"]
 
 
 def test_a_verdict_that_cannot_pass_is_untestable_not_does_not_beat():
@@ -90,6 +108,7 @@ def test_a_verdict_that_cannot_pass_is_untestable_not_does_not_beat():
     assert (out["p_holm"] > 0.05).all() and not out["beats_random"].any()
     assert (out["verdict_random"] == "untestable").all()
     assert np.allclose(out["min_p_holm"], 40 / 256) and (out["n_nonzero"] == 8).all()
+    assert np.allclose(out["p_best"], 1 / 256)
     # the same wins on 12 images are testable, and pass
     out = beats_random(_always_better(12, 40), ["rp"])
     assert (out["verdict_random"] == "beats").all() and out["beats_random"].all()
@@ -101,6 +120,15 @@ def test_a_verdict_that_cannot_pass_is_untestable_not_does_not_beat():
     table = _always_better(5, 1)
     row = method_comparisons(table, ["rp"]).iloc[0]
     assert row["verdict"] == "untestable" and row["min_p_holm"] == pytest.approx(2 / 32)
+    # the reviewer's case: 13 images perfectly separated and one tie, a family of 63 comparisons:
+    # p_holm 0.093 is the best these differences allow, so untestable, not "no difference found"
+    rows = [{"model": model, "method": f"m{k}", "id": i, "attribute": "A",
+             "rp": 0.5 if i == 13 else 0.01 * (k + 1) * (i + 1)}
+            for model in ("a", "b", "c") for k in range(7) for i in range(14)]
+    out = method_comparisons(pd.DataFrame(rows), ["rp"])
+    assert len(out) == 63 and (out["p_holm"] > 0.05).all()
+    assert (out["verdict"] == "untestable").all() and (out["min_p_holm"] >= 0.05).all()
+    assert (63 * 2.0 ** -12 < 0.05)                          # the 2^-n bound would have called it testable
 
 
 def test_fr_vs_rp_points_and_undefined_counts():
@@ -161,7 +189,14 @@ def test_image_bootstrap_resamples_images_and_recomputes_every_point():
     assert out["pearson_ci_low"] == pytest.approx(low) and out["pearson_ci_high"] == pytest.approx(high)
     means = table.groupby(["model", "method"])[["rp", "falsified_sized"]].mean()
     assert out["pearson"] == pytest.approx(stats.pearsonr(means["rp"], means["falsified_sized"])[0])
-    assert out["n_images"] == 12 and out["bootstrap"] == "images"
+    assert out["n_images"] == 12 and out["bootstrap"] == "images" and out["n_resamples_incomplete"] == 0
+    # a point with rows on 2 of the 12 images is missing from some resamples: counted
+    sparse = pd.concat([table, pd.DataFrame([{"model": "m9", "method": "a", "budget": "1 pass", "id": i,
+                                               "attribute": "A", "rp": 0.3, "falsified_sized": 0.0}
+                                              for i in (0, 1)])], ignore_index=True)
+    points, _ = fr_vs_rp(sparse, n_resamples=10)
+    out = image_bootstrap_correlation(sparse, points, "falsified_sized", n_resamples=200, seed=3)
+    assert 0 < out["n_resamples_incomplete"] < 200
 
 
 def test_paired_tests_are_by_image_not_by_row():

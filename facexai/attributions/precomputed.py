@@ -50,11 +50,11 @@ def source_path(params: dict, model: str) -> Path:
 def source_files(path: Path) -> list[Path]:
     """The files a maps source consists of (the job's inputs: replacing one reruns its jobs)."""
     if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.suffix == ".npy")
+        return sorted(p for p in path.iterdir() if p.suffix == ".npy" and not p.name.startswith("."))
     return [path]
 
 
-_NPY_NAME = re.compile(r"^(\d+)(?:_([A-Za-z_]+))?\.npy$")
+_NPY_NAME = re.compile(r"^(\d+)(?:_([A-Za-z0-9_]+))?\.npy$")
 
 
 def _check_maps(path, maps: np.ndarray, ids) -> np.ndarray:
@@ -87,7 +87,11 @@ def read_source(path: str | os.PathLike) -> dict[tuple[int, str | None], np.ndar
                 raise BadInputError(file, f"not a .npy array ({exc})") from None
             if one.ndim != 2:
                 raise BadInputError(file, f"a map must be 2-D (h, w), got shape {one.shape}")
-            out[(int(m.group(1)), attribute)] = _check_maps(file, one[None], [int(m.group(1))])[0]
+            key = (int(m.group(1)), attribute)
+            if key in out:
+                raise BadInputError(file, f"sample id {key[0]} is listed twice (another file of the folder names "
+                                          "the same id, e.g. with leading zeros)")
+            out[key] = _check_maps(file, one[None], [int(m.group(1))])[0]
         if not out:
             raise BadInputError(path, "the folder holds no .npy map")
         return out

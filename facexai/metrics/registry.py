@@ -36,7 +36,8 @@ class Metric:
     sortable: bool = False       # a gallery view can be sorted by it
     optional: bool = False       # computed only when a config switch asks for it
     # the value depends on the map only through the order of its pixels: a strictly increasing
-    # transform of a non-negative map leaves it unchanged (False: it reads the mass, or the scale)
+    # transform f of a non-negative map with f(0) = 0 leaves it unchanged (False: it reads the
+    # mass, or the scale)
     rank_based: bool = False
     # (maps (N, h, w) float32 at model resolution, regions (N, M, M) bool at label resolution,
     # settings = config `metrics`) -> (N,) values, NaN where undefined; None for the built-ins
