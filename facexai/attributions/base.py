@@ -145,7 +145,7 @@ class AttributionMethod(abc.ABC):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if cls.name:
+        if cls.name and cls.__dict__.get("registered", True):
             METHODS[cls.name] = cls
 
     # per-row quality figures of the last call that a method can report (e.g. Integrated Gradients'
@@ -189,7 +189,9 @@ def get_method(name: str, params: dict | None = None) -> AttributionMethod:
     """The configured method `name` with its parameters; a name whose parameters are
     `{precomputed: PATH}` is a set of maps made elsewhere (attributions/precomputed.py)."""
     if name not in METHODS and isinstance(params, dict) and "precomputed" in params:
-        name = "precomputed"
+        from .precomputed import PrecomputedMaps
+
+        return PrecomputedMaps(**params)
     if name not in METHODS:
         raise ValueError(f"unknown attribution method {name!r}; known: {sorted(METHODS)}")
     return METHODS[name](**(params or {}))
