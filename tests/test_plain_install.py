@@ -2,6 +2,7 @@
 and builds the Snakemake report of a finished run (snakemake's report needs pygments, which
 snakemake only declares under its `reports` extra)."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,8 @@ REPO = Path(_REPO)
 def test_report_and_command_from_a_plain_install_in_a_fresh_venv(tiny_run, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    # outside the checkout, and without a PYTHONPATH: only the venv's own install may be imported
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     pip, python = venv / "bin" / "pip", venv / "bin" / "python"
     # the torch build of this environment first (as install.sh does), then the package from a copy of
     # the source tree (an in-tree build would leave build/ in the checkout)
@@ -31,13 +34,13 @@ def test_report_and_command_from_a_plain_install_in_a_fresh_venv(tiny_run, tmp_p
     torch_version = torch.__version__.split("+")[0]
     for args in (["torch==" + torch_version], [str(source)]):
         result = subprocess.run([str(pip), "install", "--quiet", *args], capture_output=True, text=True,
-                                timeout=1500)
+                                timeout=1500, cwd=tmp_path, env=env)
         assert result.returncode == 0, result.stderr[-3000:]
     result = subprocess.run([str(python), "-c", "import pygments, facexai; print(facexai.__file__)"],
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
     assert result.returncode == 0 and str(venv) in result.stdout, result.stderr[-2000:]
     result = subprocess.run([str(venv / "bin" / "facexai"), "headlines", str(tiny_run / "results")],
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
     assert result.returncode == 0 and "### FR vs RP" in result.stdout, result.stderr[-2000:]
     run = tmp_path / "run"  # the shared run is read only: report on a copy
     shutil.copytree(tiny_run, run, symlinks=True)
@@ -48,6 +51,6 @@ def test_report_and_command_from_a_plain_install_in_a_fresh_venv(tiny_run, tmp_p
     result = subprocess.run([str(python), "-m", "snakemake", "--cores", "1", "-s", str(REPO / "Snakefile"),
                              "-d", str(run), "--report", str(report), "--configfile",
                              str(REPO / "tests/tiny.yaml"), str(tmp_path / "embedders.yaml")],
-                            capture_output=True, text=True, timeout=900)
+                            capture_output=True, text=True, timeout=900, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert report.stat().st_size > 100_000 and "pygments must be installed" not in result.stderr
