@@ -231,30 +231,13 @@ def swap_sheet(results_dir, out_png, per_region: int = 2, dpi: int = 90) -> int:
     return len(chosen)
 
 
-def main(argv=None) -> None:
-    import argparse
+def main(argv=None) -> int:
+    """`python -m facexai.map_figures ...` is `facexai figures ...` (facexai/cli.py)."""
+    import sys
 
-    parser = argparse.ArgumentParser(prog="python -m facexai.map_figures",
-                                     description="Figures for the docs and for eyeballing data.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    swap = sub.add_parser("swap-pairs", help="region-swap pairs of a finished run (A, donor B, A', |A' - A|)")
-    swap.add_argument("results", type=Path, help="the run's results folder")
-    swap.add_argument("out", type=Path, help="PNG (a PDF is written beside it)")
-    swap.add_argument("--per-region", type=int, default=2)
-    sheet = sub.add_parser("contact-sheet", help="images of a CelebAMask-HQ-layout folder beside their fused "
-                                                  "label maps (e.g. results-photos/photos/main/CelebAMask-HQ)")
-    sheet.add_argument("root", type=Path, help="a folder in the CelebAMask-HQ layout")
-    sheet.add_argument("out", type=Path, help="PNG")
-    sheet.add_argument("--ids", type=int, nargs="*", help="sample ids (default: the first --max)")
-    sheet.add_argument("--max", type=int, default=8)
-    sheet.add_argument("--columns", type=int, default=4)
-    args = parser.parse_args(argv)
-    if args.command == "swap-pairs":
-        n = swap_sheet(args.results, args.out, args.per_region)
-        print(f"{args.out}: {n} region-swap pairs")
-    elif args.command == "contact-sheet":
-        n = layout_sheet(args.root, args.out, args.ids, args.max, args.columns)
-        print(f"{args.out}: {n} samples")
+    from .cli import main as cli_main
+
+    return cli_main(["figures", *(sys.argv[1:] if argv is None else argv)])
 
 
 def layout_sheet(root, out_png, ids=None, limit: int = 8, columns: int = 4) -> int:
@@ -281,4 +264,6 @@ def layout_sheet(root, out_png, ids=None, limit: int = 8, columns: int = 4) -> i
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    sys.exit(main())
