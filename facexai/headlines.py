@@ -79,8 +79,8 @@ def _verdict_cell(group: pd.DataFrame, suffix: str, verdict: str) -> str:
 
 def verdict_lines(verdicts: pd.DataFrame, baseline: str = "random") -> list[str]:
     """Per model and method: the metrics on which it beats a baseline (random, edge, centre; Holm-
-    adjusted), does not, and cannot be tested (the smallest attainable adjusted p is not below
-    alpha at this number of images and family size: given with n and that p)."""
+    adjusted), does not, and cannot be tested (even the best outcome its differences allow would not
+    pass in its Holm family: given with n and that best adjusted p, `stats.best_adjusted_p`)."""
     column = f"verdict_{baseline}"
     lines = [f"| model | method | beats {baseline} on | does not on | untestable (n images, best attainable "
              "adjusted p) |", "| --- | --- | --- | --- | --- |"]
