@@ -80,7 +80,15 @@ def cluster_bootstrap_mean_ci(values: np.ndarray, clusters: np.ndarray, n_resamp
 
 # why a row's model-based values are undefined (counted per group, never dropped silently)
 REASON_COLUMNS = ("auc_degenerate", "perturbation_degenerate", "occlusion_degenerate", "falsification_degenerate",
-                  "falsification_sized_degenerate", "not_applicable")
+                  "falsification_sized_degenerate", "not_applicable", "degenerate_dissimilarity", "game_degenerate")
+
+
+def undefined(reasons: pd.Series) -> pd.Series:
+    """Rows whose reason column names why a value is undefined; '' (defined) and the reasons that
+    only say the metric does not apply to the row's kind (`not_a_region_pair`, `not_a_triplet`) are
+    not counted."""
+    text = reasons.astype(str)
+    return (text != "") & ~text.str.startswith("not_a_")
 
 
 def summarise(table: pd.DataFrame, by: list[str], n_resamples: int = 1000, seed: int = 0,
@@ -104,9 +112,12 @@ def summarise(table: pd.DataFrame, by: list[str], n_resamples: int = 1000, seed:
         record["unit"] = "image"
         record["n"] = len(group)
         record["n_images"] = int(group[unit].nunique())
-        record["n_degenerate"] = int((group["degenerate"] != "").sum())
+        record["n_degenerate"] = int(undefined(group["degenerate"]).sum())
         for column in reasons:
-            record[f"n_{column}"] = int((group[column] != "").sum())
+            record[f"n_{column}"] = int(undefined(group[column]).sum())
+        for column in ("degenerate", *reasons):  # and per reason
+            for value, count in group.loc[undefined(group[column]), column].value_counts().sort_index().items():
+                record[f"n_{column}:{value}"] = int(count)
         for column in checks:  # randomised maps that collapsed (scored as changed)
             record[f"n_{column.split('_')[0]}_collapsed"] = int((group[column] == "collapsed").sum())
         if "completeness_flagged" in group:
@@ -144,9 +155,13 @@ def aggregate(per_sample_csvs, model_metric_tsvs: dict[str, str], outputs: dict[
     return out
 
 
-def summarise_tables(csvs, out_csv, *, by: list[str], metrics, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Concatenate per-sample tables and summarise `metrics` per group into one CSV."""
+def summarise_tables(csvs, out_csv, *, by: list[str], metrics, n_resamples: int = 1000, seed: int = 0,
+                     prepare=None) -> pd.DataFrame:
+    """Concatenate per-sample tables and summarise `metrics` per group into one CSV; `prepare`
+    (table -> table) is applied first (verification pairs: `stats.pair_rows_at_chance`)."""
     table = pd.concat([pd.read_csv(p) for p in csvs], ignore_index=True)
+    if prepare is not None:
+        table = prepare(table)
     summary = summarise(table, by, n_resamples, seed, metrics=metrics)
     with atomic_path(out_csv) as tmp:
         summary.to_csv(tmp, index=False)

@@ -15,8 +15,9 @@ once, so the taus of one resample are computed on the same images), with percent
 tau and every method's consensus rank. Resamples where a tau is undefined (a metric ties every
 method) are left out of its CI and counted.
 
-The model-free baselines (random, edge, centre) are not ranked: every metric puts random last, which
-would make any two metrics agree. With fewer than 3 ranked methods tau says little; `n_methods` is
+The model-free baselines (random, edge, centre) and the pair oracle (difference) are not ranked:
+every metric puts random last (and the oracle first on localisation), which would make any two
+metrics agree. With fewer than 3 ranked methods tau says little; `n_methods` is
 in every row.
 """
 
@@ -30,7 +31,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from .metrics import registry
-from .stats import MODEL_FREE_BASELINES
+from .stats import MODEL_FREE_BASELINES, ORACLES
 
 RANDOM = "random"
 
@@ -73,7 +74,7 @@ def _ci(values: np.ndarray, level: float) -> tuple[float, float]:
 
 
 def metric_agreement(table: pd.DataFrame, metrics=None, group: str = "model", n_resamples: int = 1000,
-                     seed: int = 0, level: float = 0.95, exclude=(RANDOM, *MODEL_FREE_BASELINES)
+                     seed: int = 0, level: float = 0.95, exclude=(RANDOM, *MODEL_FREE_BASELINES, *ORACLES)
                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(agreement, ranks) tables.
 

@@ -33,6 +33,7 @@ DEFAULT_SETTINGS: dict = {
     "occlusion": {"fill": "blur"},
     "falsification": {"k": 8, "high": 0.7, "low": 0.3, "fraction": 0.5, "q": 10, "magnitude": False},
     "sanity": {"stages": 4, "max_samples": 8, "smooth": {"samples": 4, "noise": 0.05, "max_samples": 4}},
+    "game": {"steps": 32},
 }
 
 

@@ -72,11 +72,11 @@ def check_config(config: dict) -> None:
         validate_region_tables(config["regions"], config["attribute_regions"])
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    unknown = [r for r in (config["verification"].get("region_swap") or {}).get("regions", [])
-               if r not in config["regions"]]
-    if unknown:
-        raise ConfigError(f"verification.region_swap.regions: {unknown} not defined under `regions` "
-                          f"(defined: {sorted(config['regions'])})")
+    for key in ("region_swap", "triplets"):
+        unknown = [r for r in (config["verification"].get(key) or {}).get("regions", []) if r not in config["regions"]]
+        if unknown:
+            raise ConfigError(f"verification.{key}.regions: {unknown} not defined under `regions` "
+                              f"(defined: {sorted(config['regions'])})")
     dataset = config["dataset"]
     if dataset["source"] == "celebamask_hq":
         require_dataset_root(config, "/data/CelebAMask-HQ")
@@ -120,6 +120,8 @@ def check_config(config: dict) -> None:
             raise ConfigError(f"{key}: {missing} have no parameters under `methods` "
                               f"(defined: {sorted(config['methods'])})")
     check_precomputed(config)
+    check_pair_fills(config)
+    check_oracles(config)
     for attribute in config["explain"]["attributes"]:
         if attribute not in config["attribute_regions"]:
             raise ConfigError(f"explain.attributes: {attribute!r} has no entry in attribute_regions")
@@ -129,6 +131,29 @@ def check_config(config: dict) -> None:
     if config["split"]["test_fraction"] >= 1 and trained:
         raise ConfigError(f"split.test_fraction: 1 leaves nothing to train {trained} on (1 suits runs where "
                           "every model and embedder is imported)")
+
+
+def check_oracles(config: dict) -> None:
+    """An oracle (reads where a pair's photos differ) explains pairs only."""
+    from .attributions import METHODS
+
+    oracles = [m for m in config["explain"]["methods"] if getattr(METHODS.get(m), "oracle", False)]
+    if oracles:
+        raise ConfigError(f"explain.methods: {oracles} read where a verification pair's photos differ (the oracle "
+                          "of the pair kinds); name them under verification.explain.methods")
+
+
+def check_pair_fills(config: dict) -> None:
+    """`fill: partner` is refused for the pair kinds whose ground truth is where two images differ
+    (attributions.run.refuse_partner_fill says why)."""
+    from .data.pairs import refuse_partner_fill
+
+    explain = config["verification"]["explain"]
+    for method in explain["methods"]:
+        try:
+            refuse_partner_fill(method, config["methods"].get(method) or {}, explain["kinds"])
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
 
 def check_precomputed(config: dict) -> None:

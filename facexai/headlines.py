@@ -1,6 +1,7 @@
 """The headline results of a finished run, as Markdown: FR vs RP (both FR variants), which methods beat
 the random, edge and centre baselines on which metric, how well the metrics agree, each embedder's
-EER and dissimilarity lift on pairs that differ in one region, and the fair-vs-biased twin shift.
+EER, the inpainting game on verification triplets beside the oracle, the lift on pairs that differ
+in one region, and the fair-vs-biased twin shift.
 
     facexai headlines results-study > docs/study-results.md     (or python -m facexai.headlines ...)
 """
@@ -41,21 +42,106 @@ def correlation_lines(summary: dict) -> list[str]:
     return lines
 
 
+ORACLE = "difference"
+
+
+def _reasons(row: pd.Series) -> str:
+    """`reason count` for every per-reason count of a localisation row (mask and game degenerates)."""
+    parts = []
+    for column, label in (("degenerate", "map"), ("degenerate_dissimilarity", "negative part"),
+                          ("game_degenerate", "game")):
+        prefix = f"n_{column}:"
+        parts += [f"{label} {key[len(prefix):]} {int(value)}" for key, value in row.items()
+                  if key.startswith(prefix) and np.isfinite(value) and value > 0]
+    return ", ".join(parts) or "-"
+
+
+def _share(value, ceiling) -> str:
+    ok = value is not None and ceiling is not None and np.isfinite(value) and np.isfinite(ceiling) and ceiling > 0
+    return _fmt(value / ceiling) if ok else "n/a"
+
+
+def triplet_count_lines(results: Path, embedder_dirs) -> list[str]:
+    """Per embedder and region: triplets made, kept (the swap matters to it), dropped, and among the
+    kept the shares whose twin is rejected as a non-mate of the probe at the EER threshold and whose
+    P' prefers the twin (the game can be won)."""
+    lines = ["| embedder | EER (threshold) | region | made | kept | dropped | twin rejected at the threshold | "
+             "P' prefers the twin |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for folder in embedder_dirs:
+        eer = json.loads((results / "verification" / folder.name / "eer.json").read_text())
+        for region, c in sorted((eer.get("triplets") or {}).items()):
+            lines.append(f"| {folder.name} | {_fmt(eer['eer'])} ({_fmt(eer['threshold'], 3)}) | {region} | "
+                         f"{c['made']} | {c['kept']} | {c['dropped']} | {_fmt(c['twin_rejected_at_threshold'])} | "
+                         f"{_fmt(c['probe_swap_prefers_twin'])} |")
+    return lines
+
+
+def game_lines(embedder_dirs) -> list[str]:
+    """The inpainting game per embedder, region and method, beside the oracle (`difference`)."""
+    lines = ["| embedder | region | method | n | flip fraction [95 % CI] (lower is better) | game region lift "
+             "[95 % CI] | lift in R [95 % CI] | lift, share of the oracle's | degenerate |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for folder in embedder_dirs:
+        table = pd.read_csv(folder / "localisation.csv", keep_default_na=False, na_values=[""])
+        triplets = table[table["kind"] == "triplet"]
+        for region, group in triplets.groupby("region", sort=True):
+            oracle = group[group["method"] == ORACLE]
+            ceiling = float(oracle["lift_mean"].iloc[0]) if len(oracle) else None
+            for _, r in group.sort_values("method").iterrows():
+                flip, game, lift = (_ci(r[f"{m}_mean"], r[f"{m}_ci_low"], r[f"{m}_ci_high"])
+                                    for m in ("game_flip_fraction", "game_region_lift", "lift"))
+                label = f"{r['method']} ({r['budget']})" + (" = ceiling" if r["method"] == ORACLE else "")
+                lines.append(f"| {folder.name} | {region} | {label} | {r['n']} | {flip} | {game} | {lift} | "
+                             f"{_share(r['lift_mean'], ceiling)} | {_reasons(r)} |")
+    return lines
+
+
 def verification_lines(results: Path, embedder_dirs) -> list[str]:
-    lines = ["| embedder | EER (threshold) | pairs | region | method | n | dissimilarity lift [95 % CI] | "
-             "similarity RP [95 % CI] |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    """Region and region-swap pairs: similarity (positive) and dissimilarity (negative) lift in the
+    changed region, beside the oracle, with the degenerate rows per reason (scored at chance)."""
+    lines = ["| embedder | EER (threshold) | pairs | region | method | n | similarity lift [95 % CI] | "
+             "dissimilarity lift [95 % CI] | similarity lift, share of the oracle's | degenerate |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for folder in embedder_dirs:
         name = folder.name
         eer = json.loads((results / "verification" / name / "eer.json").read_text())
         table = pd.read_csv(folder / "localisation.csv", keep_default_na=False, na_values=[""])
         changed = table[table["kind"].isin(["region", "swap"])].sort_values(["kind", "region", "method"])
-        for r in changed.itertuples():
-            lift = _ci(r.lift_dissimilarity_mean, r.lift_dissimilarity_ci_low, r.lift_dissimilarity_ci_high)
-            rp = _ci(r.rp_mean, r.rp_ci_low, r.rp_ci_high)
-            n_na = getattr(r, "n_not_applicable", 0)
-            n = f"{r.n} ({int(n_na)} not applicable)" if n_na else f"{r.n}"
-            lines.append(f"| {name} | {_fmt(eer['eer'])} ({_fmt(eer['threshold'], 3)}) | {r.kind} | {r.region} | "
-                         f"{r.method} ({r.budget}) | {n} | {lift} | {rp} |")
+        for (kind, region), group in changed.groupby(["kind", "region"], sort=True):
+            oracle = group[group["method"] == ORACLE]
+            ceiling = float(oracle["lift_mean"].iloc[0]) if len(oracle) else None
+            for _, r in group.iterrows():
+                lift = _ci(r["lift_mean"], r["lift_ci_low"], r["lift_ci_high"])
+                dis = _ci(r["lift_dissimilarity_mean"], r["lift_dissimilarity_ci_low"],
+                          r["lift_dissimilarity_ci_high"])
+                n_na = r.get("n_not_applicable", 0)
+                n = f"{r['n']} ({int(n_na)} not applicable)" if n_na else f"{r['n']}"
+                label = f"{r['method']} ({r['budget']})" + (" = ceiling" if r["method"] == ORACLE else "")
+                lines.append(f"| {name} | {_fmt(eer['eer'])} ({_fmt(eer['threshold'], 3)}) | {kind} | {region} | "
+                             f"{label} | {n} | {lift} | {dis} | {_share(r['lift_mean'], ceiling)} | {_reasons(r)} |")
+    return lines
+
+
+def pair_verdict_lines(embedder_dirs, kind: str = "triplet") -> list[str]:
+    """Per embedder and method, on one pair kind: the tested metrics it beats random / edge / centre on."""
+    lines = ["| embedder | method | beats random | beats edge | beats centre | untestable |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for folder in embedder_dirs:
+        path = folder / "beats_random.csv"
+        if not path.is_file():
+            continue
+        verdicts = pd.read_csv(path)
+        verdicts = verdicts[verdicts["kind"] == kind]
+        for method, group in verdicts.groupby("method", sort=True):
+            cells = []
+            for suffix in ("random", "edge", "centre"):
+                column = f"verdict_{suffix}"
+                cells.append(", ".join(sorted(group.loc[group[column] == "beats", "metric"]))
+                             if column in group else "n/a")
+            untestable = sorted({m for suffix in ("random", "edge", "centre") if f"verdict_{suffix}" in group
+                                 for m in group.loc[group[f"verdict_{suffix}"] == "untestable", "metric"]})
+            lines.append(f"| {folder.name} | {method} | {' | '.join(c or '-' for c in cells)} | "
+                         f"{', '.join(untestable) or '-'} |")
     return lines
 
 
@@ -173,8 +259,17 @@ def headlines(results_dir) -> str:
                 "test is the image.", "", *photo_lines(results)]
     embedders = sorted(p.parent for p in (results / "tables/verification").glob("*/localisation.csv"))
     if embedders:
-        out += ["", "### Verification: each embedder's EER, and where the dissimilarity map points on pairs that "
-                "differ in one region (lift of the negative part in the changed region; random's is about 1)", "",
+        triplets = any((pd.read_csv(folder / "localisation.csv")["kind"] == "triplet").any() for folder in embedders)
+        if triplets:
+            out += ["", "### Verification triplets: which ones the swap matters to", "",
+                    *triplet_count_lines(results, embedders),
+                    "", "### The inpainting game on the kept triplets (CIs: triplets resampled by probe image; "
+                    "`difference` reads where M and M' differ: the ceiling, not a method)", "",
+                    *game_lines(embedders),
+                    "", "### Triplets: beats the model-free baselines (one-sided paired Wilcoxon by probe image, "
+                    "Holm per metric)", "", *pair_verdict_lines(embedders)]
+        out += ["", "### Verification pairs that differ in one region: lift in the changed region (1 = a uniform "
+                "map; rows whose map has no mass there count at 1)", "",
                 *verification_lines(results, embedders)]
     twin = results / "tables/twin_shift.csv"
     if twin.is_file():

@@ -133,9 +133,11 @@ def pair_figure(dataset_h5, attribution_h5s: dict[str, list], out_png, *, region
         kind, region, image = first[r]["kind"], first[r]["region"], images[r]
         axes[r, 0].imshow(image)
         where = f" ({region})" if region else ""
-        axes[r, 0].set_title(f"{kind}{where}\nid {key[0]}, score {first[r]['score']:.2f}", fontsize=7)
+        score = f"preference {first[r]['score']:.3f}" if kind == "triplet" else f"score {first[r]['score']:.2f}"
+        axes[r, 0].set_title(f"{kind}{where}\nid {key[0]}, {score}", fontsize=7)
         axes[r, 1].imshow(partners[r])
-        partner_title = "swapped copy" if kind == "swap" else f"partner id {key[1]}"
+        partner_title = {"swap": "swapped copy", "triplet": f"mate id {key[1]}\n(twin: its {region} swapped)"}.get(
+            kind, f"partner id {key[1]}")
         axes[r, 1].set_title(partner_title, fontsize=7)
         for c, method in enumerate(methods):
             a = loaded[method][key]["map"]

@@ -280,3 +280,45 @@ def training_curves_figure(curves_tsv, out_png, title: str = "", dpi: int = 100)
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
     plt.close(fig)
+
+
+def game_figure(localisation: pd.DataFrame, out_png, embedder: str = "") -> int:
+    """The inpainting game on the kept triplets of one embedder: per region, each method's mean flip
+    fraction (lower is better) and game region lift (higher is better) with the 95 % CI by probe
+    image; the oracle (`difference`) drawn hollow and labelled as the ceiling, the random baseline's
+    value as a dashed line per region. PNG and PDF. Returns the number of regions drawn."""
+    table = localisation[localisation["kind"] == "triplet"]
+    regions = sorted(table["region"].unique())
+    methods = sorted(table["method"].unique())
+    colours = method_colours(methods)
+    budgets = {m: b for m, b in zip(table["method"], table["budget"])} if "budget" in table else {}
+    panels = (("game_flip_fraction", "fraction of P switched to P' at the flip\n(lower is better; 1: never)"),
+              ("game_region_lift", "share of the switched pixels in R / R's share\n(higher is better; 1: chance)"))
+    fig, axes = plt.subplots(1, 2, figsize=(4.2 + 1.1 * len(regions), 3.8), squeeze=False, layout="constrained")
+    width = 0.8 / max(len(methods), 1)
+    for ax, (metric, label) in zip(axes[0], panels):
+        for k, method in enumerate(methods):
+            rows = table[table["method"] == method].set_index("region").reindex(regions)
+            x = np.arange(len(regions)) - 0.4 + width * (k + 0.5)
+            mean = rows[f"{metric}_mean"].to_numpy(float)
+            err = np.abs(np.vstack([mean - rows[f"{metric}_ci_low"].to_numpy(float),
+                                    rows[f"{metric}_ci_high"].to_numpy(float) - mean]))
+            oracle = method == "difference"
+            name = method_label(method, budgets) + (" = ceiling" if oracle else "")
+            ax.errorbar(x, mean, yerr=np.nan_to_num(err), fmt="s" if oracle else "o", ms=6,
+                        mfc="white" if oracle else colours[method], mec=colours[method], ecolor=colours[method],
+                        capsize=2, lw=1, label=name)
+        if metric == "game_region_lift":
+            ax.axhline(1.0, color="grey", lw=0.8, ls="--")
+        ax.set_xticks(range(len(regions)), [f"{r}\nn={int(table.loc[table['region'] == r, 'n'].max())}"
+                                            for r in regions], fontsize=8)
+        ax.set_ylabel(label, fontsize=8)
+    if not regions:
+        axes[0, 0].text(0.5, 0.5, "no kept triplets", ha="center", va="center", transform=axes[0, 0].transAxes)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside right center", fontsize=7, frameon=False)
+    fig.suptitle(f"Inpainting game on triplets{f' ({embedder})' if embedder else ''}: switch the probe P to P' "
+                 "(the donor's region) in map order until it prefers the twin", fontsize=9)
+    save(fig, out_png)
+    return len(regions)

@@ -222,6 +222,18 @@ class RunPlan:
             return str(dlib_model_path())
         return spec["weights"]
 
+    @property
+    def triplets(self) -> bool:
+        """Whether triplets are drawn and explained (the inpainting game)."""
+        v = self.config["verification"]
+        return "triplet" in v["explain"]["kinds"] and bool((v.get("triplets") or {}).get("regions"))
+
+    def pair_regions(self) -> dict:
+        """Definitions of the regions that region-swap pairs and triplets swap."""
+        v = self.config["verification"]
+        names = [*(v.get("region_swap") or {}).get("regions", []), *(v.get("triplets") or {}).get("regions", [])]
+        return {r: self.config["regions"][r] for r in dict.fromkeys(names)}
+
     def pair_explain_params(self) -> dict:
         e = self.config["verification"]["explain"]
         return {k: e[k] for k in ("kinds", "max_pairs", "shards", "batch_size") if k in e}
@@ -293,6 +305,7 @@ class RunPlan:
             *([f"{R}/verification/{e}/eer.json" for e in self.embedders] if verification else []),
             *([f"{R}/tables/verification/{e}/localisation.csv" for e in self.embedders] if pair_outputs else []),
             *([f"{R}/figures/verification_pairs_{e}.png" for e in self.embedders] if pair_outputs else []),
+            *([f"{R}/figures/triplet_game_{e}.png" for e in self.embedders] if pair_outputs and self.triplets else []),
             *([f"{R}/gallery/verification_{e}.html" for e in self.embedders] if pair_outputs else []),
             # the per-shard maps and metric tables are results too: a missing or damaged one is remade
             *shards["attributions"],

@@ -30,6 +30,7 @@ sample size of the test, `n_rows` the decisions behind it, `n_dropped` the decis
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -140,6 +141,8 @@ def method_comparisons(table: pd.DataFrame, metrics=None, group: str = "model", 
     records = []
     for metric in (m for m in metrics if m in table):
         for model, rows in table.groupby(group, sort=True):
+            if not np.isfinite(rows[metric].to_numpy(np.float64)).any():
+                continue  # a metric of another kind of row (the game outside triplets): nothing to test
             for a, b in itertools.combinations(sorted(rows["method"].unique()), 2):
                 res = paired_by_image(rows, metric, a, b, key)
                 records.append({"metric": metric, group: model, "method_a": a, "method_b": b, **res})
@@ -152,6 +155,8 @@ def method_comparisons(table: pd.DataFrame, metrics=None, group: str = "model", 
 # the model-free baselines besides random (methods whose `model_free` is set): each method is also
 # tested against each of them present in the table
 MODEL_FREE_BASELINES = ("edge", "centre")
+# methods that read the answer of a pair kind (`AttributionMethod.oracle`): a ceiling, never ranked
+ORACLES = ("difference",)
 
 
 def _verdicts(table: pd.DataFrame, metrics, baseline: str, alpha: float, group: str,
@@ -163,6 +168,8 @@ def _verdicts(table: pd.DataFrame, metrics, baseline: str, alpha: float, group: 
     for metric in (m for m in metrics if m in table):
         direction = registry.direction(metric)
         for model, rows in table.groupby(group, sort=True):
+            if not np.isfinite(rows[metric].to_numpy(np.float64)).any():
+                continue  # a metric of another kind of row (the game outside triplets): nothing to test
             for method in sorted(set(rows["method"]) - {baseline, *exclude}):
                 res = paired_by_image(rows, metric, method, baseline, key, "greater" if direction > 0 else "less")
                 records.append({"metric": metric, group: model, "method": method,
@@ -321,7 +328,7 @@ def fr_vs_rp(table: pd.DataFrame, n_resamples: int = 1000, seed: int = 0) -> tup
     return points, corr
 
 
-SUMMARY_SCHEMA = "facexai-summary/4"
+SUMMARY_SCHEMA = "facexai-summary/5"
 
 
 def with_budgets(comparisons: pd.DataFrame, budgets: dict[str, str]) -> pd.DataFrame:
@@ -359,10 +366,45 @@ def best_methods(table: pd.DataFrame, metrics=None, random_method: str = "random
     return out
 
 
+ORACLE_METHOD = ORACLES[0]
+GAME_COLUMNS = ("game_flip_fraction", "game_region_lift", "lift")
+
+
+def verification_summary(embedders: dict) -> dict:
+    """Per embedder (name -> (localisation.csv, eer.json)): EER and threshold, the triplet counts
+    (made, kept, dropped, twin rejected at the threshold, P' prefers the twin) per region, and the
+    inpainting game per region and method (mean and CI by probe image of the flip fraction, the
+    game region lift and the lift in R, the lift as a share of the oracle's)."""
+    import json
+
+    out = {}
+    for name, (localisation_csv, eer_json) in sorted(embedders.items()):
+        eer = json.loads(Path(eer_json).read_text())
+        table = pd.read_csv(localisation_csv, keep_default_na=False, na_values=[""])
+        game = []
+        for region, group in table[table["kind"] == "triplet"].groupby("region", sort=True):
+            oracle = group.loc[group["method"] == ORACLE_METHOD, "lift_mean"]
+            ceiling = float(oracle.iloc[0]) if len(oracle) else np.nan
+            for _, r in group.sort_values("method").iterrows():
+                record = {"region": region, "method": r["method"], "budget": r.get("budget", ""), "n": int(r["n"]),
+                          "oracle": r["method"] == ORACLE_METHOD}
+                for metric in GAME_COLUMNS:
+                    record.update({f"{metric}_{k}": r.get(f"{metric}_{k}", np.nan)
+                                   for k in ("mean", "ci_low", "ci_high")})
+                record["lift_share_of_oracle"] = r["lift_mean"] / ceiling if ceiling > 0 else np.nan
+                record["degenerate"] = {k.split(":", 1)[1]: int(v) for k, v in r.items()
+                                        if k.startswith("n_game_degenerate:") and np.isfinite(v) and v > 0}
+                game.append(record)
+        out[name] = {"eer": eer["eer"], "threshold": eer["threshold"], "triplet_margin": eer.get("triplet_margin"),
+                     "triplets": eer.get("triplets", {}), "game": game}
+    return out
+
+
 def write_statistics(per_sample_csvs, outputs: dict, *, n_resamples: int = 1000, seed: int = 0,
-                     alpha: float = 0.05, twin_csv=None) -> dict:
+                     alpha: float = 0.05, twin_csv=None, verification: dict | None = None) -> dict:
     """Method comparisons, beats-random verdicts, FR-vs-RP points and correlation: three CSVs and
-    summary.json (schema: docs/summary.md)."""
+    summary.json (schema: docs/summary.md); `verification` (embedder -> (localisation.csv,
+    eer.json)) adds each embedder's triplet game (`verification_summary`)."""
     import json
 
     from .atomic import atomic_path
@@ -397,6 +439,8 @@ def write_statistics(per_sample_csvs, outputs: dict, *, n_resamples: int = 1000,
                                   *verdict_columns(verdicts)]].to_dict(orient="records") if len(verdicts) else [],
     }
     summary["metric_agreement"] = agreement_summary(agreement, ranks)
+    if verification:
+        summary["verification"] = verification_summary(verification)
     if twin_csv:
         summary["twin_shift"] = pd.read_csv(twin_csv).to_dict(orient="records")
     with atomic_path(outputs["summary"]) as tmp:
@@ -404,10 +448,34 @@ def write_statistics(per_sample_csvs, outputs: dict, *, n_resamples: int = 1000,
     return summary
 
 
+# lift-type values of a map with no mass to place (all-zero: no mask moved the score): chance
+AT_CHANCE = {"lift": ("degenerate", 1.0), "energy_pointing_lift": ("degenerate", 1.0),
+             "lift_dissimilarity": ("degenerate_dissimilarity", 1.0)}
+NO_MASS = ("zero_map",)
+
+
+def pair_rows_at_chance(table: pd.DataFrame) -> pd.DataFrame:
+    """Pair rows whose map has no mass to place (`zero_map`: e.g. CorrRISE where no mask moved the
+    score, or the negative part of a map with none) enter the verdicts at chance: lift-type values 1,
+    RP = the region's share (`chance`), instead of dropping out (a method would otherwise be judged
+    only on the rows it could explain). The game is at chance already (game.py). Rows of kinds
+    without a region and non-finite maps stay NaN. Counted per reason in the localisation table."""
+    table = table.copy()
+    for metric, (reason, value) in AT_CHANCE.items():
+        if metric in table and reason in table:
+            rows = table[reason].fillna("").isin(NO_MASS) & table[metric].isna()
+            table.loc[rows, metric] = value
+    if {"rp", "chance", "degenerate"} <= set(table.columns):
+        rows = table["degenerate"].fillna("").isin(NO_MASS) & table["rp"].isna()
+        table.loc[rows, "rp"] = table.loc[rows, "chance"]
+    return table
+
+
 def write_pair_statistics(per_pair_csvs, outputs: dict, *, alpha: float = 0.05, n_resamples: int = 1000,
                           seed: int = 0) -> None:
     """Verification pairs: paired method comparisons, beats-random verdicts and metric agreement per
-    pair kind (unit: the explained image of the pair), on the registry's tested pair metrics."""
+    pair kind (unit: the explained image of the pair), on the registry's tested pair metrics; rows
+    with no mass to place at chance (`pair_rows_at_chance`)."""
     from .atomic import atomic_path
 
     from .agreement import metric_agreement
@@ -417,6 +485,7 @@ def write_pair_statistics(per_pair_csvs, outputs: dict, *, alpha: float = 0.05, 
     # a method that cannot run on the embedder (counted in the localisation table) tests nothing
     if "not_applicable" in table:
         table = table[table["not_applicable"].fillna("") == ""]
+    table = pair_rows_at_chance(table)
     metrics = registry.tested(pairs=True)
     agreement, ranks = metric_agreement(table, metrics, group="kind", n_resamples=n_resamples, seed=seed)
     frames = {"comparisons": with_budgets(method_comparisons(table, metrics, group="kind", alpha=alpha), budgets),

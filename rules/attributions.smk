@@ -30,7 +30,8 @@ rule attribute:
 rule attribute_pairs:
     input:
         data=f"{R}/data/main/dataset.h5",
-        pairs=f"{R}/verification/pairs.tsv",
+        # the pairs with this embedder's scores (triplets: which ones the swap matters to)
+        pairs=f"{R}/verification/{{embedder}}/scores.tsv",
         store=f"{R}/verification/pairs.h5",
         weights=f"{R}/verification/{{embedder}}/weights.pt",
         meta=f"{R}/verification/{{embedder}}/model.json",

@@ -134,12 +134,8 @@ rule build_pairs:
     params:
         pairs=config["verification"]["pairs"],
         swap=config["verification"].get("region_swap"),
-        regions=lambda wc: {
-            r: config["regions"][r]
-            for r in (config["verification"].get("region_swap") or {}).get(
-                "regions", []
-            )
-        },
+        triplets=config["verification"].get("triplets"),
+        regions=PLAN.pair_regions(),
         seed=config["seed"],
         region_pairs=(
             f"{synthetic_root('main')}/{PAIRS_FILE}" if is_synthetic() else None
@@ -222,5 +218,6 @@ rule evaluate_verification:
         mem_mb=2000,
     params:
         device=config["device"],
+        margin=(config["verification"].get("triplets") or {}).get("margin", 0.0),
     script:
         "../scripts/evaluate_verification.py"

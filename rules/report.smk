@@ -135,6 +135,24 @@ rule pair_figure:
         "../scripts/pair_figure.py"
 
 
+rule game_figure:
+    input:
+        localisation=f"{R}/tables/verification/{{embedder}}/localisation.csv",
+    output:
+        png=report(
+            f"{R}/figures/triplet_game_{{embedder}}.png",
+            caption="../report/game_figure.rst",
+            category="3 Metrics",
+        ),
+        pdf=f"{R}/figures/triplet_game_{{embedder}}.pdf",
+    log:
+        f"{R}/logs/figures/triplet_game_{{embedder}}.log",
+    conda:
+        "../envs/facexai.yaml"
+    script:
+        "../scripts/game_figure.py"
+
+
 rule pair_gallery:
     input:
         tables=expand(

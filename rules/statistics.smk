@@ -81,6 +81,12 @@ rule statistics:
             shard=EXPLAIN_SHARDS,
         ),
         twin=rules.twin_shift.output if TWINS else [],
+        # each embedder's triplet game goes into summary.json too
+        verification=expand(
+            f"{R}/tables/verification/{{embedder}}/localisation.csv",
+            embedder=EMBEDDERS,
+        ),
+        eer=expand(f"{R}/verification/{{embedder}}/eer.json", embedder=EMBEDDERS),
     output:
         comparisons=report(
             f"{R}/tables/method_comparison.csv",

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from facexai.logutil import log_to
 from facexai.stats import write_statistics
 
@@ -5,4 +7,6 @@ with log_to(snakemake.log[0]):
     twin = list(snakemake.input.twin)  # the twin table, when a biased twin is explained
     write_statistics(snakemake.input.tables, dict(snakemake.output.items()),
                      n_resamples=snakemake.params.resamples, seed=snakemake.params.seed,
-                     alpha=snakemake.params.alpha, twin_csv=twin[0] if twin else None)
+                     alpha=snakemake.params.alpha, twin_csv=twin[0] if twin else None,
+                     verification={Path(t).parent.name: (t, e) for t, e in zip(snakemake.input.verification,
+                                                                                 snakemake.input.eer)})

@@ -27,9 +27,32 @@ def test_every_method_gives_finite_maps_for_both_target_kinds(model, name, kind)
     if kind == "class":
         task = ClassTask(model, torch.tensor([0, 1, 2]))
     else:
-        task = PairTask(model, model(torch.randn(3, 3, 24, 24)).detach(), [7, 8, 9])
+        partner = torch.randn(3, 3, 24, 24)
+        task = PairTask(model, model(partner).detach(), [7, 8, 9])
+        task.oracle_images = (x, partner)
+    if kind == "class" and METHODS[name].oracle:  # an oracle reads a pair's two photos
+        with pytest.raises(ValueError, match="cannot explain attribute decisions"):
+            get_method(name, FAST.get(name))(task, x, np.array([1, 2, 3]), seed=0)
+        return
     maps = get_method(name, FAST.get(name))(task, x, np.array([1, 2, 3]), seed=0)
     assert maps.shape == (3, 24, 24) and maps.dtype == np.float32 and np.isfinite(maps).all()
+
+
+def test_the_difference_oracle_by_hand():
+    """|a - b| summed over the colour channels of the pixels in [0, 1] (sigma 0: unsmoothed)."""
+    from facexai.data.samples import normalise
+
+    a = torch.zeros(1, 3, 4, 4)
+    b = torch.zeros(1, 3, 4, 4)
+    b[0, 0, 1, 2], b[0, 1, 1, 2], b[0, 2, 3, 0] = 0.5, 0.25, 1.0
+    task = PairTask(nn.Flatten(), torch.ones(1, 48), [1])
+    task.oracle_images = (normalise(a), normalise(b))
+    maps = get_method("difference", {"sigma": 0.0})(task, normalise(a), np.array([0]), seed=0)
+    expected = np.zeros((4, 4), np.float32)
+    expected[1, 2], expected[3, 0] = 0.75, 1.0
+    assert np.allclose(maps[0], expected, atol=1e-6)
+    smooth = get_method("difference", {"sigma": 1.0})(task, normalise(a), np.array([0]), seed=0)
+    assert np.isclose(smooth.sum(), 1.75, atol=1e-5) and smooth[0, 1, 2] < 0.75
 
 
 def manual_gradcam(model, x, targets):

@@ -107,7 +107,7 @@ def test_every_metric_is_computed_for_every_method_and_model(tiny_run):
 
 def test_statistics_and_summary(tiny_run):
     summary = json.loads((tiny_run / "results/summary.json").read_text())
-    assert summary["schema"] == "facexai-summary/4"
+    assert summary["schema"] == "facexai-summary/5"
     assert summary["budgets"] == {"gradcam": "1 pass", "random": "model-free", "edge": "model-free"}
     assert set(summary["n_decisions"]) == {"resnet", "biased"}
     fr = summary["fr_vs_rp"]

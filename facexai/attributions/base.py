@@ -6,7 +6,8 @@ scalar score. Two kinds:
 * `ClassTask`: an output of a classifier (attribute index per row); the score is the logit, or
   the probability sigmoid(logit) for methods that compare scores across perturbations;
 * `PairTask`: a verification pair; the score is the cosine similarity between the embedding of
-  the image and the (fixed) embedding of its partner image.
+  the image and the (fixed) embedding of its partner image; for a triplet row (a twin embedding
+  given), the preference s(x, partner) - s(x, twin).
 
 `Task.forward(x, *extra)` returns scores (N, 1), with `extra` the per-row tensors (targets or
 partner embeddings), so captum can call it as `forward_func` with `additional_forward_args`
@@ -94,36 +95,69 @@ class PairTask(Task):
     embeddings, or minus their Euclidean distance (`similarity`, the embedder's own rule; higher
     always means more alike).
 
+    Triplets: with `twin_embeddings` (N, D) and `has_twin` (N,) bool, a row with a twin scores the
+    preference s(x, partner) - s(x, twin) (the mate over the twin that differs from it in one
+    region); rows without one keep the plain similarity.
+
     `partner_ids` (one per row, required) name the partners independently of any model: methods that
     seed per row (the random baseline) use them, so their maps never depend on the model's weights.
     """
 
     def __init__(self, model: nn.Module, partner_embeddings: torch.Tensor, partner_ids, probability: bool = False,
-                 partner_images: torch.Tensor | None = None, similarity: str = "cosine"):
+                 partner_images: torch.Tensor | None = None, similarity: str = "cosine",
+                 twin_embeddings: torch.Tensor | None = None, has_twin=None):
         from ..models.embedders import SIMILARITIES
 
         if similarity not in SIMILARITIES:
             raise ValueError(f"PairTask: unknown similarity {similarity!r}; known: {SIMILARITIES}")
-        partners = partner_embeddings.detach()
-        super().__init__(model, (F.normalize(partners, dim=1) if similarity == "cosine" else partners,), probability)
+        partners = self._space(partner_embeddings.detach(), similarity)
+        extra = (partners,)
+        if twin_embeddings is not None:
+            twins = self._space(twin_embeddings.detach().to(partners.device), similarity)
+            weight = torch.ones(len(twins)) if has_twin is None else torch.as_tensor(np.asarray(has_twin, bool))
+            if twins.shape != partners.shape or len(weight) != len(partners):
+                raise ValueError(f"PairTask: {len(partners)} partner embeddings {tuple(partners.shape)} but twins "
+                                 f"{tuple(twins.shape)} and {len(weight)} has_twin flags")
+            extra = (partners, twins, weight.to(dtype=partners.dtype, device=partners.device))
+        super().__init__(model, extra, probability)
         self.similarity = similarity
         self.partner_ids = np.asarray(partner_ids, np.int64).reshape(-1)
         # the partner photos (model input), for methods that fill masked pixels from the partner
         self.partner_images = partner_images
+        # (a, b) model input whose difference is the answer of a ground-truth kind (the oracle reads it)
+        self.oracle_images: tuple[torch.Tensor, torch.Tensor] | None = None
         if len(self.partner_ids) != len(partner_embeddings):
             raise ValueError(f"PairTask: {len(partner_embeddings)} partner embeddings but {len(self.partner_ids)} "
                              "partner ids (one per pair)")
 
-    def forward(self, x, partners):
+    @staticmethod
+    def _space(embeddings: torch.Tensor, similarity: str) -> torch.Tensor:
+        return F.normalize(embeddings, dim=1) if similarity == "cosine" else embeddings
+
+    @property
+    def has_twins(self) -> bool:
+        return len(self.extra) == 3
+
+    def forward(self, x, partners, twins=None, weight=None):
         from ..models.embedders import pair_score
 
         _same_length(x, partners, "partner embeddings")
-        return pair_score(self.model(x), partners.to(x.device), self.similarity).view(-1, 1)
+        emb = self.model(x)
+        score = pair_score(emb, partners.to(x.device), self.similarity)
+        if twins is not None:
+            score = score - weight.to(x.device) * pair_score(emb, twins.to(x.device), self.similarity)
+        return score.view(-1, 1)
 
     def score_matrix(self, x, rows):
         from ..models.embedders import score_matrix
 
-        return score_matrix(self.model(x), self.extra[0][list(rows)].to(x.device), self.similarity)
+        rows = list(rows)
+        emb = self.model(x)
+        scores = score_matrix(emb, self.extra[0][rows].to(x.device), self.similarity)
+        if self.has_twins:
+            twins, weight = self.extra[1][rows].to(x.device), self.extra[2][rows].to(x.device)
+            scores = scores - weight[None, :] * score_matrix(emb, twins, self.similarity)
+        return scores
 
 
 class AttributionMethod(abc.ABC):
@@ -135,6 +169,8 @@ class AttributionMethod(abc.ABC):
     model_free: bool = False
     # the method can explain another model (the randomisation sanity checks re-run it)
     recomputable: bool = True
+    # it reads the answer (where a pair's photos differ): a ceiling beside the methods, never a baseline
+    oracle: bool = False
 
     def __init__(self, **params):
         unknown = set(params) - set(self.defaults)

@@ -10,6 +10,9 @@ rather than the image (edges) or the dataset's layout (faces are centred and ali
   centre from the image centre and s = `sigma` x the image side: the same map for every image.
 
 Both are constant under model randomisation, so the sanity checks must fail them.
+
+For verification pairs and triplets, `difference` is the oracle: it reads where the two photos
+differ, the answer of the ground-truth kinds (a ceiling, not a baseline).
 """
 
 from __future__ import annotations
@@ -71,3 +74,34 @@ class CentreBaseline(AttributionMethod):
     def attribute(self, task, images, sample_ids, seed):
         prior = centre_prior(images.shape[-2], images.shape[-1], float(self.params["sigma"])).astype(np.float32)
         return np.broadcast_to(prior, (len(images), *prior.shape)).copy()
+
+
+class DifferenceOracle(AttributionMethod):
+    """`difference`: the pair-aware oracle, |a - b| summed over the colour channels of the pixels in
+    [0, 1], smoothed by a Gaussian of `sigma` pixels: for a pair, a = the explained image and b =
+    its partner (region and swap pairs: where the swap changed the photo); for a triplet, a = the
+    mate M and b = the twin M', on P's grid (the faces are aligned). It reads pixels no method may
+    read (the answer of the ground-truth kinds), never the model: it is the ceiling of
+    localisation on those kinds, not a baseline a method should beat. Pairs only."""
+
+    name = "difference"
+    defaults = {"sigma": 1.0}
+    model_free = True
+    oracle = True
+
+    def budget(self):
+        return "oracle"
+
+    def attribute(self, task, images, sample_ids, seed):
+        pair = getattr(task, "oracle_images", None)
+        if pair is None:
+            raise ValueError("methods.difference: an oracle for verification pairs and triplets (it reads where "
+                             "the two photos differ); it cannot explain attribute decisions")
+        sigma = float(self.params["sigma"])
+        if sigma < 0:
+            raise ValueError(f"methods.difference.sigma must be >= 0 pixels, got {sigma}")
+        a, b = (denormalise(t.detach().double().cpu().numpy()) for t in pair)
+        diff = np.abs(a - b).sum(axis=1)
+        if sigma > 0:
+            diff = np.stack([ndimage.gaussian_filter(d, sigma, mode="reflect") for d in diff]) if len(diff) else diff
+        return diff.astype(np.float32)

@@ -6,11 +6,14 @@ are smooth and not aligned to a fixed grid. Masked image = M * x + (1 - M) * fil
 set (drawn from the seed) serves every sample, so a map does not depend on batching or sharding.
 
 Fills (`fill`): `black` (the paper's), `blur` (a Gaussian blur of the image, kernel 11, sigma 5),
-`mean` (the image's mean colour), and, for verification pairs only, `partner`: masked pixels take
-the partner photo's pixels, so masking the region where the pair differs makes the two photos
-identical there (as in the inpainting-game benchmarks). With a black fill, blacking out a changed
-region lowers the similarity like blacking out any face part, so keeping it correlates positively
-with similarity and CorrRISE's dissimilarity map cannot show it; the partner fill can.
+`mean` (the image's mean colour), and, for genuine / impostor pairs only, `partner`: masked pixels
+take the partner photo's pixels (a counterfactual: "how much of the score survives where this
+photo is replaced by the partner"). Fully masked, the copy is the partner itself (similarity 1 for
+a cosine embedder), so keeping any pixel can only lower the score: the similarity (positive) part
+of the map is nearly empty and the dissimilarity part carries the map. For pairs whose ground truth
+is where two images differ (region, swap, triplet) the partner fill is refused: a masked copy
+equals the partner outside the changed area, so the score, and the map, depend only on where the
+images differ, for any network.
 
     RISE      `estimator: difference` (default): the mean score over the masks that keep p minus the
               mean over the masks that drop it, weighted by the soft mask values:
@@ -173,7 +176,7 @@ class CorrRISE(AttributionMethod):
     score over random masks; for a pair, similarity (positive) and dissimilarity (negative) maps."""
 
     name = "corrrise"
-    defaults = {"n_masks": 1000, "cells": 8, "p": 0.5, "batch_size": 32, "fill": "partner"}
+    defaults = {"n_masks": 1000, "cells": 8, "p": 0.5, "batch_size": 32, "fill": "blur"}
     uses_probability = True
 
     def budget(self):

@@ -85,19 +85,25 @@ def explain_shard(dataset_h5, split_tsv, model_dir, out_h5, *, model_name: str, 
     return n
 
 
-PAIR_KINDS = ("region", "swap", "genuine", "impostor")
+PAIR_KINDS = ("region", "swap", "triplet", "genuine", "impostor")
 
 
 def pair_shard(pairs: pd.DataFrame, shard: int, n_shards: int, kinds: list[str], max_pairs: int | None) -> pd.DataFrame:
     """The pairs of one shard: the configured kinds, at most `max_pairs` of each (per region for
-    region-swap pairs, so every swapped region is explained), in file order."""
+    region-swap pairs and triplets, so every swapped region is explained), in file order. Triplets:
+    only those the embedder kept (column `kept` of its scores.tsv: the swap matters to it)."""
     unknown = set(kinds) - set(PAIR_KINDS)
     if unknown:
         raise ValueError(f"verification.explain.kinds: unknown kind(s) {sorted(unknown)}; known: {PAIR_KINDS}")
     parts = []
     for kind in kinds:
         of_kind = pairs[pairs["kind"] == kind]
-        if kind == "swap":
+        if kind == "triplet":
+            if "kept" not in pairs:
+                raise ValueError("triplets are explained after the embedder's evaluation: its scores.tsv (column "
+                                 "`kept`) is needed")
+            of_kind = of_kind[of_kind["kept"] == "yes"]
+        if kind in ("swap", "triplet"):
             parts.extend(g.iloc[:max_pairs or None] for _, g in of_kind.groupby("region", sort=False))
         else:
             parts.append(of_kind.iloc[:max_pairs or None])
@@ -110,14 +116,17 @@ def explain_pair_shard(dataset_h5, pairs_tsv, embedder_dir, out_h5, *, method: s
                        seed: int = 0, device: str = "auto", threads: int = 1, progress: bool = True,
                        pairs_h5=None, embedder_name: str | None = None) -> int:
     """Explain the score of verification pairs (the embedder's similarity): the map is over image
-    a, partner b fixed.
+    a, partner b fixed. `pairs_tsv` is the embedder's scores.tsv (pairs.tsv with its scores) when
+    triplets are explained: their score is the preference s(P, M) - s(P, M').
 
     Attribution file: as for attributes, with `row`/`ids` of image a, `partner_row`, `partner_id`,
-    `kind` and `region` (bytes) per pair, and `score` = the pair's similarity. A method that cannot
-    run on this embedder (the Grad-CAM family on a TorchScript file) writes NaN maps and the reason
-    in the file's `not_applicable` attribute, which the metrics report per row.
+    `kind` and `region` (bytes) per pair, `twin_row` / `twin_id` / `game_row` (a triplet's twin M'
+    and P'; the partner's own for other kinds) and `score` = the pair's similarity (a triplet's
+    preference). A method that cannot run on this embedder (the Grad-CAM family on a TorchScript
+    file) writes NaN maps and the reason in the file's `not_applicable` attribute, which the
+    metrics report per row.
     """
-    from ..data.pairs import read_pair_images
+    from ..data.pairs import GROUND_TRUTH_KINDS, read_pair_images, refuse_partner_fill, triplet_columns
     from ..models.embedders import CAM_METHODS, cam_unavailable
     from ..models.verification import embed, load_embedder
     from .base import PairTask
@@ -129,19 +138,33 @@ def explain_pair_shard(dataset_h5, pairs_tsv, embedder_dir, out_h5, *, method: s
     similarity = meta["similarity"]
     name = embedder_name or meta.get("name") or "embedder"
     explainer = get_method(method, params)
+    refuse_partner_fill(method, explainer.params, kinds)
     pairs = pair_shard(pd.read_csv(pairs_tsv, sep="\t", keep_default_na=False), shard, n_shards, kinds, max_pairs)
+    extra = triplet_columns(pairs)
+    has_twin = (pairs["kind"] == "triplet").to_numpy()
     images = read_pair_images(dataset_h5, pairs_h5, pairs["row_a"].to_numpy())
     partners = read_pair_images(dataset_h5, pairs_h5, pairs["row_b"].to_numpy())
     n = len(pairs)
     reason = cam_unavailable(model) if method in CAM_METHODS else None
     partner_emb = torch.from_numpy(embed(model, partners, dev, similarity=similarity, name=name,
                                          ids=pairs["id_b"].to_numpy())) if n else torch.zeros(0, 1)
+    twin_emb, twins = None, partners
+    if has_twin.any():
+        twins = read_pair_images(dataset_h5, pairs_h5, extra["row_c"].to_numpy())
+        twin_emb = torch.from_numpy(embed(model, twins, dev, similarity=similarity, name=name,
+                                          ids=extra["id_c"].to_numpy()))
+    oracle = oracle_pair(images, partners, twins, has_twin, dev)
     partner_ids = pairs["id_b"].to_numpy(np.int64)
-    partner_x = to_model_input(partners, dev)  # for methods that fill masked pixels from the partner
+    # for methods that fill masked pixels from the partner (genuine / impostor pairs only)
+    partner_x = None if np.isin(pairs["kind"], GROUND_TRUTH_KINDS).any() else to_model_input(partners, dev)
 
     def task(a, b):
-        return PairTask(model, partner_emb[a:b].to(dev), partner_ids=partner_ids[a:b],
-                        partner_images=partner_x[a:b], similarity=similarity)
+        out = PairTask(model, partner_emb[a:b].to(dev), partner_ids=partner_ids[a:b],
+                       partner_images=None if partner_x is None else partner_x[a:b], similarity=similarity,
+                       twin_embeddings=None if twin_emb is None else twin_emb[a:b].to(dev),
+                       has_twin=has_twin[a:b])
+        out.oracle_images = (oracle[0][a:b], oracle[1][a:b])
+        return out
 
     if reason is None:
         maps, scores, diagnostics = _explain_batches(images, pairs["id_a"].to_numpy(), task, explainer, seed,
@@ -157,12 +180,22 @@ def explain_pair_shard(dataset_h5, pairs_tsv, embedder_dir, out_h5, *, method: s
         "row": pairs["row_a"].to_numpy(np.int64), "ids": pairs["id_a"].to_numpy(np.int64),
         "partner_row": pairs["row_b"].to_numpy(np.int64), "partner_id": partner_ids,
         "kind": pairs["kind"].to_numpy(), "region": pairs["region"].to_numpy(),
+        "twin_row": extra["row_c"].to_numpy(np.int64), "twin_id": extra["id_c"].to_numpy(np.int64),
+        "game_row": extra["row_d"].to_numpy(np.int64),
         "score": scores, **diagnostics}, {"method": method, "params": json.dumps(explainer.params, sort_keys=True),
                            "model": name, "target": f"pair {similarity} similarity", "seed": seed,
                            "similarity": similarity, "not_applicable": reason or "",
                            "facexai_version": __version__})
     log.info("%s on verification pairs (embedder %s) shard %d: %d maps", method, name, shard, n)
     return n
+
+
+def oracle_pair(images: np.ndarray, partners: np.ndarray, twins: np.ndarray, has_twin: np.ndarray,
+                dev) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two photos whose difference is each row's answer, as model input: (the image, its
+    partner) for a pair, (the mate M, the twin M') for a triplet."""
+    sel = np.asarray(has_twin, bool)[:, None, None, None]
+    return (to_model_input(np.where(sel, partners, images), dev), to_model_input(np.where(sel, twins, partners), dev))
 
 
 def _explain_batches(images: np.ndarray, ids: np.ndarray, make_task, explainer, seed: int, batch_size: int, dev,

@@ -9,7 +9,9 @@ One file per (model, method, shard):
     (optional)  per-row diagnostics of the method, e.g. completeness_error float64 (R,) (Integrated
                 Gradients: |sum(map) - (S(x) - S(b))| / |S(x) - S(b)|), completeness_flagged bool (R,)
     attribute decisions:  target int64 (R,) (model output index), attribute bytes (R,)
-    verification pairs:   partner_row, partner_id int64 (R,), kind, region bytes (R,)
+    verification pairs:   partner_row, partner_id int64 (R,), kind, region bytes (R,); twin_row,
+                          twin_id, game_row int64 (R,): a triplet's twin M' and P' (other kinds:
+                          the partner's row and id, never read)
 Attributes: method, params (JSON), model (for pairs: the embedder's name), seed, facexai_version
 (pairs also `target`, a description of the score, `similarity`, and `not_applicable`: why the
 method could not run on this embedder, maps then NaN; empty when it ran).

@@ -9,11 +9,20 @@ pair's expected region: where (A, A') differ, and so where a dissimilarity map m
 of CelebA-HQ (and of the synthetic set) are aligned, so R lines up in A and B. A draw where R is
 absent from A or from B is skipped and counted, never pasted empty.
 
-The pair store (`pairs.h5`, written beside pairs.tsv): the swapped copies A' (`swap_images`, uint8
-at the dataset's image size) and their expected regions (`swap_masks`, bool at the label size).
-In pairs.tsv and in attribution files a swapped copy k has row -1 - k (it has no dataset row) and id
-SWAP_ID_OFFSET + k (a pair's key stays unique, and methods that seed by the partner's id draw
-afresh for each pair); `donor_id` names B.
+Triplets (the inpainting game of Williford, May and Byrne, ECCV 2020, on any data with part
+masks): a probe P (a test face of identity A), a mate M (another test face of A), a donor B of
+another identity, the twin M' = M with B's region R swapped in, and P' = P with the same donor's
+R (the game's target). The score explained on P is the embedder's preference for the mate,
+s(P, M) - s(P, M'); the ground truth is R in P's own label map. Draws where R is absent from P, M
+or B are skipped and counted.
+
+The pair store (`pairs.h5`, written beside pairs.tsv): the swapped copies A', M' and P'
+(`swap_images`, uint8 at the dataset's image size) and the areas they were pasted over
+(`swap_masks`, bool at the label size). In pairs.tsv and in attribution files a swapped copy k has
+row -1 - k (it has no dataset row) and id SWAP_ID_OFFSET + k (a pair's key stays unique, and
+methods that seed by the partner's id draw afresh for each pair); `donor_id` names B. A triplet's
+row names P (`row_a`) and M (`row_b`), its twin M' in `row_c` / `id_c` and P' in `row_d`; these
+columns are empty for the other kinds.
 """
 
 from __future__ import annotations
@@ -33,7 +42,24 @@ from .samples import read_rows
 log = logging.getLogger(__name__)
 
 SWAP_ID_OFFSET = 1_000_000_000
-REGION_KINDS = ("region", "swap")  # pair kinds with an expected region
+REGION_KINDS = ("region", "swap", "triplet")  # pair kinds with an expected region
+# kinds whose ground truth is where two images differ: a fill taken from the partner (or mate, or
+# twin) would make every map's score depend on that difference alone
+GROUND_TRUTH_KINDS = REGION_KINDS
+TRIPLET_COLUMNS = ("row_c", "id_c", "row_d")
+
+
+def refuse_partner_fill(method: str, params: dict, kinds) -> None:
+    """A fill taken from the partner is refused for the kinds whose ground truth is where two
+    images differ: every map's masked copy would equal the partner outside that area, so the score
+    (and the map) would depend only on where the images differ, for any network."""
+    chosen = sorted(set(kinds) & set(GROUND_TRUTH_KINDS))
+    if params.get("fill") == "partner" and chosen:
+        raise ValueError(f"methods.{method}.fill: partner cannot explain the pair kinds {chosen} "
+                         "(verification.explain.kinds): outside the changed area the masked copy equals the "
+                         "partner, so the map would show where the two images differ whatever the network; "
+                         "use a neutral fill (black, blur, mean), or explain only genuine / impostor pairs "
+                         "with the partner fill")
 
 
 def resize_nearest(mask: np.ndarray, size: int) -> np.ndarray:
@@ -125,11 +151,79 @@ def build_swap_pairs(test: pd.DataFrame, dataset_h5, *, regions: dict, names: li
             np.stack(masks) if masks else np.zeros((0, label_size, label_size), bool), counts)
 
 
-def write_pair_store(out_h5, images: np.ndarray, masks: np.ndarray, counts: dict) -> None:
+def build_triplets(test: pd.DataFrame, dataset_h5, *, regions: dict, names: list[str], per_region: int,
+                   dilation: int, feather: int, seed: int, start: int) -> tuple[list[tuple], list, list, dict]:
+    """Triplets (module docstring) among the test samples `test` (columns row, id, identity).
+
+    For each region, probes in a seeded random order (those whose identity has another test
+    photo), each with a mate drawn among its identity's other test photos and a donor among the
+    other identities. The twin M' and the probe's swap P' go into the store at indices start, start
+    + 1, ... Returns (pair rows with the triplet columns, images, pasted areas at the label size,
+    counts per region: made and skipped)."""
+    records, images, masks, counts = [], [], [], {}
+    if not names or per_region <= 0:
+        return records, images, masks, counts
+    rows, ids, identity = (test[c].to_numpy() for c in ("row", "id", "identity"))
+    members = {k: np.flatnonzero(identity == k) for k in np.unique(identity)}
+    with h5py.File(dataset_h5, "r") as h5:
+        image_size, label_size = int(h5["images"].shape[1]), int(h5["labels"].shape[1])
+        for r_index, region in enumerate(names):
+            classes = region_class_indices(region, regions)
+            rng = np.random.default_rng([seed, 0x7819, r_index])
+            made = skipped = 0
+            for p in rng.permutation(len(rows)):
+                if made == per_region:
+                    break
+                mates = members[identity[p]][members[identity[p]] != p]
+                others = np.flatnonzero(identity != identity[p])
+                if mates.size == 0 or others.size == 0:
+                    continue
+                m, b = int(rng.choice(mates)), int(rng.choice(others))
+                labels = read_rows(h5, "labels", [rows[p], rows[m], rows[b]])
+                present = [resize_nearest(np.isin(lab, classes), image_size) for lab in labels]
+                if not all(r.any() for r in present):
+                    skipped += 1
+                    continue
+                pixels = read_rows(h5, "images", [rows[p], rows[m], rows[b]])
+                twin, twin_area = swap_region(pixels[1], present[1], pixels[2], present[2],
+                                              dilation=dilation, feather=feather)
+                probe_swap, probe_area = swap_region(pixels[0], present[0], pixels[2], present[2],
+                                                     dilation=dilation, feather=feather)
+                k = start + len(images)
+                images.extend([twin, probe_swap])
+                masks.extend([to_label_size(twin_area, label_size), to_label_size(probe_area, label_size)])
+                records.append(("triplet", int(rows[p]), int(rows[m]), int(ids[p]), int(ids[m]), region,
+                                int(ids[b]), -1 - k, SWAP_ID_OFFSET + k, -2 - k))
+                made += 1
+            counts[region] = {"made": made, "skipped_region_absent": skipped, "requested": per_region}
+            if made < per_region:
+                log.warning("triplets for %s: %d of %d made (%d draws skipped: region absent from the probe, "
+                            "mate or donor; test faces exhausted)", region, made, per_region, skipped)
+    return records, images, masks, counts
+
+
+def triplet_columns(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The triplet columns (row_c, id_c, row_d) of pairs.tsv as int64. They are empty in the file
+    for the other kinds (no number can mark "none": -1 is a swapped copy's row); those rows get
+    their own row_b / id_b here, which nothing reads."""
+    out = pd.DataFrame(index=pairs.index)
+    triplet = (pairs["kind"] == "triplet").to_numpy() if "kind" in pairs else np.zeros(len(pairs), bool)
+    for column, fallback in (("row_c", "row_b"), ("id_c", "id_b"), ("row_d", "row_b")):
+        values = pairs[column] if column in pairs else pd.Series("", index=pairs.index)
+        numeric = pd.to_numeric(values.where(triplet, pairs[fallback]), errors="coerce")
+        if numeric.isna().any():
+            raise ValueError(f"pairs.tsv: triplet rows without {column}")
+        out[column] = numeric.astype(np.int64)
+    return out
+
+
+def write_pair_store(out_h5, images: np.ndarray, masks: np.ndarray, counts: dict,
+                     triplet_counts: dict | None = None) -> None:
     with atomic_path(out_h5) as tmp, h5py.File(tmp, "w") as h5:
         h5.create_dataset("swap_images", data=images, compression="gzip")
         h5.create_dataset("swap_masks", data=masks, compression="gzip")
         h5.attrs["swap_counts"] = json.dumps(counts, sort_keys=True)
+        h5.attrs["triplet_counts"] = json.dumps(triplet_counts or {}, sort_keys=True)
 
 
 def read_pair_images(dataset_h5, pairs_h5, rows) -> np.ndarray:
@@ -149,7 +243,8 @@ def read_pair_images(dataset_h5, pairs_h5, rows) -> np.ndarray:
 def expected_regions(dataset_h5, pairs_h5, rows, partner_rows, kinds, region_names, regions: dict) -> np.ndarray:
     """Bool (N, M, M) at the label size: a pair's expected region. Swap pairs: the stored U. Region
     pairs (the synthetic set's copies with one region changed): the region in either photo's labels
-    (an added hat exists in one of them). Other kinds: empty."""
+    (an added hat exists in one of them). Triplets: the region in the probe's own labels. Other
+    kinds: empty."""
     from ..metrics.run import region_masks
 
     rows, partner_rows = np.asarray(rows, np.int64), np.asarray(partner_rows, np.int64)
@@ -161,6 +256,10 @@ def expected_regions(dataset_h5, pairs_h5, rows, partner_rows, kinds, region_nam
         if sel.size:
             masks[sel] = (region_masks(read_rows(h5, "labels", rows[sel]), named, regions)
                           | region_masks(read_rows(h5, "labels", partner_rows[sel]), named, regions))
+        probe = np.flatnonzero([k == "triplet" for k in kinds])
+        if probe.size:
+            masks[probe] = region_masks(read_rows(h5, "labels", rows[probe]), [region_names[i] for i in probe],
+                                        regions)
     swap = np.flatnonzero([k == "swap" for k in kinds])
     if swap.size:
         if (partner_rows[swap] >= 0).any():

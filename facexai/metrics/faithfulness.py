@@ -105,8 +105,9 @@ def deletion_insertion(task: Task, x: torch.Tensor, maps: np.ndarray, *, steps: 
     """Deletion and insertion curves (N, steps + 1) and their AUCs (N,); NaN rows for degenerate
     maps (reason in `degenerate`). `seeds` (per sample) order tied pixels.
 
-    For a pair task with the EER `threshold` and `same` (True where the pair is one person), also
-    the curves of verification correctness (similarity >= threshold) == same and their AUCs.
+    For a pair task with the EER `threshold` (a number, or one per row: 0 for a triplet's
+    preference) and `same` (True where the pair is one person), also the curves of verification
+    correctness (score >= threshold) == same and their AUCs.
     """
     if steps < 1:
         raise ValueError(f"deletion/insertion steps must be >= 1, got {steps}")
@@ -135,8 +136,10 @@ def deletion_insertion(task: Task, x: torch.Tensor, maps: np.ndarray, *, steps: 
     if threshold is not None:
         if same is None or len(same) != n:
             raise ValueError("verification accuracy curves need `same` (one bool per pair)")
+        cut = np.asarray(threshold, np.float64)
+        cut = cut[:, None] if cut.ndim == 1 else cut
         for k, v in curves.items():
-            correct = ((v >= threshold) == np.asarray(same, bool)[:, None]).astype(np.float64)
+            correct = ((v >= cut) == np.asarray(same, bool)[:, None]).astype(np.float64)
             out[f"{k}_accuracy_curve"] = correct
             out[f"{k}_accuracy_auc"] = trapezoid_auc(correct)
     for key, values in out.items():  # a map that orders nothing has no curve (the clean score stays)

@@ -15,13 +15,18 @@ Two variants, both reported:
   is the same for every method, so methods are compared at one perturbation size.
 
 For each set, K counterfactuals each refill a fresh random subset of m pixels of the set with fresh
-uniform random colours. Distance between the image and a counterfactual:
+uniform random colours. The change they cause is read in the score the map explains:
 
-* classifier: the signed drop of the target **logit**, Y - O (a space that does not saturate:
-  a float32 sigmoid is exactly 1 above logit ~17, where every probability drop would be 0);
-* verification pair: the geodesic distance arccos(cos(f(x), f(x'))) between the embeddings
-  (computed as 2 asin(|u - v| / 2) of the unit embeddings, in float64: the same angle, precise
-  at small angles).
+* classifier: the target **logit** (a space that does not saturate: a float32 sigmoid is exactly 1
+  above logit ~17, where every probability drop would be 0);
+* verification pair: the pair score with the partner, s(x', partner) (a triplet: the preference
+  s(x', M) - s(x', M')). The partner is part of what is explained: the same image and map with
+  another partner is another test (a distance between emb(x) and emb(x') would only say where
+  the embedder is sensitive, not what the pair's score rests on).
+
+The distance of a counterfactual is the change the map's mass predicts: for `mass: positive`
+(similarity maps, evidence for the score) the signed drop Y - O of the score; for `mass: negative`
+(dissimilarity maps, evidence against it) the signed rise O - Y; for `absolute`, |Y - O|.
 
 The map is **falsified** when the mean distance over the high counterfactuals is not larger than
 over the low ones. `magnitude: true` adds `falsified_magnitude`, the same test on |Y - O| (a
@@ -39,9 +44,8 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from ..attributions.base import ClassTask, PairTask, Task
+from ..attributions.base import ClassTask, Task
 from ..data.samples import normalise
 from .faithfulness import batched_scores, pixel_ranks
 from .localisation import positive_part
@@ -79,29 +83,22 @@ def counterfactuals(x: torch.Tensor, pixel_set: np.ndarray, m: int, k: int,
 
 
 @torch.no_grad()
-def _distances(task: Task, x_clean: torch.Tensor, x_cf: torch.Tensor, row: int, batch_size: int) -> np.ndarray:
-    """Per counterfactual: the geodesic distance between embeddings (pairs) or the signed drop of
-    the target logit (classifiers)."""
-    if isinstance(task, PairTask):
-        # the angle as 2 asin(|u - v| / 2) of the unit vectors, in float64: equal to arccos(u . v),
-        # but without arccos's loss of precision at small angles (near-identical embeddings)
-        emb_clean = F.normalize(task.model(x_clean[None]).double(), dim=1)
-        emb_cf = F.normalize(task.model(x_cf).double(), dim=1)
-        chord = (emb_cf - emb_clean).norm(dim=1)
-        return (2.0 * torch.asin((chord / 2.0).clamp(0.0, 1.0))).cpu().numpy()
+def _changes(task: Task, x_clean: torch.Tensor, x_cf: torch.Tensor, row: int, batch_size: int) -> np.ndarray:
+    """Per counterfactual: Y - O, the drop of the explained score (a classifier's logit, a pair's
+    score with its partner), in float64."""
     clean = batched_scores(task, x_clean[None], np.array([row]))[0]
     return clean - batched_scores(task, x_cf, np.full(len(x_cf), row), batch_size)
 
 
-def _test(task, x_i, sets: dict, m: int, k: int, rng, row: int, batch_size: int, pair: bool) -> dict:
-    """Distances of the two sets' counterfactuals and the verdict."""
-    d = {name: _distances(task, x_i, counterfactuals(x_i, s, m, k, rng), row, batch_size)
-         for name, s in sets.items()}
-    out = {"dist_high": d["high"].mean(), "dist_low": d["low"].mean(), "degenerate": ""}
-    if not pair:
-        out.update(drop_high=d["high"].mean(), drop_low=d["low"].mean(),
-                   falsified_magnitude=float(not np.abs(d["high"]).mean() > np.abs(d["low"]).mean()))
-    if not (np.any(d["high"] != 0) or np.any(d["low"] != 0)):
+def _test(task, x_i, sets: dict, m: int, k: int, rng, row: int, batch_size: int, mass: str) -> dict:
+    """Distances of the two sets' counterfactuals (module docstring) and the verdict."""
+    drop = {name: _changes(task, x_i, counterfactuals(x_i, s, m, k, rng), row, batch_size)
+            for name, s in sets.items()}
+    d = {name: np.abs(v) if mass == "absolute" else (-v if mass == "negative" else v) for name, v in drop.items()}
+    out = {"dist_high": d["high"].mean(), "dist_low": d["low"].mean(), "degenerate": "",
+           "drop_high": drop["high"].mean(), "drop_low": drop["low"].mean(),
+           "falsified_magnitude": float(not np.abs(drop["high"]).mean() > np.abs(drop["low"]).mean())}
+    if not (np.any(drop["high"] != 0) or np.any(drop["low"] != 0)):
         out["degenerate"] = "score_unchanged"
         out["falsified"] = np.nan
         out["falsified_magnitude"] = np.nan
@@ -114,8 +111,8 @@ def falsification(task: Task, x: torch.Tensor, maps: np.ndarray, *, k: int = 8, 
                   low: float = 0.3, fraction: float = 0.5, q: float = 10, mass: str = "positive",
                   seeds: np.ndarray | None = None, batch_size: int = 256) -> dict[str, np.ndarray]:
     """Both variants per sample. Threshold variant: dist_high, dist_low (mean distance over K),
-    drop_high, drop_low (mean signed logit drop, classifiers), falsified (1.0 / 0.0 / NaN),
-    falsified_magnitude (classifiers), n_high, n_low, m, degenerate. Size-controlled variant: the
+    drop_high, drop_low (mean signed drop of the score), falsified (1.0 / 0.0 / NaN),
+    falsified_magnitude, n_high, n_low, m, degenerate. Size-controlled variant: the
     same keys prefixed `sized_` (sized_falsified ...), with m = ceil(fraction * q % of the pixels)."""
     if k < 2:
         raise ValueError(f"falsification needs K >= 2 counterfactuals per set, got {k}")
@@ -125,7 +122,6 @@ def falsification(task: Task, x: torch.Tensor, maps: np.ndarray, *, k: int = 8, 
         raise ValueError(f"falsification fraction must be in (0, 1], got {fraction}")
     if not 0 < q <= 50:
         raise ValueError(f"falsification size-controlled q must be in (0, 50] percent, got {q}")
-    pair = isinstance(task, PairTask)
     if isinstance(task, ClassTask):
         task = task.with_probability(False)  # logits: they do not saturate
     n, _, h, w = x.shape
@@ -152,14 +148,14 @@ def falsification(task: Task, x: torch.Tensor, maps: np.ndarray, *, k: int = 8, 
         else:
             m = max(1, math.ceil(fraction * min(out["n_high"][i], out["n_low"][i])))
             out["m"][i] = m
-            res = _test(task, x[i], sets, m, k, np.random.default_rng([int(seeds[i]), 0xFA15]), i, batch_size, pair)
+            res = _test(task, x[i], sets, m, k, np.random.default_rng([int(seeds[i]), 0xFA15]), i, batch_size, mass)
             for key, value in res.items():
                 out[key][i] = value
         # size-controlled variant: top and bottom q % of the mass, ties in a seeded random order
         ranks = pixel_ranks(normed[i][None], seeds[i:i + 1])[0].reshape(h, w)
         sets = {"high": ranks < size, "low": ranks >= h * w - size}
         res = _test(task, x[i], sets, sized_m, k, np.random.default_rng([int(seeds[i]), 0x512E]), i, batch_size,
-                    pair)
+                    mass)
         for key, value in res.items():
             out[f"sized_{key}"][i] = value
     return out

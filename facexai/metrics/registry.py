@@ -86,6 +86,13 @@ _BUILT_IN = (
     Metric("falsified_magnitude", "falsified (threshold, magnitude)", kind="model", optional=True),
     Metric("falsified_sized_magnitude", "falsified (size-controlled, magnitude)", LOWER, "model", optional=True,
            rank_based=True),
+    # the inpainting game on triplets (game.py): the switched fraction when the probe's hybrid first
+    # prefers the twin, and the share of those pixels in the region (over the region's share)
+    Metric("game_flip_fraction", "game: flip fraction", LOWER, "model", classes=False, pairs=True, shown=True,
+           sortable=True, rank_based=True),
+    Metric("game_region_share", "game: region share", kind="model", classes=False, pairs=True, rank_based=True),
+    Metric("game_region_lift", "game: region lift", HIGHER, "model", classes=False, pairs=True, shown=True,
+           rank_based=True),
     Metric("sanity_spearman", "sanity ρ", LOWER, "model", pairs=True, shown=True),
     Metric("sanity_ssim", "sanity SSIM", LOWER, "model", pairs=True),
     # smoothed randomisation check (sMPRT): maps averaged over noisy inputs, original vs all layers random

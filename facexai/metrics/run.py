@@ -79,7 +79,7 @@ def model_resolution_masks(masks: np.ndarray, size: int) -> np.ndarray:
 
 
 def model_metrics(task, images: np.ndarray, maps: np.ndarray, ids: np.ndarray, regions_model: np.ndarray,
-                  settings: dict, dev, *, threshold: float | None = None, same: np.ndarray | None = None,
+                  settings: dict, dev, *, threshold=None, same: np.ndarray | None = None,
                   explain=None, model=None, seed: int = 0) -> dict[str, np.ndarray]:
     """The metrics that call the model, as columns (N,) each. `settings` is config `metrics`;
     `explain(model, rows, x=None)` recomputes maps of the given rows with another model, on the rows'
@@ -229,14 +229,38 @@ def metric_table(attribution_h5, dataset_h5, model_dir, out_csv, *, regions: dic
     return table
 
 
-PAIR_SAME = {"region": True, "swap": True, "genuine": True, "impostor": False}
+PAIR_SAME = {"region": True, "swap": True, "triplet": True, "genuine": True, "impostor": False}
+
+
+def game_columns(task, x_all, maps, ids, regions_model, has_twin, shard, dataset_h5, pairs_h5, settings,
+                 dev) -> dict[str, np.ndarray]:
+    """The inpainting game's columns: its values on the triplet rows, NaN and `not_a_triplet`
+    elsewhere."""
+    from ..data.pairs import read_pair_images
+    from .game import inpainting_game
+
+    n = len(maps)
+    out = {"game_flip_fraction": np.full(n, np.nan), "game_region_share": np.full(n, np.nan),
+           "game_region_lift": np.full(n, np.nan),
+           "game_degenerate": np.full(n, "not_a_triplet", dtype=object)}
+    sel = np.flatnonzero(has_twin)
+    if sel.size:
+        swapped = to_model_input(read_pair_images(dataset_h5, pairs_h5, shard["game_row"][sel]), dev)
+        game = inpainting_game(task, x_all[sel], swapped, maps[sel], regions_model[sel],
+                               steps=int((settings.get("game") or {}).get("steps", 32)), seeds=ids[sel],
+                               batch_size=int(settings["batch_size"]), rows=sel)
+        for key, values in game.items():
+            out[key][sel] = values
+    return out
 
 
 def pair_metric_table(attribution_h5, dataset_h5, embedder_dir, eer_json, out_csv, *, regions: dict,
                       settings: dict, seed: int = 0, device: str = "auto", threads: int = 1,
                       pairs_h5=None) -> pd.DataFrame:
     """Every metric for the verification pairs of one attribution file (map over image a, partner b
-    fixed, score = the embedder's similarity).
+    fixed, score = the embedder's similarity; for a triplet the preference s(P, M) - s(P, M'), its
+    decision "prefers the mate" (preference >= 0) and its expected region R in P's labels; the
+    inpainting game (`game.inpainting_game`) on the triplets).
 
     Against the masks (pairs with an expected region: the synthetic set's region pairs and the
     region-swap pairs, `data.pairs.expected_regions`): the metrics of `mask_metrics` on the
@@ -248,7 +272,8 @@ def pair_metric_table(attribution_h5, dataset_h5, embedder_dir, eer_json, out_cs
     metric NaN, `degenerate` = not_applicable and the reason in `not_applicable`.
     """
     from ..attributions.base import PairTask, get_method
-    from ..data.pairs import REGION_KINDS, expected_regions, read_pair_images
+    from ..attributions.run import oracle_pair
+    from ..data.pairs import GROUND_TRUTH_KINDS, REGION_KINDS, expected_regions, read_pair_images
     from ..models.train import seed_everything
     from ..models.verification import embed, load_embedder
     from . import registry
@@ -261,6 +286,12 @@ def pair_metric_table(attribution_h5, dataset_h5, embedder_dir, eer_json, out_cs
     maps, rows, partner_rows = shard.maps, shard["row"], shard["partner_row"]
     ids, partner_ids, score = shard["ids"], shard["partner_id"], shard["score"]
     kinds, region_names = list(shard["kind"]), list(shard["region"])
+    has_twin = np.array([k == "triplet" for k in kinds], bool)
+    if has_twin.any() and "twin_row" not in shard.columns:
+        raise ValueError(f"{attribution_h5}: triplet rows without twin_row (a file from an older version: delete it "
+                         "to have it made again)")
+    twin_rows = shard["twin_row"] if has_twin.any() else partner_rows
+    twin_ids = shard["twin_id"] if has_twin.any() else partner_ids
     method, stored_params = shard.method, shard.params
     unknown = sorted(set(kinds) - set(PAIR_SAME))
     if unknown:
@@ -268,14 +299,17 @@ def pair_metric_table(attribution_h5, dataset_h5, embedder_dir, eer_json, out_cs
     threshold = float(json.loads(Path(eer_json).read_text())["threshold"])
     has_region = np.array([k in REGION_KINDS for k in kinds], bool)
     masks = expected_regions(dataset_h5, pairs_h5, rows, partner_rows, kinds, region_names, regions)
-    # outcome of the verification decision at the EER threshold (accept when similarity >= threshold)
+    # outcome of the verification decision at the EER threshold (accept when similarity >= threshold);
+    # a triplet's decision: the probe prefers its mate over the twin (preference >= 0)
+    thresholds = np.where(has_twin, 0.0, threshold)
     table = pd.DataFrame({"model": shard.model, "method": method, "budget": method_budget(method, stored_params),
                           "id": ids, "partner_id": partner_ids, "kind": kinds, "region": region_names,
                           "score": score, "outcome": outcomes([PAIR_SAME[k] for k in kinds],
-                                                              np.asarray(score) >= threshold)})
+                                                              np.asarray(score) >= thresholds)})
     reason = str(shard.attrs.get("not_applicable", "") or "")
     if reason:
-        for name in (*MASK_COLUMNS, *registry.summarised(pairs=True), "rp_dissimilarity", "lift_dissimilarity"):
+        for name in (*MASK_COLUMNS, *registry.summarised(pairs=True), "rp_dissimilarity", "lift_dissimilarity",
+                     "game_degenerate"):
             table[name] = np.nan
         table["degenerate"] = "not_applicable"
         table["not_applicable"] = reason
@@ -297,28 +331,40 @@ def pair_metric_table(attribution_h5, dataset_h5, embedder_dir, eer_json, out_cs
     if len(table):
         images = read_pair_images(dataset_h5, pairs_h5, rows)
         partners = read_pair_images(dataset_h5, pairs_h5, partner_rows)
+        twins = read_pair_images(dataset_h5, pairs_h5, twin_rows) if has_twin.any() else None
+        oracle = oracle_pair(images, partners, partners if twins is None else twins, has_twin, dev)
         model, meta = load_embedder(embedder_dir, dev)
         similarity = meta["similarity"]
         explainer = get_method(method, stored_params)
         x_all = to_model_input(images, dev)
+        # the partner fill is refused for the kinds with a ground truth (attributions.run)
+        partner_x = None if np.isin(kinds, GROUND_TRUTH_KINDS).any() else to_model_input(partners, dev)
 
         def task_for(m, sel):
-            partner_emb = torch.from_numpy(embed(m, partners[sel], dev, similarity=similarity,
-                                                 name=shard.model, ids=partner_ids[sel],
-                                                 check=m is model)).to(dev)
-            return PairTask(m, partner_emb, partner_ids=partner_ids[sel],
-                            partner_images=to_model_input(partners[sel], dev), similarity=similarity)
+            def embedded(pixels, who):
+                return torch.from_numpy(embed(m, pixels[sel], dev, similarity=similarity, name=shard.model,
+                                              ids=who[sel], check=m is model)).to(dev)
+
+            task = PairTask(m, embedded(partners, partner_ids), partner_ids=partner_ids[sel],
+                            partner_images=None if partner_x is None else partner_x[sel], similarity=similarity,
+                            twin_embeddings=None if twins is None else embedded(twins, twin_ids),
+                            has_twin=has_twin[sel])
+            task.oracle_images = (oracle[0][sel], oracle[1][sel])
+            return task
 
         def explain(other, sel, x=None):
             return explainer(task_for(other, sel), x_all[sel] if x is None else x, ids[sel], seed)
 
         all_rows = np.arange(len(table))
         same = np.array([PAIR_SAME[k] for k in kinds])
-        cols = model_metrics(task_for(model, all_rows), images, maps, ids,
-                             model_resolution_masks(masks, images.shape[1]), settings, dev, threshold=threshold,
+        task = task_for(model, all_rows)
+        regions_model = model_resolution_masks(masks, images.shape[1])
+        cols = model_metrics(task, images, maps, ids, regions_model, settings, dev, threshold=thresholds,
                              same=same, explain=explain, model=model, seed=seed)
         for key in ("drop_subject", "increase_subject", "drop_background", "increase_background"):
             cols[key] = np.where(has_region, cols[key], np.nan)
+        cols.update(game_columns(task, x_all, maps, ids, regions_model, has_twin, shard, dataset_h5, pairs_h5,
+                                 settings, dev))
         table = pd.concat([table, pd.DataFrame(cols)], axis=1)
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)

@@ -42,7 +42,7 @@ from .train import seed_everything
 
 log = logging.getLogger(__name__)
 
-PAIR_COLUMNS = ("kind", "row_a", "row_b", "id_a", "id_b", "region", "donor_id")
+PAIR_COLUMNS = ("kind", "row_a", "row_b", "id_a", "id_b", "region", "donor_id", "row_c", "id_c", "row_d")
 
 
 def equal_error_rate(genuine: np.ndarray, impostor: np.ndarray) -> tuple[float, float]:
@@ -64,11 +64,13 @@ def equal_error_rate(genuine: np.ndarray, impostor: np.ndarray) -> tuple[float, 
 
 def build_pairs(split_tsv, out_tsv, *, n_genuine: int, n_impostor: int, seed: int,
                 region_pairs_file: str | os.PathLike | None = None, dataset_h5=None, out_h5=None,
-                out_json=None, swap: dict | None = None, regions: dict | None = None) -> pd.DataFrame:
-    """Sample genuine and impostor pairs among test samples; add region pairs when given, and
-    region-swap pairs (`swap`: regions, pairs_per_region, dilation, feather, seed) into the pair
-    store `out_h5`. `out_json`: counts per kind, and per swap region made / skipped."""
-    from ..data.pairs import build_swap_pairs, write_pair_store
+                out_json=None, swap: dict | None = None, regions: dict | None = None,
+                triplets: dict | None = None) -> pd.DataFrame:
+    """Sample genuine and impostor pairs among test samples; add region pairs when given,
+    region-swap pairs (`swap`: regions, pairs_per_region, dilation, feather, seed) and triplets
+    (`triplets`: regions, per_region, dilation, feather, seed; `data.pairs`) into the pair store
+    `out_h5`. `out_json`: counts per kind, and per swap / triplet region made / skipped."""
+    from ..data.pairs import build_swap_pairs, build_triplets, write_pair_store
 
     split = read_split(split_tsv)
     test = split[split["split"] == "test"].reset_index(drop=True)
@@ -92,14 +94,15 @@ def build_pairs(split_tsv, out_tsv, *, n_genuine: int, n_impostor: int, seed: in
         a, b = sorted(rng.choice(len(test), 2, replace=False))
         if test.at[a, "identity"] != test.at[b, "identity"]:
             records.add(("impostor", int(a), int(b)))
-    rows = [(kind, test.at[a, "row"], test.at[b, "row"], test.at[a, "id"], test.at[b, "id"], "", -1)
+    rows = [(kind, test.at[a, "row"], test.at[b, "row"], test.at[a, "id"], test.at[b, "id"], "", -1, "", "", "")
             for kind, a, b in sorted(records)]
     if region_pairs_file is not None and Path(region_pairs_file).is_file():
         row_of = dict(zip(split["id"], split["row"]))
         for line in Path(region_pairs_file).read_text().splitlines()[1:]:
             id_a, id_b, region, _ = line.split()
             if int(id_a) in row_of and int(id_b) in row_of:
-                rows.append(("region", row_of[int(id_a)], row_of[int(id_b)], int(id_a), int(id_b), region, -1))
+                rows.append(("region", row_of[int(id_a)], row_of[int(id_b)], int(id_a), int(id_b), region, -1,
+                             "", "", ""))
     swap = swap or {}
     if swap.get("regions") and dataset_h5 is None:
         raise ValueError("region-swap pairs need the fused dataset (dataset_h5)")
@@ -107,12 +110,23 @@ def build_pairs(split_tsv, out_tsv, *, n_genuine: int, n_impostor: int, seed: in
         test, dataset_h5, regions=regions or {}, names=list(swap.get("regions") or []),
         per_region=int(swap.get("pairs_per_region", 0)), dilation=int(swap.get("dilation", 0)),
         feather=int(swap.get("feather", 0)), seed=int(swap.get("seed", seed)))
-    rows.extend(swapped)
+    rows.extend(record + ("", "", "") for record in swapped)
+    triplets = triplets or {}
+    if triplets.get("regions") and dataset_h5 is None:
+        raise ValueError("triplets need the fused dataset (dataset_h5)")
+    made, extra_images, extra_masks, triplet_counts = build_triplets(
+        test, dataset_h5, regions=regions or {}, names=list(triplets.get("regions") or []),
+        per_region=int(triplets.get("per_region", 0)), dilation=int(triplets.get("dilation", 0)),
+        feather=int(triplets.get("feather", 0)), seed=int(triplets.get("seed", seed)), start=len(images))
+    rows.extend(made)
+    if extra_images:  # after the swapped copies (an empty store array has no image size yet)
+        images = np.concatenate([images, np.stack(extra_images)]) if len(images) else np.stack(extra_images)
+        masks = np.concatenate([masks, np.stack(extra_masks)]) if len(masks) else np.stack(extra_masks)
     table = pd.DataFrame(rows, columns=list(PAIR_COLUMNS))
     if out_h5 is not None:
-        write_pair_store(out_h5, images, masks, counts)
+        write_pair_store(out_h5, images, masks, counts, triplet_counts)
     summary = {"pairs": {k: int(v) for k, v in table["kind"].value_counts().sort_index().items()},
-               "swap": counts}
+               "swap": counts, "triplet": triplet_counts}
     if out_json is not None:
         with atomic_path(out_json) as tmp:
             tmp.write_text(json.dumps(summary, indent=2))
@@ -226,38 +240,82 @@ def check_finite_embeddings(emb: np.ndarray, name: str, ids=None) -> None:
 
 
 def evaluate_pairs(model_dir, dataset_h5, pairs_tsv, out_scores, out_json, *, pairs_h5=None,
-                   device: str = "auto") -> dict:
+                   device: str = "auto", triplet_margin: float = 0.0) -> dict:
     """Score per pair (the embedder's similarity); EER and threshold on genuine vs impostor;
-    statistics of the region and region-swap pairs at that threshold."""
-    from ..data.pairs import REGION_KINDS, read_pair_images
+    statistics of the region and region-swap pairs at that threshold.
+
+    Triplets (probe P, mate M, twin M', P' = P with the donor's region; `data.pairs`): columns
+    `twin_similarity` s(P, M'), `preference` s(P, M) - s(P, M') (the score explained on P),
+    `probe_swap_preference` s(P', M) - s(P', M') and `kept` (preference > `triplet_margin`: the
+    swap matters to this embedder; only kept triplets are explained). Per region in the summary:
+    made, kept, dropped, and among the kept the share whose twin is rejected as a non-mate of P at
+    the EER threshold (s(P, M') < t), whose mate is accepted, and whose P' prefers the twin (the
+    game can be won: switching every pixel flips the preference)."""
+    from ..data.pairs import read_pair_images, triplet_columns
 
     dev = resolve_device(device)
     model, meta = load_embedder(model_dir, dev)
     similarity = meta["similarity"]
     pairs = pd.read_csv(pairs_tsv, sep="\t", keep_default_na=False)
-    rows = np.unique(np.concatenate([pairs["row_a"], pairs["row_b"]]))
+    extra = triplet_columns(pairs)
+    triplet = (pairs["kind"] == "triplet").to_numpy()
+    rows = np.unique(np.concatenate([pairs["row_a"], pairs["row_b"], extra["row_c"][triplet],
+                                     extra["row_d"][triplet]]))
     # sample ids of the rows (a swapped copy, at a negative row, is named by its source's id)
-    id_of = {**dict(zip(pairs["row_b"], pairs["id_b"])), **dict(zip(pairs["row_a"], pairs["id_a"]))}
+    id_of = {**dict(zip(extra["row_d"][triplet], pairs["id_a"][triplet])),
+             **dict(zip(extra["row_c"][triplet], extra["id_c"][triplet])),
+             **dict(zip(pairs["row_b"], pairs["id_b"])), **dict(zip(pairs["row_a"], pairs["id_a"]))}
     name = meta.get("name", Path(model_dir).name)
     emb = embed(model, read_pair_images(dataset_h5, pairs_h5, rows), dev, similarity=similarity, name=name,
                 ids=[id_of[r] for r in rows])
     index = {r: k for k, r in enumerate(rows)}
-    a = torch.from_numpy(emb[[index[r] for r in pairs["row_a"]]])
-    b = torch.from_numpy(emb[[index[r] for r in pairs["row_b"]]])
-    pairs["similarity"] = pair_score(a, b, similarity).numpy() if len(pairs) else np.zeros(0)
+
+    def score(first, second):
+        if not len(first):
+            return np.zeros(0)
+        a = torch.from_numpy(emb[[index[r] for r in first]])
+        b = torch.from_numpy(emb[[index[r] for r in second]])
+        return pair_score(a, b, similarity).numpy().astype(np.float64)
+
+    pairs["similarity"] = score(pairs["row_a"], pairs["row_b"])
     genuine = pairs.loc[pairs["kind"] == "genuine", "similarity"].to_numpy()
     impostor = pairs.loc[pairs["kind"] == "impostor", "similarity"].to_numpy()
     eer, threshold = equal_error_rate(genuine, impostor)
     summary = {"embedder": name, "kind": meta["kind"], "similarity": similarity,
                "eer": eer, "threshold": threshold, "n_genuine": int(genuine.size), "n_impostor": int(impostor.size),
                "genuine_mean": float(genuine.mean()), "impostor_mean": float(impostor.mean())}
-    for kind in REGION_KINDS:
+    for kind in ("region", "swap"):
         changed = pairs[pairs["kind"] == kind]
         if len(changed):
             summary[f"{kind}_pairs"] = {
                 r: {"n": int(len(g)), "similarity_mean": float(g["similarity"].mean()),
                     "accepted_at_threshold": float((g["similarity"] >= threshold).mean())}
                 for r, g in changed.groupby("region")}
+    if triplet.any():
+        t_rows = pairs.loc[triplet]
+        c, d = extra.loc[triplet, "row_c"], extra.loc[triplet, "row_d"]
+        twin = score(t_rows["row_a"], c)
+        pairs["twin_similarity"] = np.nan
+        pairs["preference"] = np.nan
+        pairs["probe_swap_preference"] = np.nan
+        pairs.loc[triplet, "twin_similarity"] = twin
+        pairs.loc[triplet, "preference"] = t_rows["similarity"].to_numpy() - twin
+        pairs.loc[triplet, "probe_swap_preference"] = score(d, t_rows["row_b"]) - score(d, c)
+        pairs["kept"] = ""
+        pairs.loc[triplet, "kept"] = np.where(pairs.loc[triplet, "preference"] > triplet_margin, "yes", "no")
+        summary["triplet_margin"] = float(triplet_margin)
+        summary["triplets"] = {}
+        for region, g in pairs.loc[triplet].groupby("region"):
+            kept = g[g["kept"] == "yes"]
+            summary["triplets"][region] = {
+                "made": int(len(g)), "kept": int(len(kept)), "dropped": int(len(g) - len(kept)),
+                "preference_mean": float(g["preference"].mean()),
+                "twin_rejected_at_threshold": float((kept["twin_similarity"] < threshold).mean()) if len(kept)
+                else None,
+                "mate_accepted_at_threshold": float((kept["similarity"] >= threshold).mean()) if len(kept)
+                else None,
+                "probe_swap_prefers_twin": float((kept["probe_swap_preference"] < 0).mean()) if len(kept)
+                else None}
     with atomic_path(out_scores) as tmp:
         pairs.to_csv(tmp, sep="\t", index=False)
     with atomic_path(out_json) as tmp:
