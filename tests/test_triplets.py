@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from facexai.attributions.base import PairTask, get_method
-from facexai.data.pairs import build_triplets, read_pair_images, refuse_partner_fill, triplet_columns
+from facexai.data.pairs import read_pair_images, refuse_partner_fill, triplet_columns
 from facexai.data.samples import to_model_input
 from facexai.labels import CLASS_INDEX
 from facexai.metrics.falsification import falsification
