@@ -19,14 +19,14 @@ def test_swap_by_hand_feather_and_identity_outside():
     b = np.full((7, 7, 3), 250, np.uint8)
     region = np.zeros((7, 7), bool)
     region[2:5, 2:5] = True  # a 3x3 square in A only; B has it at the same place
-    swapped, union = swap_region(a, region, b, region, dilation=0, feather=1)
+    swapped, union = swap_region(a, region, b, region, dilation=0, feather=1, blend="feather")
     assert np.array_equal(union, region)
     # distance to the outside: 1 on the square's ring, 2 at its centre; weight min(1, d / 2)
     assert swapped[3, 3, 0] == 250
     assert swapped[2, 2, 0] == round(0.5 * 250 + 0.5 * 10) == 130
     assert np.array_equal(swapped[~union], a[~union])
     # feather 0: B pasted as it is
-    hard, _ = swap_region(a, region, b, region, dilation=0, feather=0)
+    hard, _ = swap_region(a, region, b, region, dilation=0, feather=0, blend="feather")
     assert (hard[union] == 250).all() and (hard[~union] == 10).all()
 
 
@@ -38,7 +38,7 @@ def test_swap_changes_nothing_outside_the_dilated_union_of_both_regions():
     region_b = np.zeros((32, 32), bool)
     region_a[10:14, 5:12] = True
     region_b[11:16, 9:20] = True   # overlapping, not equal: the union is pasted
-    swapped, union = swap_region(a, region_a, b, region_b, dilation=2, feather=2)
+    swapped, union = swap_region(a, region_a, b, region_b, dilation=2, feather=2, blend="feather")
     expected = ndimage.binary_dilation(region_a | region_b, ndimage.generate_binary_structure(2, 1), iterations=2)
     assert np.array_equal(union, expected)
     assert np.array_equal(swapped[~union], a[~union])          # bit for bit outside U
@@ -82,7 +82,7 @@ REGIONS = {"eyes": ["l_eye", "r_eye"], "mouth": ["mouth"]}
 def test_pairs_of_different_identities_absent_regions_skipped_and_counted(dataset):
     path, _, split, images, labels = dataset
     records, swapped, masks, counts = build_swap_pairs(split, path, regions=REGIONS, names=["eyes", "mouth"],
-                                                       per_region=6, dilation=0, feather=0, seed=3)
+                                                       per_region=6, dilation=0, feather=0, seed=3, blend="feather")
     identity = dict(zip(split["id"], split["identity"]))
     # eyes are everywhere: 6 pairs, one per face as A; the mouth only in faces 0-3: each draw with
     # A or B among faces 4, 5 is skipped and counted, never pasted empty
@@ -103,7 +103,7 @@ def test_pairs_of_different_identities_absent_regions_skipped_and_counted(datase
         assert np.array_equal(swapped[k][~big], images[row_a][~big])
         assert np.array_equal(swapped[k][big], images[donor - 100][big])
     again = build_swap_pairs(split, path, regions=REGIONS, names=["eyes", "mouth"], per_region=6, dilation=0,
-                             feather=0, seed=3)
+                             feather=0, seed=3, blend="feather")
     assert again[0] == records and np.array_equal(again[1], swapped)
 
 
@@ -180,3 +180,49 @@ def test_the_partner_fill_lift_is_fixed_by_the_swap_not_by_the_network():
         assert out[name][1] > 3, (name, out[name][1])
     assert spearmanr(out["cnn0"][0].ravel(), out["cnn1"][0].ravel())[0] > 0.8
     assert not out["cnn0_black"][1] > 3
+
+
+def test_poisson_paste_keeps_the_part_and_meets_the_target_at_the_border():
+    """A flat grey target, a source that is a brighter copy of itself with a textured square: inside
+    the area the result has the source's gradients (the texture, not its brightness offset), outside
+    the target is kept bit for bit, and the seam energy stays at the target's; the feathered paste
+    leaves a visible step."""
+    from facexai.data.pairs import poisson_paste, seam_measures
+
+    rng = np.random.default_rng(0)
+    target = np.full((24, 24, 3), 100, np.uint8)
+    source = np.full((24, 24, 3), 170, np.uint8)
+    part = np.zeros((24, 24), bool)
+    part[8:16, 8:16] = True
+    source[part] = 170 + rng.integers(-30, 30, (64, 3))
+    area = ndimage.binary_dilation(part, iterations=1)
+    out = poisson_paste(target, source, area)
+    assert np.array_equal(out[~area], target[~area])
+    # the texture is the source's: neighbouring differences inside the part are kept (to rounding)
+    inner = part[:, 1:] & part[:, :-1]
+    d_out = np.diff(out.astype(int), axis=1)[inner]
+    d_src = np.diff(source.astype(int), axis=1)[inner]
+    assert np.abs(d_out - d_src).max() <= 2
+    # the brightness offset is gone: the area's flat border ring is at the target's level
+    assert abs(out[area & ~part].mean() - 100) < 12
+    # a constant offset alone is removed entirely: a flat source gives back the target
+    assert np.array_equal(poisson_paste(target, np.full_like(target, 200), area), target)
+    feathered, union = swap_region(target, part, source, part, dilation=1, feather=1, blend="feather")
+    poisson, union_p = swap_region(target, part, source, part, dilation=1, feather=0, blend="poisson")
+    assert np.array_equal(union_p, area)
+    seam = {name: seam_measures(target, image, u, part) for name, image, u in
+            (("poisson", poisson, union_p), ("feather", feathered, union))}
+    assert seam["poisson"]["part_share"] == part.sum() / area.sum()
+    # the target is flat: any gradient on the border ring is the seam's (the ratio's base is ~0 there,
+    # so compare the energies' order rather than a ratio)
+    assert seam["poisson"]["edge_ratio"] < seam["feather"]["edge_ratio"] or np.isnan(seam["feather"]["edge_ratio"])
+
+
+def test_poisson_swap_of_an_unchanged_part_is_the_identity():
+    """A's own part pasted back into A by Poisson blending gives A bit for bit (no seam of its own)."""
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)
+    region = np.zeros((20, 20), bool)
+    region[5:12, 4:15] = True
+    swapped, area = swap_region(a, region, a, region, dilation=1, feather=0, blend="poisson")
+    assert np.array_equal(swapped, a) and area.sum() > region.sum()

@@ -76,7 +76,8 @@ def triplets(tmp_path_factory):
     split.to_csv(tmp / "split.tsv", sep="\t", index=False)
     build_pairs(tmp / "split.tsv", tmp / "pairs.tsv", n_genuine=6, n_impostor=6, seed=0, dataset_h5=path,
                 out_h5=tmp / "pairs.h5", out_json=tmp / "pairs.json", regions=REGIONS,
-                triplets={"regions": ["eyes"], "per_region": 12, "dilation": 1, "feather": 0, "seed": 0})
+                triplets={"regions": ["eyes"], "per_region": 12, "blend": "feather", "dilation": 1, "feather": 0,
+                          "seed": 0})
     return tmp, path, images, labels
 
 

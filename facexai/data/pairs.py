@@ -1,11 +1,10 @@
 """Region-swap pairs, and the pair store every verification job reads images from.
 
 Region swap (any data with part masks): for a region R and two test faces A and B of different
-identities, A' is A with B's pixels pasted over U = dilate(R_A | R_B, `dilation` px), blended with a
-feather: the weight of B at a pixel of U is min(1, d / (feather + 1)), d being the pixel's
-Euclidean distance to the nearest pixel outside U (>= 1 inside), so every pixel of U may change,
-the blend ramps over `feather` pixels at U's edge, and A' equals A bit for bit outside U. U is the
-pair's expected region: where (A, A') differ, and so where a dissimilarity map must point. Faces
+identities, A' is A with B's part pasted in (`swap_region`): by default B's part itself, U =
+dilate(R_B, `dilation` px), Poisson-blended so that its colours meet A's at U's border (no seam);
+or, with `blend: feather`, B's pixels over dilate(R_A | R_B) with a feathered edge. A' equals A bit
+for bit outside U. U is the pair's expected region: where (A, A') differ. Faces
 of CelebA-HQ (and of the synthetic set) are aligned, so R lines up in A and B. A draw where R is
 absent from A or from B is skipped and counted, never pasted empty.
 
@@ -86,16 +85,70 @@ def to_label_size(mask: np.ndarray, size: int) -> np.ndarray:
     return resize_nearest(mask, size)
 
 
+BLENDS = ("poisson", "feather")
+
+
+def poisson_paste(target: np.ndarray, source: np.ndarray, area: np.ndarray) -> np.ndarray:
+    """`source` pasted into `target` over `area` by Poisson blending (Perez, Gangnet and Blake 2003):
+    inside the area the result keeps the source's gradients (its part, its texture) while its values
+    meet the target's on the area's border, so the colours are matched to the surroundings and no
+    step is left at the seam. One sparse system (the 4-neighbour Laplacian over the area's pixels;
+    neighbours outside the image are left out), factorised once for the 3 colour channels. uint8
+    (H, W, 3) in and out; the target is kept bit for bit outside the area."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.linalg import factorized
+
+    area = np.asarray(area, bool)
+    if not area.any():
+        return target.copy()
+    h, w = area.shape
+    index = -np.ones((h, w), np.int64)
+    ys, xs = np.nonzero(area)
+    index[ys, xs] = np.arange(ys.size)
+    t, g = target.astype(np.float64), source.astype(np.float64)
+    rows, cols, vals = [np.arange(ys.size)], [np.arange(ys.size)], [np.zeros(ys.size)]
+    rhs = np.zeros((ys.size, 3))
+    for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        ny, nx = ys + dy, xs + dx
+        inside = (ny >= 0) & (ny < h) & (nx >= 0) & (nx < w)
+        k = np.flatnonzero(inside)
+        vals[0][k] += 1.0  # degree: the neighbours inside the image
+        rhs[k] += g[ys[k], xs[k]] - g[ny[k], nx[k]]  # the source's gradient
+        neighbour = index[ny[k], nx[k]]
+        in_area = neighbour >= 0
+        rows.append(k[in_area])
+        cols.append(neighbour[in_area])
+        vals.append(-np.ones(int(in_area.sum())))
+        border = k[~in_area]
+        rhs[border] += t[ny[border], nx[border]]  # the target's value on the border
+    matrix = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                        shape=(ys.size, ys.size)).tocsc()
+    solve = factorized(matrix)
+    out = target.copy()
+    out[ys, xs] = np.clip(np.rint(np.stack([solve(rhs[:, c]) for c in range(3)], axis=1)), 0, 255).astype(np.uint8)
+    return out
+
+
 def swap_region(image_a: np.ndarray, region_a: np.ndarray, image_b: np.ndarray, region_b: np.ndarray, *,
-                dilation: int, feather: int) -> tuple[np.ndarray, np.ndarray]:
-    """(A', U): A with B's pixels blended in over U = dilate(region_a | region_b) (module docstring).
-    Images uint8 (S, S, 3); regions bool at the image resolution."""
+                dilation: int, feather: int, blend: str = "poisson") -> tuple[np.ndarray, np.ndarray]:
+    """(A', U): A with B's region pasted in. Images uint8 (S, S, 3); regions bool at the image
+    resolution.
+
+    `poisson` (the default): B's part itself, U = dilate(region_b, `dilation` px), Poisson-blended
+    into A (`poisson_paste`: B's texture, A's colours at the border, no seam); where A's own part
+    reaches beyond U it stays. `feather`: U = dilate(region_a | region_b, `dilation`), B's pixels
+    with weight min(1, d / (feather + 1)), d the distance to the nearest pixel outside U (most of U is
+    then B's skin, and a colour step remains inside the ramp). A' equals A bit for bit outside U."""
     if image_a.shape != image_b.shape:
         raise ValueError(f"region swap: images of different shapes {image_a.shape} and {image_b.shape}")
-    union = region_a | region_b
+    if blend not in BLENDS:
+        raise ValueError(f"region swap: blend must be one of {BLENDS}, got {blend!r}")
+    cross = ndimage.generate_binary_structure(2, 1)
+    union = region_b if blend == "poisson" else region_a | region_b
     if dilation > 0:
-        union = ndimage.binary_dilation(union, structure=ndimage.generate_binary_structure(2, 1),
-                                        iterations=int(dilation))
+        union = ndimage.binary_dilation(union, structure=cross, iterations=int(dilation))
+    if blend == "poisson":
+        return poisson_paste(image_a, image_b, union), union
     inside = ndimage.distance_transform_edt(union)  # distance to the nearest pixel outside U
     weight = np.clip(inside / (feather + 1.0), 0.0, 1.0)[..., None]
     blended = weight * image_b.astype(np.float64) + (1.0 - weight) * image_a.astype(np.float64)
@@ -103,8 +156,27 @@ def swap_region(image_a: np.ndarray, region_a: np.ndarray, image_b: np.ndarray, 
     return swapped, union
 
 
+def seam_measures(image_a: np.ndarray, swapped: np.ndarray, area: np.ndarray, region_b: np.ndarray) -> dict:
+    """How much of the pasted area is the donor's part, and the seam: `part_share` = |R_B ∩ U| / |U|;
+    `edge_ratio` = the summed squared Sobel gradient of the grey image of A' over the ring of pixels
+    within one pixel of U's border, over the same sum for A (1: the border looks like A's there)."""
+    from ..attributions.model_free import LUMA
+
+    cross = ndimage.generate_binary_structure(2, 1)
+    ring = ndimage.binary_dilation(area, cross) & ~ndimage.binary_erosion(area, cross)
+
+    def energy(image):
+        grey = np.tensordot(image.astype(np.float64) / 255.0, np.asarray(LUMA), axes=([2], [0]))
+        return (ndimage.sobel(grey, 0) ** 2 + ndimage.sobel(grey, 1) ** 2)[ring].sum()
+
+    base = energy(image_a)
+    return {"part_share": float((region_b & area).sum() / max(area.sum(), 1)),
+            "edge_ratio": float(energy(swapped) / base) if base > 0 else np.nan}
+
+
 def build_swap_pairs(test: pd.DataFrame, dataset_h5, *, regions: dict, names: list[str], per_region: int,
-                     dilation: int, feather: int, seed: int) -> tuple[list[tuple], np.ndarray, np.ndarray, dict]:
+                     dilation: int, feather: int, seed: int,
+                     blend: str = "poisson") -> tuple[list[tuple], np.ndarray, np.ndarray, dict]:
     """Region-swap pairs among the test samples `test` (columns row, id, identity).
 
     For each region, the test faces in a seeded random order each serve once as A (while pairs are
@@ -135,7 +207,7 @@ def build_swap_pairs(test: pd.DataFrame, dataset_h5, *, regions: dict, names: li
                     continue
                 pixels = read_rows(h5, "images", [rows[a], rows[b]])
                 swapped, union = swap_region(pixels[0], region_a, pixels[1], region_b,
-                                             dilation=dilation, feather=feather)
+                                             dilation=dilation, feather=feather, blend=blend)
                 k = len(images)
                 images.append(swapped)
                 masks.append(to_label_size(union, label_size))
@@ -152,7 +224,8 @@ def build_swap_pairs(test: pd.DataFrame, dataset_h5, *, regions: dict, names: li
 
 
 def build_triplets(test: pd.DataFrame, dataset_h5, *, regions: dict, names: list[str], per_region: int,
-                   dilation: int, feather: int, seed: int, start: int) -> tuple[list[tuple], list, list, dict]:
+                   dilation: int, feather: int, seed: int, start: int,
+                   blend: str = "poisson") -> tuple[list[tuple], list, list, dict]:
     """Triplets (module docstring) among the test samples `test` (columns row, id, identity).
 
     For each region, probes in a seeded random order (those whose identity has another test
@@ -186,9 +259,9 @@ def build_triplets(test: pd.DataFrame, dataset_h5, *, regions: dict, names: list
                     continue
                 pixels = read_rows(h5, "images", [rows[p], rows[m], rows[b]])
                 twin, twin_area = swap_region(pixels[1], present[1], pixels[2], present[2],
-                                              dilation=dilation, feather=feather)
+                                              dilation=dilation, feather=feather, blend=blend)
                 probe_swap, probe_area = swap_region(pixels[0], present[0], pixels[2], present[2],
-                                                     dilation=dilation, feather=feather)
+                                                     dilation=dilation, feather=feather, blend=blend)
                 k = start + len(images)
                 images.extend([twin, probe_swap])
                 masks.extend([to_label_size(twin_area, label_size), to_label_size(probe_area, label_size)])

@@ -67,8 +67,8 @@ def build_pairs(split_tsv, out_tsv, *, n_genuine: int, n_impostor: int, seed: in
                 out_json=None, swap: dict | None = None, regions: dict | None = None,
                 triplets: dict | None = None) -> pd.DataFrame:
     """Sample genuine and impostor pairs among test samples; add region pairs when given,
-    region-swap pairs (`swap`: regions, pairs_per_region, dilation, feather, seed) and triplets
-    (`triplets`: regions, per_region, dilation, feather, seed; `data.pairs`) into the pair store
+    region-swap pairs (`swap`: regions, pairs_per_region, blend, dilation, feather, seed) and
+    triplets (`triplets`: regions, per_region, blend, dilation, feather, seed; `data.pairs`) into the pair store
     `out_h5`. `out_json`: counts per kind, and per swap / triplet region made / skipped."""
     from ..data.pairs import build_swap_pairs, build_triplets, write_pair_store
 
@@ -109,7 +109,7 @@ def build_pairs(split_tsv, out_tsv, *, n_genuine: int, n_impostor: int, seed: in
     swapped, images, masks, counts = build_swap_pairs(
         test, dataset_h5, regions=regions or {}, names=list(swap.get("regions") or []),
         per_region=int(swap.get("pairs_per_region", 0)), dilation=int(swap.get("dilation", 0)),
-        feather=int(swap.get("feather", 0)), seed=int(swap.get("seed", seed)))
+        feather=int(swap.get("feather", 0)), seed=int(swap.get("seed", seed)), blend=swap.get("blend", "poisson"))
     rows.extend(record + ("", "", "") for record in swapped)
     triplets = triplets or {}
     if triplets.get("regions") and dataset_h5 is None:
@@ -117,7 +117,8 @@ def build_pairs(split_tsv, out_tsv, *, n_genuine: int, n_impostor: int, seed: in
     made, extra_images, extra_masks, triplet_counts = build_triplets(
         test, dataset_h5, regions=regions or {}, names=list(triplets.get("regions") or []),
         per_region=int(triplets.get("per_region", 0)), dilation=int(triplets.get("dilation", 0)),
-        feather=int(triplets.get("feather", 0)), seed=int(triplets.get("seed", seed)), start=len(images))
+        feather=int(triplets.get("feather", 0)), seed=int(triplets.get("seed", seed)), start=len(images),
+        blend=triplets.get("blend", "poisson"))
     rows.extend(made)
     if extra_images:  # after the swapped copies (an empty store array has no image size yet)
         images = np.concatenate([images, np.stack(extra_images)]) if len(images) else np.stack(extra_images)
