@@ -81,7 +81,7 @@ REGIONS = {"eyes": ["l_eye", "r_eye"], "mouth": ["mouth"]}
 
 def test_pairs_of_different_identities_absent_regions_skipped_and_counted(dataset):
     path, _, split, images, labels = dataset
-    records, swapped, masks, counts = build_swap_pairs(split, path, regions=REGIONS, names=["eyes", "mouth"],
+    records, swapped, masks, parts, counts = build_swap_pairs(split, path, regions=REGIONS, names=["eyes", "mouth"],
                                                        per_region=6, dilation=0, feather=0, seed=3, blend="feather")
     identity = dict(zip(split["id"], split["identity"]))
     # eyes are everywhere: 6 pairs, one per face as A; the mouth only in faces 0-3: each draw with

@@ -258,3 +258,38 @@ def test_pair_falsification_reads_the_partner():
         fal = falsification(task, image, maps, k=6, q=25, seeds=np.array([3]))
         verdicts[name] = fal["sized_falsified"][0]
     assert verdicts == {"itself": 0.0, "bright": 1.0}
+
+
+def test_rows_no_mask_moves_are_counted_and_scored_at_chance(tmp_path):
+    """A method whose map is all-zero on half the pairs (no mask moved the score): those rows enter the
+    localisation table and the verdicts at lift 1 (RP = chance), counted per reason; without that
+    the method's mean lift would be its lift on the other half only."""
+    from facexai.aggregate import summarise_tables
+    from facexai.stats import pair_rows_at_chance
+
+    rng = np.random.default_rng(0)
+    n = 12
+    ids = np.arange(n) + 100
+    rows = []
+    for method in ("corrrise", "random"):
+        lift = rng.uniform(0.9, 1.1, n) if method == "random" else np.where(np.arange(n) < 6, 8.0, np.nan)
+        degenerate = np.where(np.isnan(lift), "zero_map", "")
+        rows.append(pd.DataFrame({"model": "e", "method": method, "budget": "", "id": ids, "partner_id": ids + 1,
+                                  "kind": "swap", "region": "eyes", "lift": lift, "rp": lift * 0.05,
+                                  "chance": 0.05, "degenerate": degenerate,
+                                  "lift_dissimilarity": np.nan, "degenerate_dissimilarity": "zero_map"}))
+    table = pd.concat(rows, ignore_index=True)
+    table.to_csv(tmp_path / "t.csv", index=False)
+    at_chance = pair_rows_at_chance(table)
+    corr = at_chance[at_chance["method"] == "corrrise"]
+    assert np.allclose(corr["lift"], np.r_[np.full(6, 8.0), np.ones(6)])
+    assert np.allclose(corr["rp"].iloc[6:], 0.05) and np.allclose(at_chance["lift_dissimilarity"], 1.0)
+    summary = summarise_tables([tmp_path / "t.csv"], tmp_path / "s.csv", by=["method", "kind", "region"],
+                               metrics=["lift"], n_resamples=200, prepare=pair_rows_at_chance)
+    row = summary[summary["method"] == "corrrise"].iloc[0]
+    assert row["lift_mean"] == pytest.approx(4.5) and row["lift_n_valid"] == n
+    assert row["n_degenerate"] == 6 and row["n_degenerate:zero_map"] == 6
+    # raw (the per-sample table as written): the mean would be 8 over 6 rows
+    raw = summarise_tables([tmp_path / "t.csv"], tmp_path / "r.csv", by=["method", "kind", "region"],
+                           metrics=["lift"], n_resamples=200)
+    assert raw[raw["method"] == "corrrise"]["lift_mean"].item() == pytest.approx(8.0)

@@ -16,10 +16,11 @@ s(P, M) - s(P, M'); the ground truth is R in P's own label map. Draws where R is
 or B are skipped and counted.
 
 The pair store (`pairs.h5`, written beside pairs.tsv): the swapped copies A', M' and P'
-(`swap_images`, uint8 at the dataset's image size) and the areas they were pasted over
-(`swap_masks`, bool at the label size). In pairs.tsv and in attribution files a swapped copy k has
-row -1 - k (it has no dataset row) and id SWAP_ID_OFFSET + k (a pair's key stays unique, and
-methods that seed by the partner's id draw afresh for each pair); `donor_id` names B. A triplet's
+(`swap_images`, uint8 at the dataset's image size), the areas they were pasted over (`swap_masks`,
+bool at the label size) and the donor's part within each (`swap_parts`). In pairs.tsv and in
+attribution files a swapped copy k has row -1 - k (it has no dataset row) and id SWAP_ID_OFFSET +
+k (a pair's key stays unique, and methods that seed by the partner's id draw afresh for each
+pair); `donor_id` names B. A triplet's
 row names P (`row_a`) and M (`row_b`), its twin M' in `row_c` / `id_c` and P' in `row_d`; these
 columns are empty for the other kinds.
 """
@@ -181,10 +182,12 @@ def build_swap_pairs(test: pd.DataFrame, dataset_h5, *, regions: dict, names: li
 
     For each region, the test faces in a seeded random order each serve once as A (while pairs are
     missing), with a B drawn among the other identities. Returns (pair rows for pairs.tsv, swapped
-    images, expected regions at the label size, counts per region: made and skipped)."""
-    records, images, masks, counts = [], [], [], {}
+    images, expected regions at the label size, the donor's part within each (label size), counts
+    per region: made and skipped)."""
+    records, images, masks, parts, counts = [], [], [], [], {}
     if not names or per_region <= 0:
-        return records, np.zeros((0, 1, 1, 3), np.uint8), np.zeros((0, 1, 1), bool), counts
+        empty = np.zeros((0, 1, 1), bool)
+        return records, np.zeros((0, 1, 1, 3), np.uint8), empty, empty, counts
     rows, ids, identity = (test[c].to_numpy() for c in ("row", "id", "identity"))
     with h5py.File(dataset_h5, "r") as h5:
         image_size, label_size = int(h5["images"].shape[1]), int(h5["labels"].shape[1])
@@ -211,6 +214,7 @@ def build_swap_pairs(test: pd.DataFrame, dataset_h5, *, regions: dict, names: li
                 k = len(images)
                 images.append(swapped)
                 masks.append(to_label_size(union, label_size))
+                parts.append(to_label_size(union & region_b, label_size))
                 records.append(("swap", int(rows[a]), -1 - k, int(ids[a]), SWAP_ID_OFFSET + k, region,
                                 int(ids[b])))
                 made += 1
@@ -219,8 +223,9 @@ def build_swap_pairs(test: pd.DataFrame, dataset_h5, *, regions: dict, names: li
                 log.warning("region-swap pairs for %s: %d of %d made (%d draws skipped: region absent from A or B; "
                             "test faces exhausted)", region, made, per_region, skipped)
     shape = (0, image_size, image_size, 3)
+    empty = np.zeros((0, label_size, label_size), bool)
     return (records, np.stack(images) if images else np.zeros(shape, np.uint8),
-            np.stack(masks) if masks else np.zeros((0, label_size, label_size), bool), counts)
+            np.stack(masks) if masks else empty, np.stack(parts) if parts else empty, counts)
 
 
 def build_triplets(test: pd.DataFrame, dataset_h5, *, regions: dict, names: list[str], per_region: int,
@@ -232,10 +237,10 @@ def build_triplets(test: pd.DataFrame, dataset_h5, *, regions: dict, names: list
     photo), each with a mate drawn among its identity's other test photos and a donor among the
     other identities. The twin M' and the probe's swap P' go into the store at indices start, start
     + 1, ... Returns (pair rows with the triplet columns, images, pasted areas at the label size,
-    counts per region: made and skipped)."""
-    records, images, masks, counts = [], [], [], {}
+    the donor's part within each, counts per region: made and skipped)."""
+    records, images, masks, parts, counts = [], [], [], [], {}
     if not names or per_region <= 0:
-        return records, images, masks, counts
+        return records, images, masks, parts, counts
     rows, ids, identity = (test[c].to_numpy() for c in ("row", "id", "identity"))
     members = {k: np.flatnonzero(identity == k) for k in np.unique(identity)}
     with h5py.File(dataset_h5, "r") as h5:
@@ -265,6 +270,8 @@ def build_triplets(test: pd.DataFrame, dataset_h5, *, regions: dict, names: list
                 k = start + len(images)
                 images.extend([twin, probe_swap])
                 masks.extend([to_label_size(twin_area, label_size), to_label_size(probe_area, label_size)])
+                parts.extend([to_label_size(twin_area & present[2], label_size),
+                              to_label_size(probe_area & present[2], label_size)])
                 records.append(("triplet", int(rows[p]), int(rows[m]), int(ids[p]), int(ids[m]), region,
                                 int(ids[b]), -1 - k, SWAP_ID_OFFSET + k, -2 - k))
                 made += 1
@@ -272,7 +279,7 @@ def build_triplets(test: pd.DataFrame, dataset_h5, *, regions: dict, names: list
             if made < per_region:
                 log.warning("triplets for %s: %d of %d made (%d draws skipped: region absent from the probe, "
                             "mate or donor; test faces exhausted)", region, made, per_region, skipped)
-    return records, images, masks, counts
+    return records, images, masks, parts, counts
 
 
 def triplet_columns(pairs: pd.DataFrame) -> pd.DataFrame:
@@ -291,10 +298,11 @@ def triplet_columns(pairs: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_pair_store(out_h5, images: np.ndarray, masks: np.ndarray, counts: dict,
-                     triplet_counts: dict | None = None) -> None:
+                     triplet_counts: dict | None = None, parts: np.ndarray | None = None) -> None:
     with atomic_path(out_h5) as tmp, h5py.File(tmp, "w") as h5:
         h5.create_dataset("swap_images", data=images, compression="gzip")
         h5.create_dataset("swap_masks", data=masks, compression="gzip")
+        h5.create_dataset("swap_parts", data=masks if parts is None else parts, compression="gzip")
         h5.attrs["swap_counts"] = json.dumps(counts, sort_keys=True)
         h5.attrs["triplet_counts"] = json.dumps(triplet_counts or {}, sort_keys=True)
 
@@ -310,6 +318,21 @@ def read_pair_images(dataset_h5, pairs_h5, rows) -> np.ndarray:
     if (rows < 0).any():
         with h5py.File(pairs_h5, "r") as h5:
             out[rows < 0] = read_rows(h5, "swap_images", -1 - rows[rows < 0])
+    return out
+
+
+def swap_parts(pairs_h5, partner_rows, kinds, size: int) -> np.ndarray | None:
+    """Bool (N, size, size): for a region-swap pair, the donor's part within its pasted area (the rest
+    of the area is the border the blend made); empty for other kinds. None for a pair store written
+    before the parts were stored."""
+    partner_rows = np.asarray(partner_rows, np.int64)
+    out = np.zeros((len(partner_rows), size, size), bool)
+    swap = np.flatnonzero([k == "swap" for k in kinds])
+    if swap.size:
+        with h5py.File(pairs_h5, "r") as h5:
+            if "swap_parts" not in h5:
+                return None
+            out[swap] = read_rows(h5, "swap_parts", -1 - partner_rows[swap])
     return out
 
 

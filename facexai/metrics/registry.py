@@ -50,6 +50,9 @@ _BUILT_IN = (
     Metric("lift", "lift", HIGHER, pairs=True, shown=True, sortable=True),
     Metric("rp_dissimilarity", "RP (dissimilarity)", HIGHER, classes=False, pairs=True),
     Metric("lift_dissimilarity", "lift (dissimilarity)", HIGHER, classes=False, pairs=True),
+    # region-swap pairs: the lift in the donor's part and in the rest of the pasted area (the border)
+    Metric("lift_part", "lift (donor's part)", HIGHER, classes=False, pairs=True),
+    Metric("lift_seam", "lift (pasted border)", classes=False, pairs=True),
     Metric("recall", "recall@q", HIGHER, pairs=True, shown=True, rank_based=True),
     Metric("iou", "IoU@q", HIGHER, rank_based=True),
     Metric("rank_accuracy", "rank accuracy", HIGHER, rank_based=True),

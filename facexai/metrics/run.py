@@ -232,6 +232,27 @@ def metric_table(attribution_h5, dataset_h5, model_dir, out_csv, *, regions: dic
 PAIR_SAME = {"region": True, "swap": True, "triplet": True, "genuine": True, "impostor": False}
 
 
+def part_and_seam(maps, masks, kinds, partner_rows, pairs_h5, settings) -> dict[str, np.ndarray]:
+    """For region-swap pairs: the lift of the map (the configured mass) in the donor's part and in
+    the rest of the pasted area (the border the blend made), apart: a map on the seam rather than
+    on the part shows in `lift_seam`. NaN for other kinds (and for a pair store without parts)."""
+    from ..data.pairs import swap_parts
+    from .topq import mask_metrics
+
+    n = len(maps)
+    out = {"lift_part": np.full(n, np.nan), "lift_seam": np.full(n, np.nan)}
+    swap = np.flatnonzero([k == "swap" for k in kinds])
+    if not swap.size or pairs_h5 is None:
+        return out
+    parts = swap_parts(pairs_h5, partner_rows, kinds, masks.shape[-1])
+    if parts is None:
+        log.warning("%s: a pair store without the swapped parts; lift_part / lift_seam left NaN", pairs_h5)
+        return out
+    for column, region in (("lift_part", parts[swap]), ("lift_seam", masks[swap] & ~parts[swap])):
+        out[column][swap] = mask_metrics(maps[swap], region, q=float(settings["q"]), mode=settings["mass"])["lift"]
+    return out
+
+
 def game_columns(task, x_all, maps, ids, regions_model, has_twin, shard, dataset_h5, pairs_h5, settings,
                  dev) -> dict[str, np.ndarray]:
     """The inpainting game's columns: its values on the triplet rows, NaN and `not_a_triplet`
@@ -326,6 +347,7 @@ def pair_metric_table(attribution_h5, dataset_h5, embedder_dir, eer_json, out_cs
     table["rp_dissimilarity"] = np.where(has_region, dis["rp"], np.nan)
     table["lift_dissimilarity"] = np.where(has_region, dis["lift"], np.nan)
     table["degenerate_dissimilarity"] = np.where(has_region, dis["degenerate"], "not_a_region_pair")
+    table = table.assign(**part_and_seam(maps, masks, kinds, partner_rows, pairs_h5, settings))
     table = table.assign(**extra_columns(shard, masks, settings, rows=has_region))
     table["not_applicable"] = ""
     if len(table):

@@ -106,7 +106,7 @@ def build_pairs(split_tsv, out_tsv, *, n_genuine: int, n_impostor: int, seed: in
     swap = swap or {}
     if swap.get("regions") and dataset_h5 is None:
         raise ValueError("region-swap pairs need the fused dataset (dataset_h5)")
-    swapped, images, masks, counts = build_swap_pairs(
+    swapped, images, masks, parts, counts = build_swap_pairs(
         test, dataset_h5, regions=regions or {}, names=list(swap.get("regions") or []),
         per_region=int(swap.get("pairs_per_region", 0)), dilation=int(swap.get("dilation", 0)),
         feather=int(swap.get("feather", 0)), seed=int(swap.get("seed", seed)), blend=swap.get("blend", "poisson"))
@@ -114,7 +114,7 @@ def build_pairs(split_tsv, out_tsv, *, n_genuine: int, n_impostor: int, seed: in
     triplets = triplets or {}
     if triplets.get("regions") and dataset_h5 is None:
         raise ValueError("triplets need the fused dataset (dataset_h5)")
-    made, extra_images, extra_masks, triplet_counts = build_triplets(
+    made, extra_images, extra_masks, extra_parts, triplet_counts = build_triplets(
         test, dataset_h5, regions=regions or {}, names=list(triplets.get("regions") or []),
         per_region=int(triplets.get("per_region", 0)), dilation=int(triplets.get("dilation", 0)),
         feather=int(triplets.get("feather", 0)), seed=int(triplets.get("seed", seed)), start=len(images),
@@ -123,9 +123,10 @@ def build_pairs(split_tsv, out_tsv, *, n_genuine: int, n_impostor: int, seed: in
     if extra_images:  # after the swapped copies (an empty store array has no image size yet)
         images = np.concatenate([images, np.stack(extra_images)]) if len(images) else np.stack(extra_images)
         masks = np.concatenate([masks, np.stack(extra_masks)]) if len(masks) else np.stack(extra_masks)
+        parts = np.concatenate([parts, np.stack(extra_parts)]) if len(parts) else np.stack(extra_parts)
     table = pd.DataFrame(rows, columns=list(PAIR_COLUMNS))
     if out_h5 is not None:
-        write_pair_store(out_h5, images, masks, counts, triplet_counts)
+        write_pair_store(out_h5, images, masks, counts, triplet_counts, parts)
     summary = {"pairs": {k: int(v) for k, v in table["kind"].value_counts().sort_index().items()},
                "swap": counts, "triplet": triplet_counts}
     if out_json is not None:
