@@ -226,3 +226,22 @@ def test_poisson_swap_of_an_unchanged_part_is_the_identity():
     region[5:12, 4:15] = True
     swapped, area = swap_region(a, region, a, region, dilation=1, feather=0, blend="poisson")
     assert np.array_equal(swapped, a) and area.sum() > region.sum()
+
+
+def test_lift_on_the_part_and_on_the_pasted_border_apart(tmp_path):
+    """A map equal to the donor's part has all its mass there (lift_part = 1 / the part's share of the
+    image, lift_seam 0); a map on the border ring only has lift_part 0; other kinds stay NaN."""
+    from facexai.data.pairs import write_pair_store
+    from facexai.metrics.run import part_and_seam
+
+    part = np.zeros((8, 8), bool)
+    part[3:5, 3:5] = True
+    area = ndimage.binary_dilation(part)
+    write_pair_store(tmp_path / "p.h5", np.zeros((1, 8, 8, 3), np.uint8), area[None], {}, {}, part[None])
+    maps = np.stack([part, area & ~part, part]).astype(np.float32)
+    masks = np.stack([area, area, area])
+    out = part_and_seam(maps, masks, ["swap", "swap", "genuine"], np.array([-1, -1, 5]), tmp_path / "p.h5",
+                        {"q": 10, "mass": "positive"})
+    assert out["lift_part"][0] == pytest.approx(64 / 4) and out["lift_seam"][0] == 0
+    assert out["lift_part"][1] == 0 and out["lift_seam"][1] == pytest.approx(64 / (area.sum() - 4))
+    assert np.isnan(out["lift_part"][2]) and np.isnan(out["lift_seam"][2])
