@@ -260,6 +260,11 @@ def check_embedders(verification: dict) -> None:
     if "swap" in verification["explain"]["kinds"] and not (swap.get("regions") and swap.get("pairs_per_region")):
         raise ConfigError("verification.explain.kinds: 'swap' needs region-swap pairs "
                           "(verification.region_swap.regions and pairs_per_region)")
+    if "swap_control" in verification["explain"]["kinds"] and not (swap.get("controls") and swap.get("regions")):
+        raise ConfigError("verification.explain.kinds: 'swap_control' needs verification.region_swap.controls: true")
+    triplets = verification.get("triplets") or {}
+    if "triplet" in verification["explain"]["kinds"] and not (triplets.get("regions") and triplets.get("per_region")):
+        raise ConfigError("verification.explain.kinds: 'triplet' needs verification.triplets (regions, per_region)")
 
 
 def digest(*sections) -> str:

@@ -106,7 +106,8 @@ def verification_lines(results: Path, embedder_dirs) -> list[str]:
         name = folder.name
         eer = json.loads((results / "verification" / name / "eer.json").read_text())
         table = pd.read_csv(folder / "localisation.csv", keep_default_na=False, na_values=[""])
-        changed = table[table["kind"].isin(["region", "swap"])].sort_values(["kind", "region", "method"])
+        changed = table[table["kind"].isin(["region", "swap", "swap_control"])].sort_values(["kind", "region",
+                                                                                              "method"])
         for (kind, region), group in changed.groupby(["kind", "region"], sort=True):
             oracle = group[group["method"] == ORACLE]
             ceiling = float(oracle["lift_mean"].iloc[0]) if len(oracle) else None

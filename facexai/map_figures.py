@@ -136,8 +136,8 @@ def pair_figure(dataset_h5, attribution_h5s: dict[str, list], out_png, *, region
         score = f"preference {first[r]['score']:.3f}" if kind == "triplet" else f"score {first[r]['score']:.2f}"
         axes[r, 0].set_title(f"{kind}{where}\nid {key[0]}, {score}", fontsize=7)
         axes[r, 1].imshow(partners[r])
-        partner_title = {"swap": "swapped copy", "triplet": f"mate id {key[1]}\n(twin: its {region} swapped)"}.get(
-            kind, f"partner id {key[1]}")
+        partner_title = {"swap": "swapped copy", "swap_control": "own part pasted (control)",
+                         "triplet": f"mate id {key[1]}\n(twin: its {region} swapped)"}.get(kind, f"partner id {key[1]}")
         axes[r, 1].set_title(partner_title, fontsize=7)
         for c, method in enumerate(methods):
             a = loaded[method][key]["map"]

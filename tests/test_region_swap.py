@@ -245,3 +245,22 @@ def test_lift_on_the_part_and_on_the_pasted_border_apart(tmp_path):
     assert out["lift_part"][0] == pytest.approx(64 / 4) and out["lift_seam"][0] == 0
     assert out["lift_part"][1] == 0 and out["lift_seam"][1] == pytest.approx(64 / (area.sum() - 4))
     assert np.isnan(out["lift_part"][2]) and np.isnan(out["lift_seam"][2])
+
+
+def test_swap_controls_take_the_part_from_the_same_person_and_leave_the_swaps_alone(dataset):
+    path, _, split, images, labels = dataset
+    plain = build_swap_pairs(split, path, regions=REGIONS, names=["eyes"], per_region=4, dilation=1, feather=0,
+                             seed=3)
+    with_controls = build_swap_pairs(split, path, regions=REGIONS, names=["eyes"], per_region=4, dilation=1,
+                                     feather=0, seed=3, controls=True)
+    identity = dict(zip(split["id"], split["identity"]))
+    swaps = [r for r in with_controls[0] if r[0] == "swap"]
+    controls = [r for r in with_controls[0] if r[0] == "swap_control"]
+    # the same swap pairs as without controls (their own random stream), and one control per swap
+    assert [(r[1], r[3], r[5], r[6]) for r in swaps] == [(r[1], r[3], r[5], r[6]) for r in plain[0]]
+    assert len(controls) == len(swaps) == 4 and with_controls[4]["eyes"]["controls"] == 4
+    for kind, row_a, row_b, id_a, id_b, region, donor in controls:
+        assert identity[donor] == identity[id_a] and donor != id_a   # another photo of the same person
+        k = -1 - row_b
+        area = np.kron(with_controls[2][k], np.ones((2, 2), bool))
+        assert np.array_equal(with_controls[1][k][~area], images[row_a][~area])

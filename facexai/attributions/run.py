@@ -85,7 +85,7 @@ def explain_shard(dataset_h5, split_tsv, model_dir, out_h5, *, model_name: str, 
     return n
 
 
-PAIR_KINDS = ("region", "swap", "triplet", "genuine", "impostor")
+PAIR_KINDS = ("region", "swap", "swap_control", "triplet", "genuine", "impostor")
 
 
 def pair_shard(pairs: pd.DataFrame, shard: int, n_shards: int, kinds: list[str], max_pairs: int | None) -> pd.DataFrame:
@@ -103,7 +103,7 @@ def pair_shard(pairs: pd.DataFrame, shard: int, n_shards: int, kinds: list[str],
                 raise ValueError("triplets are explained after the embedder's evaluation: its scores.tsv (column "
                                  "`kept`) is needed")
             of_kind = of_kind[of_kind["kept"] == "yes"]
-        if kind in ("swap", "triplet"):
+        if kind in ("swap", "swap_control", "triplet"):
             parts.extend(g.iloc[:max_pairs or None] for _, g in of_kind.groupby("region", sort=False))
         else:
             parts.append(of_kind.iloc[:max_pairs or None])

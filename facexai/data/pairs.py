@@ -42,7 +42,10 @@ from .samples import read_rows
 log = logging.getLogger(__name__)
 
 SWAP_ID_OFFSET = 1_000_000_000
-REGION_KINDS = ("region", "swap", "triplet")  # pair kinds with an expected region
+# pair kinds with an expected region; swap_control: a region-swap pair's control (the same region
+# from another photo of the same person: no identity change)
+SWAP_KINDS = ("swap", "swap_control")
+REGION_KINDS = ("region", *SWAP_KINDS, "triplet")
 # kinds whose ground truth is where two images differ: a fill taken from the partner (or mate, or
 # twin) would make every map's score depend on that difference alone
 GROUND_TRUTH_KINDS = REGION_KINDS
@@ -176,14 +179,17 @@ def seam_measures(image_a: np.ndarray, swapped: np.ndarray, area: np.ndarray, re
 
 
 def build_swap_pairs(test: pd.DataFrame, dataset_h5, *, regions: dict, names: list[str], per_region: int,
-                     dilation: int, feather: int, seed: int,
-                     blend: str = "poisson") -> tuple[list[tuple], np.ndarray, np.ndarray, dict]:
+                     dilation: int, feather: int, seed: int, blend: str = "poisson",
+                     controls: bool = False) -> tuple[list[tuple], np.ndarray, np.ndarray, np.ndarray, dict]:
     """Region-swap pairs among the test samples `test` (columns row, id, identity).
 
     For each region, the test faces in a seeded random order each serve once as A (while pairs are
-    missing), with a B drawn among the other identities. Returns (pair rows for pairs.tsv, swapped
-    images, expected regions at the label size, the donor's part within each (label size), counts
-    per region: made and skipped)."""
+    missing), with a B drawn among the other identities. With `controls`, each swap pair gets a
+    control of kind `swap_control`: A with the same region from another photo of A's own person,
+    pasted the same way (no identity change: the paste, its border and the photo's differences
+    without a new person), when A's person has another test photo with the region. Returns (pair
+    rows for pairs.tsv, swapped images, expected regions at the label size, the donor's part
+    within each (label size), counts per region: made, skipped, controls)."""
     records, images, masks, parts, counts = [], [], [], [], {}
     if not names or per_region <= 0:
         empty = np.zeros((0, 1, 1), bool)
@@ -194,7 +200,8 @@ def build_swap_pairs(test: pd.DataFrame, dataset_h5, *, regions: dict, names: li
         for r_index, region in enumerate(names):
             classes = region_class_indices(region, regions)
             rng = np.random.default_rng([seed, r_index])
-            made = skipped = 0
+            control_rng = np.random.default_rng([seed, r_index, 0xC0])  # apart: controls change no swap draw
+            made = skipped = n_controls = 0
             for a in rng.permutation(len(rows)):
                 if made == per_region:
                     break
@@ -218,7 +225,23 @@ def build_swap_pairs(test: pd.DataFrame, dataset_h5, *, regions: dict, names: li
                 records.append(("swap", int(rows[a]), -1 - k, int(ids[a]), SWAP_ID_OFFSET + k, region,
                                 int(ids[b])))
                 made += 1
+                mates = np.flatnonzero((identity == identity[a]) & (np.arange(len(rows)) != a))
+                if controls and mates.size:
+                    m = int(control_rng.choice(mates))
+                    region_m = resize_nearest(np.isin(read_rows(h5, "labels", [rows[m]])[0], classes), image_size)
+                    if region_m.any():
+                        own, area = swap_region(pixels[0], region_a, read_rows(h5, "images", [rows[m]])[0],
+                                                region_m, dilation=dilation, feather=feather, blend=blend)
+                        k = len(images)
+                        images.append(own)
+                        masks.append(to_label_size(area, label_size))
+                        parts.append(to_label_size(area & region_m, label_size))
+                        records.append(("swap_control", int(rows[a]), -1 - k, int(ids[a]), SWAP_ID_OFFSET + k,
+                                        region, int(ids[m])))
+                        n_controls += 1
             counts[region] = {"made": made, "skipped_region_absent": skipped, "requested": per_region}
+            if controls:
+                counts[region]["controls"] = n_controls
             if made < per_region:
                 log.warning("region-swap pairs for %s: %d of %d made (%d draws skipped: region absent from A or B; "
                             "test faces exhausted)", region, made, per_region, skipped)
@@ -327,7 +350,7 @@ def swap_parts(pairs_h5, partner_rows, kinds, size: int) -> np.ndarray | None:
     before the parts were stored."""
     partner_rows = np.asarray(partner_rows, np.int64)
     out = np.zeros((len(partner_rows), size, size), bool)
-    swap = np.flatnonzero([k == "swap" for k in kinds])
+    swap = np.flatnonzero([k in SWAP_KINDS for k in kinds])
     if swap.size:
         with h5py.File(pairs_h5, "r") as h5:
             if "swap_parts" not in h5:
@@ -356,7 +379,7 @@ def expected_regions(dataset_h5, pairs_h5, rows, partner_rows, kinds, region_nam
         if probe.size:
             masks[probe] = region_masks(read_rows(h5, "labels", rows[probe]), [region_names[i] for i in probe],
                                         regions)
-    swap = np.flatnonzero([k == "swap" for k in kinds])
+    swap = np.flatnonzero([k in SWAP_KINDS for k in kinds])
     if swap.size:
         if (partner_rows[swap] >= 0).any():
             raise ValueError(f"{pairs_h5}: a swap pair whose partner is not a swapped copy")

@@ -229,19 +229,19 @@ def metric_table(attribution_h5, dataset_h5, model_dir, out_csv, *, regions: dic
     return table
 
 
-PAIR_SAME = {"region": True, "swap": True, "triplet": True, "genuine": True, "impostor": False}
+PAIR_SAME = {"region": True, "swap": True, "swap_control": True, "triplet": True, "genuine": True, "impostor": False}
 
 
 def part_and_seam(maps, masks, kinds, partner_rows, pairs_h5, settings) -> dict[str, np.ndarray]:
-    """For region-swap pairs: the lift of the map (the configured mass) in the donor's part and in
+    """For region-swap pairs and their controls: the lift of the map (the configured mass) in the donor's part and in
     the rest of the pasted area (the border the blend made), apart: a map on the seam rather than
     on the part shows in `lift_seam`. NaN for other kinds (and for a pair store without parts)."""
-    from ..data.pairs import swap_parts
+    from ..data.pairs import SWAP_KINDS, swap_parts
     from .topq import mask_metrics
 
     n = len(maps)
     out = {"lift_part": np.full(n, np.nan), "lift_seam": np.full(n, np.nan)}
-    swap = np.flatnonzero([k == "swap" for k in kinds])
+    swap = np.flatnonzero([k in SWAP_KINDS for k in kinds])
     if not swap.size or pairs_h5 is None:
         return out
     parts = swap_parts(pairs_h5, partner_rows, kinds, masks.shape[-1])

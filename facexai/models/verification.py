@@ -109,7 +109,8 @@ def build_pairs(split_tsv, out_tsv, *, n_genuine: int, n_impostor: int, seed: in
     swapped, images, masks, parts, counts = build_swap_pairs(
         test, dataset_h5, regions=regions or {}, names=list(swap.get("regions") or []),
         per_region=int(swap.get("pairs_per_region", 0)), dilation=int(swap.get("dilation", 0)),
-        feather=int(swap.get("feather", 0)), seed=int(swap.get("seed", seed)), blend=swap.get("blend", "poisson"))
+        feather=int(swap.get("feather", 0)), seed=int(swap.get("seed", seed)), blend=swap.get("blend", "poisson"),
+        controls=bool(swap.get("controls", False)))
     rows.extend(record + ("", "", "") for record in swapped)
     triplets = triplets or {}
     if triplets.get("regions") and dataset_h5 is None:
@@ -286,7 +287,7 @@ def evaluate_pairs(model_dir, dataset_h5, pairs_tsv, out_scores, out_json, *, pa
     summary = {"embedder": name, "kind": meta["kind"], "similarity": similarity,
                "eer": eer, "threshold": threshold, "n_genuine": int(genuine.size), "n_impostor": int(impostor.size),
                "genuine_mean": float(genuine.mean()), "impostor_mean": float(impostor.mean())}
-    for kind in ("region", "swap"):
+    for kind in ("region", "swap", "swap_control"):
         changed = pairs[pairs["kind"] == kind]
         if len(changed):
             summary[f"{kind}_pairs"] = {
