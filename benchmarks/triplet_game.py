@@ -3,6 +3,7 @@ triplets, for the trained embedder beside embedders that know nothing of faces.
 
     python benchmarks/triplet_game.py [--results results] [--masks 1000] [--per-region 10]
                                       [--embedders trained untrained pixels] [--dlib]
+                                      [--parts triplets swaps]
 
 Embedders: `trained` (the run's, results/verification/trained), `untrained` (the same architecture
 with random weights, seed 0), `pixels` (the image's colours pooled to an 8 x 8 grid: no network at
@@ -164,6 +165,7 @@ def main(argv=None):
     parser.add_argument("--per-region", type=int, default=10)
     parser.add_argument("--embedders", nargs="*", default=["trained", "untrained", "pixels"])
     parser.add_argument("--dlib", action="store_true")
+    parser.add_argument("--parts", nargs="*", default=["triplets", "swaps"], choices=["triplets", "swaps"])
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
     results = Path(args.results)
@@ -174,20 +176,23 @@ def main(argv=None):
     pairs = pd.read_csv(results / "verification/pairs.tsv", sep="\t", keep_default_na=False)
     swaps = pd.concat([g.iloc[:args.per_region] for _, g in pairs[pairs["kind"] == "swap"].groupby("region")],
                       ignore_index=True)
-    triplets = pairs[pairs["kind"] == "triplet"].reset_index(drop=True)
+    triplets_all = pairs[pairs["kind"] == "triplet"]
+    triplets = triplets_all.reset_index(drop=True)
     for name, model in embedders(results, args.embedders, args.dlib).items():
         start = time.time()
         cam = getattr(model, "cam_layer", None) is not None
-        print(f"\n## {name}\n")
-        lifts = pd.DataFrame(swap_lifts(model, data, pairs_h5, swaps, regions, args.masks))
-        print(f"Region-swap pairs ({args.per_region} per region), CorrRISE lift in U:\n")
-        print(lifts.pivot_table(index=["fill", "map"], columns="region", values="lift", aggfunc="first")
-              .to_markdown())
-        game, counts = triplet_game(model, data, pairs_h5, triplets, regions, args.masks, margin, cam)
-        print(f"\nTriplets kept (preference > {margin}): {counts}\n")
-        if game:
-            print(pd.DataFrame(game).to_markdown(index=False))
-        print(f"\n({time.time() - start:.0f} s)")
+        print(f"\n## {name}\n", flush=True)
+        if "triplets" in args.parts:
+            game, counts = triplet_game(model, data, pairs_h5, triplets, regions, args.masks, margin, cam)
+            print(f"Triplets kept (preference > {margin}): {counts}\n")
+            if game:
+                print(pd.DataFrame(game).to_markdown(index=False), flush=True)
+        if "swaps" in args.parts:
+            lifts = pd.DataFrame(swap_lifts(model, data, pairs_h5, swaps, regions, args.masks))
+            print(f"\nRegion-swap pairs ({args.per_region} per region), CorrRISE lift in U:\n")
+            print(lifts.pivot_table(index=["fill", "map"], columns="region", values="lift", aggfunc="first")
+                  .to_markdown(), flush=True)
+        print(f"\n({time.time() - start:.0f} s)", flush=True)
 
 
 if __name__ == "__main__":

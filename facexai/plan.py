@@ -222,6 +222,13 @@ class RunPlan:
             return str(dlib_model_path())
         return spec["weights"]
 
+    # metric settings read only by the verification pair jobs
+    PAIR_ONLY_METRIC_SETTINGS = ("game",)
+
+    def class_metric_settings(self) -> dict:
+        """config `metrics` as the attribute metric jobs read it: without the pair-only settings."""
+        return {k: v for k, v in self.config["metrics"].items() if k not in self.PAIR_ONLY_METRIC_SETTINGS}
+
     @property
     def triplets(self) -> bool:
         """Whether triplets are drawn and explained (the inpainting game)."""

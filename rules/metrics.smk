@@ -22,7 +22,8 @@ rule metrics:
     params:
         regions=config["regions"],
         attribute_regions=config["attribute_regions"],
-        settings=config["metrics"],
+        # without the pair-only settings (metrics.game): changing them reruns no attribute job
+        settings=PLAN.class_metric_settings(),
         method=lambda wc: config["methods"][wc.method],  # the sanity check recomputes maps
         seed=config["seed"],
         device=config["device"],

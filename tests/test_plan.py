@@ -140,3 +140,16 @@ def test_flat_photo_folder_without_identities_has_no_verification(default_config
     plan = RunPlan(photo_config(default_config, tmp_path))
     assert not plan.has_verification()
     assert not [o for o in plan.final_outputs() if "/verification/" in o]
+
+
+def test_pair_only_metric_settings_stay_out_of_the_attribute_metric_jobs(default_config):
+    """metrics.game is read by the pair jobs only: the attribute metric jobs' params leave it out, so
+    changing it reruns no attribute job; triplet outputs (the game figure) only when triplets are explained."""
+    plan = RunPlan(default_config)
+    assert "game" in default_config["metrics"] and "game" not in plan.class_metric_settings()
+    assert {k: v for k, v in default_config["metrics"].items() if k != "game"} == plan.class_metric_settings()
+    assert plan.triplets and any("triplet_game_" in t for t in plan.final_outputs())
+    config = copy.deepcopy(default_config)
+    config["verification"]["explain"]["kinds"] = ["genuine", "impostor"]
+    assert not RunPlan(config).triplets
+    assert not any("triplet_game_" in t for t in RunPlan(config).final_outputs())
