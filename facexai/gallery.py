@@ -164,7 +164,9 @@ def pair_gallery_data(metric_csvs, attribution_h5s: dict[str, list], dataset_h5,
             for k, key in enumerate(shard.keys()):
                 key = (int(key[0]), int(key[1]))
                 maps_of[(method,) + key] = shard.maps[k]
-                rows[key] = (int(shard["row"][k]), int(shard["partner_row"][k]), shard["kind"][k], shard["region"][k])
+                game_row = int(shard["game_row"][k]) if "game_row" in shard.columns else 0
+                rows[key] = (int(shard["row"][k]), int(shard["partner_row"][k]), shard["kind"][k], shard["region"][k],
+                             game_row)
                 decisions.setdefault(key, {"model": embedder, "id": key[0], "partner": key[1],
                                            "attribute": shard["kind"][k], "region": shard["region"][k],
                                            "score": _number(shard["score"][k]), "methods": {}})
@@ -174,7 +176,7 @@ def pair_gallery_data(metric_csvs, attribution_h5s: dict[str, list], dataset_h5,
     images = read_pair_images(dataset_h5, pairs_h5, a_rows)
     partners = read_pair_images(dataset_h5, pairs_h5, b_rows)
     outlines = expected_regions(dataset_h5, pairs_h5, a_rows, b_rows, [rows[k][2] for k in keys],
-                                [rows[k][3] for k in keys], regions)
+                                [rows[k][3] for k in keys], regions, probe_swap_rows=[rows[k][4] for k in keys])
     pictures: dict[str, str] = {}
     methods = []
     for index, key in enumerate(keys):

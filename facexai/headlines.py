@@ -90,7 +90,7 @@ def game_lines(embedder_dirs) -> list[str]:
             for _, r in group.sort_values("method").iterrows():
                 flip, game, lift = (_ci(r[f"{m}_mean"], r[f"{m}_ci_low"], r[f"{m}_ci_high"])
                                     for m in ("game_flip_fraction", "game_region_lift", "lift"))
-                label = f"{r['method']} ({r['budget']})" + (" = ceiling" if r["method"] == ORACLE else "")
+                label = f"{r['method']} ({r['budget']})" + (" = oracle" if r["method"] == ORACLE else "")
                 lines.append(f"| {folder.name} | {region} | {label} | {r['n']} | {flip} | {game} | {lift} | "
                              f"{_share(r['lift_mean'], ceiling)} | {_reasons(r)} |")
     return lines
@@ -117,7 +117,7 @@ def verification_lines(results: Path, embedder_dirs) -> list[str]:
                           r["lift_dissimilarity_ci_high"])
                 n_na = r.get("n_not_applicable", 0)
                 n = f"{r['n']} ({int(n_na)} not applicable)" if n_na else f"{r['n']}"
-                label = f"{r['method']} ({r['budget']})" + (" = ceiling" if r["method"] == ORACLE else "")
+                label = f"{r['method']} ({r['budget']})" + (" = oracle" if r["method"] == ORACLE else "")
                 lines.append(f"| {name} | {_fmt(eer['eer'])} ({_fmt(eer['threshold'], 3)}) | {kind} | {region} | "
                              f"{label} | {n} | {lift} | {dis} | {_share(r['lift_mean'], ceiling)} | {_reasons(r)} |")
     return lines
@@ -265,7 +265,7 @@ def headlines(results_dir) -> str:
             out += ["", "### Verification triplets: which ones the swap matters to", "",
                     *triplet_count_lines(results, embedders),
                     "", "### The inpainting game on the kept triplets (CIs: triplets resampled by probe image; "
-                    "`difference` reads where M and M' differ: the ceiling, not a method)", "",
+                    "`difference` reads where M and M' differ: the oracle, not a method)", "",
                     *game_lines(embedders),
                     "", "### Triplets: beats the model-free baselines (one-sided paired Wilcoxon by probe image, "
                     "Holm per metric)", "", *pair_verdict_lines(embedders)]

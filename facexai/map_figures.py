@@ -28,7 +28,8 @@ def _load_maps(paths, extra=()) -> dict:
     for path in paths:
         shard = read_shard(path)
         for k, key in enumerate(shard.keys()):
-            out[key] = {"map": shard.maps[k], **{name: shard[name][k] for name in ("row", "score", *extra)}}
+            out[key] = {"map": shard.maps[k], **{name: shard[name][k] for name in ("row", "score", *extra)
+                                                 if name in shard.columns}}
     return out
 
 
@@ -115,7 +116,8 @@ def pair_figure(dataset_h5, attribution_h5s: dict[str, list], out_png, *, region
     from .data.pairs import expected_regions, read_pair_images
 
     methods = list(attribution_h5s)
-    loaded = {m: _load_maps(paths, extra=("partner_row", "kind", "region")) for m, paths in attribution_h5s.items()}
+    loaded = {m: _load_maps(paths, extra=("partner_row", "kind", "region", "game_row"))
+              for m, paths in attribution_h5s.items()}
     common = [k for k in loaded[methods[0]] if all(k in loaded[m] for m in methods)]
     chosen = choose_pairs([(key, loaded[methods[0]][key]["kind"], loaded[methods[0]][key]["region"])
                            for key in common], per_kind)
@@ -128,7 +130,8 @@ def pair_figure(dataset_h5, attribution_h5s: dict[str, list], out_png, *, region
     images = read_pair_images(dataset_h5, pairs_h5, rows)
     partners = read_pair_images(dataset_h5, pairs_h5, partner_rows)
     outlines = expected_regions(dataset_h5, pairs_h5, rows, partner_rows, [f["kind"] for f in first],
-                                [f["region"] for f in first], regions)
+                                [f["region"] for f in first], regions,
+                                probe_swap_rows=[f.get("game_row", 0) for f in first])
     for r, key in enumerate(chosen):
         kind, region, image = first[r]["kind"], first[r]["region"], images[r]
         axes[r, 0].imshow(image)

@@ -285,7 +285,7 @@ def training_curves_figure(curves_tsv, out_png, title: str = "", dpi: int = 100)
 def game_figure(localisation: pd.DataFrame, out_png, embedder: str = "") -> int:
     """The inpainting game on the kept triplets of one embedder: per region, each method's mean flip
     fraction (lower is better) and game region lift (higher is better) with the 95 % CI by probe
-    image; the oracle (`difference`) drawn hollow and labelled as the ceiling, the random baseline's
+    image; the oracle (`difference`) drawn hollow and labelled as the oracle, the random baseline's
     value as a dashed line per region. PNG and PDF. Returns the number of regions drawn."""
     table = localisation[localisation["kind"] == "triplet"]
     regions = sorted(table["region"].unique())
@@ -304,7 +304,7 @@ def game_figure(localisation: pd.DataFrame, out_png, embedder: str = "") -> int:
             err = np.abs(np.vstack([mean - rows[f"{metric}_ci_low"].to_numpy(float),
                                     rows[f"{metric}_ci_high"].to_numpy(float) - mean]))
             oracle = method == "difference"
-            name = method_label(method, budgets) + (" = ceiling" if oracle else "")
+            name = method_label(method, budgets) + (" = oracle (reads M - M')" if oracle else "")
             ax.errorbar(x, mean, yerr=np.nan_to_num(err), fmt="s" if oracle else "o", ms=6,
                         mfc="white" if oracle else colours[method], mec=colours[method], ecolor=colours[method],
                         capsize=2, lw=1, label=name)

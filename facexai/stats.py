@@ -155,7 +155,7 @@ def method_comparisons(table: pd.DataFrame, metrics=None, group: str = "model", 
 # the model-free baselines besides random (methods whose `model_free` is set): each method is also
 # tested against each of them present in the table
 MODEL_FREE_BASELINES = ("edge", "centre")
-# methods that read the answer of a pair kind (`AttributionMethod.oracle`): a ceiling, never ranked
+# methods that read the answer of a pair kind (`AttributionMethod.oracle`): a reference, never ranked
 ORACLES = ("difference",)
 
 
@@ -448,31 +448,44 @@ def write_statistics(per_sample_csvs, outputs: dict, *, n_resamples: int = 1000,
     return summary
 
 
-# lift-type values of a map with no mass to place (all-zero: no mask moved the score): chance
-AT_CHANCE = {"lift": ("degenerate", 1.0), "energy_pointing_lift": ("degenerate", 1.0),
-             "lift_dissimilarity": ("degenerate_dissimilarity", 1.0)}
+# a map with no mass to place scores what a uniform map scores: lift-type values 1, shares of the
+# region its share of the image, AUC 0.5, recall q / 100 (`q` given)
 NO_MASS = ("zero_map",)
+AT_CHANCE_ONE = (("lift", "degenerate"), ("energy_pointing_lift", "degenerate"), ("lift_part", "degenerate"),
+                 ("lift_seam", "degenerate"), ("lift_dissimilarity", "degenerate_dissimilarity"))
+AT_CHANCE_SHARE = (("rp", "degenerate"), ("pointing", "degenerate"), ("rp_dissimilarity", "degenerate_dissimilarity"))
 
 
-def pair_rows_at_chance(table: pd.DataFrame) -> pd.DataFrame:
+def pair_rows_at_chance(table: pd.DataFrame, q: float | None = None) -> pd.DataFrame:
     """Pair rows whose map has no mass to place (`zero_map`: e.g. CorrRISE where no mask moved the
-    score, or the negative part of a map with none) enter the verdicts at chance: lift-type values 1,
-    RP = the region's share (`chance`), instead of dropping out (a method would otherwise be judged
-    only on the rows it could explain). The game is at chance already (game.py). Rows of kinds
-    without a region and non-finite maps stay NaN. Counted per reason in the localisation table."""
+    score, or the negative part of a map that has none) enter the summaries and verdicts with the
+    values of a uniform map instead of dropping out (a method would otherwise be judged only on the
+    rows it could explain): lift, energy-pointing lift, the part and seam lifts and the
+    dissimilarity lift 1; RP, pointing and the dissimilarity RP the region's share of the image
+    (`chance`); AUC 0.5; recall q / 100 when `q` (metrics.q) is given. The game is at chance already
+    (game.py). Non-finite maps, kinds without a region and rows of methods that could not run stay
+    NaN. Counted per reason in the localisation table."""
     table = table.copy()
-    for metric, (reason, value) in AT_CHANCE.items():
+    for metric, reason in AT_CHANCE_ONE:
         if metric in table and reason in table:
             rows = table[reason].fillna("").isin(NO_MASS) & table[metric].isna()
-            table.loc[rows, metric] = value
-    if {"rp", "chance", "degenerate"} <= set(table.columns):
-        rows = table["degenerate"].fillna("").isin(NO_MASS) & table["rp"].isna()
-        table.loc[rows, "rp"] = table.loc[rows, "chance"]
+            table.loc[rows, metric] = 1.0
+    if "chance" in table:
+        for metric, reason in AT_CHANCE_SHARE:
+            if metric in table and reason in table:
+                rows = table[reason].fillna("").isin(NO_MASS) & table[metric].isna()
+                table.loc[rows, metric] = table.loc[rows, "chance"]
+    if "degenerate" in table:
+        rows = table["degenerate"].fillna("").isin(NO_MASS)
+        if "auc" in table:
+            table.loc[rows & table["auc"].isna(), "auc"] = 0.5
+        if q is not None and "recall" in table:
+            table.loc[rows & table["recall"].isna(), "recall"] = float(q) / 100
     return table
 
 
 def write_pair_statistics(per_pair_csvs, outputs: dict, *, alpha: float = 0.05, n_resamples: int = 1000,
-                          seed: int = 0) -> None:
+                          seed: int = 0, q: float | None = None) -> None:
     """Verification pairs: paired method comparisons, beats-random verdicts and metric agreement per
     pair kind (unit: the explained image of the pair), on the registry's tested pair metrics; rows
     with no mass to place at chance (`pair_rows_at_chance`)."""
@@ -485,7 +498,7 @@ def write_pair_statistics(per_pair_csvs, outputs: dict, *, alpha: float = 0.05, 
     # a method that cannot run on the embedder (counted in the localisation table) tests nothing
     if "not_applicable" in table:
         table = table[table["not_applicable"].fillna("") == ""]
-    table = pair_rows_at_chance(table)
+    table = pair_rows_at_chance(table, q)
     metrics = registry.tested(pairs=True)
     agreement, ranks = metric_agreement(table, metrics, group="kind", n_resamples=n_resamples, seed=seed)
     frames = {"comparisons": with_budgets(method_comparisons(table, metrics, group="kind", alpha=alpha), budgets),

@@ -108,5 +108,6 @@ rule verification_localisation:
         resamples=config["aggregate"]["bootstrap_resamples"],
         seed=config["seed"],
         alpha=config["aggregate"]["alpha"],
+        q=config["metrics"]["q"],  # a map without mass scores recall q / 100, as a uniform map
     script:
         "../scripts/verification_localisation.py"

@@ -134,13 +134,16 @@ def poisson_paste(target: np.ndarray, source: np.ndarray, area: np.ndarray) -> n
 
 
 def swap_region(image_a: np.ndarray, region_a: np.ndarray, image_b: np.ndarray, region_b: np.ndarray, *,
-                dilation: int, feather: int, blend: str = "poisson") -> tuple[np.ndarray, np.ndarray]:
+                dilation: int, feather: int, blend: str = "poisson",
+                cover: str = "donor") -> tuple[np.ndarray, np.ndarray]:
     """(A', U): A with B's region pasted in. Images uint8 (S, S, 3); regions bool at the image
     resolution.
 
     `poisson` (the default): B's part itself, U = dilate(region_b, `dilation` px), Poisson-blended
     into A (`poisson_paste`: B's texture, A's colours at the border, no seam); where A's own part
-    reaches beyond U it stays. `feather`: U = dilate(region_a | region_b, `dilation`), B's pixels
+    reaches beyond U it stays, unless `cover="union"`: U = dilate(region_a | region_b), so that A's
+    own part is replaced whole (by B's part and, where A's reached further, B's surroundings, still
+    Poisson-blended). `feather`: U = dilate(region_a | region_b, `dilation`), B's pixels
     with weight min(1, d / (feather + 1)), d the distance to the nearest pixel outside U (most of U is
     then B's skin, and a colour step remains inside the ramp). A' equals A bit for bit outside U."""
     if image_a.shape != image_b.shape:
@@ -148,7 +151,9 @@ def swap_region(image_a: np.ndarray, region_a: np.ndarray, image_b: np.ndarray, 
     if blend not in BLENDS:
         raise ValueError(f"region swap: blend must be one of {BLENDS}, got {blend!r}")
     cross = ndimage.generate_binary_structure(2, 1)
-    union = region_b if blend == "poisson" else region_a | region_b
+    if cover not in ("donor", "union"):
+        raise ValueError(f"region swap: cover must be donor or union, got {cover!r}")
+    union = region_b if blend == "poisson" and cover == "donor" else region_a | region_b
     if dilation > 0:
         union = ndimage.binary_dilation(union, structure=cross, iterations=int(dilation))
     if blend == "poisson":
@@ -252,20 +257,26 @@ def build_swap_pairs(test: pd.DataFrame, dataset_h5, *, regions: dict, names: li
 
 
 def build_triplets(test: pd.DataFrame, dataset_h5, *, regions: dict, names: list[str], per_region: int,
-                   dilation: int, feather: int, seed: int, start: int,
-                   blend: str = "poisson") -> tuple[list[tuple], list, list, dict]:
+                   dilation: int, feather: int, seed: int, start: int, blend: str = "poisson",
+                   used: set | None = None) -> tuple[list[tuple], list, list, list, dict]:
     """Triplets (module docstring) among the test samples `test` (columns row, id, identity).
 
     For each region, probes in a seeded random order (those whose identity has another test
     photo), each with a mate drawn among its identity's other test photos and a donor among the
-    other identities. The twin M' and the probe's swap P' go into the store at indices start, start
-    + 1, ... Returns (pair rows with the triplet columns, images, pasted areas at the label size,
-    the donor's part within each, counts per region: made and skipped)."""
+    other identities. A (probe, mate) pair is used once over all regions, and never when it is in
+    `used` (dataset rows of other pairs, either order), so a pair's (id, partner id) names one row.
+    M' and P' replace the mate's and the probe's own part whole (`swap_region` with
+    cover="union"): P' differs from P over all of R in P, the triplet's expected region then being
+    P''s pasted area. The twin M' and the probe's swap P' go into the store at indices start,
+    start + 1, ... Returns (pair rows with the triplet columns, images, pasted areas at the label
+    size, the donor's part within each, counts per region: made and skipped)."""
     records, images, masks, parts, counts = [], [], [], [], {}
     if not names or per_region <= 0:
         return records, images, masks, parts, counts
     rows, ids, identity = (test[c].to_numpy() for c in ("row", "id", "identity"))
     members = {k: np.flatnonzero(identity == k) for k in np.unique(identity)}
+    taken = {(int(a), int(b)) for a, b in (used or set())}
+    taken |= {(b, a) for a, b in taken}
     with h5py.File(dataset_h5, "r") as h5:
         image_size, label_size = int(h5["images"].shape[1]), int(h5["labels"].shape[1])
         for r_index, region in enumerate(names):
@@ -275,7 +286,8 @@ def build_triplets(test: pd.DataFrame, dataset_h5, *, regions: dict, names: list
             for p in rng.permutation(len(rows)):
                 if made == per_region:
                     break
-                mates = members[identity[p]][members[identity[p]] != p]
+                mates = np.array([m for m in members[identity[p]]
+                                  if m != p and (int(rows[p]), int(rows[m])) not in taken], np.int64)
                 others = np.flatnonzero(identity != identity[p])
                 if mates.size == 0 or others.size == 0:
                     continue
@@ -287,9 +299,10 @@ def build_triplets(test: pd.DataFrame, dataset_h5, *, regions: dict, names: list
                     continue
                 pixels = read_rows(h5, "images", [rows[p], rows[m], rows[b]])
                 twin, twin_area = swap_region(pixels[1], present[1], pixels[2], present[2],
-                                              dilation=dilation, feather=feather, blend=blend)
+                                              dilation=dilation, feather=feather, blend=blend, cover="union")
                 probe_swap, probe_area = swap_region(pixels[0], present[0], pixels[2], present[2],
-                                                     dilation=dilation, feather=feather, blend=blend)
+                                                     dilation=dilation, feather=feather, blend=blend, cover="union")
+                taken |= {(int(rows[p]), int(rows[m])), (int(rows[m]), int(rows[p]))}
                 k = start + len(images)
                 images.extend([twin, probe_swap])
                 masks.extend([to_label_size(twin_area, label_size), to_label_size(probe_area, label_size)])
@@ -359,11 +372,13 @@ def swap_parts(pairs_h5, partner_rows, kinds, size: int) -> np.ndarray | None:
     return out
 
 
-def expected_regions(dataset_h5, pairs_h5, rows, partner_rows, kinds, region_names, regions: dict) -> np.ndarray:
+def expected_regions(dataset_h5, pairs_h5, rows, partner_rows, kinds, region_names, regions: dict,
+                     probe_swap_rows=None) -> np.ndarray:
     """Bool (N, M, M) at the label size: a pair's expected region. Swap pairs: the stored U. Region
     pairs (the synthetic set's copies with one region changed): the region in either photo's labels
-    (an added hat exists in one of them). Triplets: the region in the probe's own labels. Other
-    kinds: empty."""
+    (an added hat exists in one of them). Triplets: where P' differs from P, the stored area of
+    P' (`probe_swap_rows`, the triplets' `row_d`), which holds all of R in P's own labels and
+    the donor's R (dilated). Other kinds: empty."""
     from ..metrics.run import region_masks
 
     rows, partner_rows = np.asarray(rows, np.int64), np.asarray(partner_rows, np.int64)
@@ -375,10 +390,12 @@ def expected_regions(dataset_h5, pairs_h5, rows, partner_rows, kinds, region_nam
         if sel.size:
             masks[sel] = (region_masks(read_rows(h5, "labels", rows[sel]), named, regions)
                           | region_masks(read_rows(h5, "labels", partner_rows[sel]), named, regions))
-        probe = np.flatnonzero([k == "triplet" for k in kinds])
-        if probe.size:
-            masks[probe] = region_masks(read_rows(h5, "labels", rows[probe]), [region_names[i] for i in probe],
-                                        regions)
+    probe = np.flatnonzero([k == "triplet" for k in kinds])
+    if probe.size:
+        if probe_swap_rows is None:
+            raise ValueError("triplet rows need their P' rows (row_d) for the expected region")
+        with h5py.File(pairs_h5, "r") as h5:
+            masks[probe] = read_rows(h5, "swap_masks", -1 - np.asarray(probe_swap_rows, np.int64)[probe])
     swap = np.flatnonzero([k in SWAP_KINDS for k in kinds])
     if swap.size:
         if (partner_rows[swap] >= 0).any():

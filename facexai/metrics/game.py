@@ -8,17 +8,20 @@ metric uses) and records when the hybrid first prefers the twin (preference < 0)
 
 * `game_flip_fraction`: the fraction of the image switched at that point (lower is better). The
   preference is evaluated on a grid of `steps` + 1 switched fractions (0, 1/steps, ..., 1); inside
-  the first grid step where it turns negative, a bisection finds a switched count n with
-  preference >= 0 at n - 1 and < 0 at n, to the pixel.
+  the first grid step where it is negative, a bisection finds a switched count n with preference
+  >= 0 at n - 1 and < 0 at n, to the pixel (where the preference is not monotone inside that step,
+  a crossing in it, not necessarily the first pixel).
 * `game_region_share`: the share of the n switched pixels inside R on P (model resolution), and
   `game_region_lift` = that share over R's share of the image (1: no better than a uniform draw).
 
 Rows where nothing can flip: when P' itself still prefers the mate (`unwinnable`: switching every
-pixel does not change the verdict) the flip fraction is 1 for every map and the shares are those of
-the whole image (lift 1): the row is a tie between all methods, counted by reason in
-`game_degenerate`, never dropped. A constant map (all-zero included) plays the random tie order:
-its value is what chance gives, its reason `constant_map` is counted beside it. A non-finite map
-is NaN (`nonfinite_map`).
+pixel does not change the verdict) the flip fraction is 1 for every map, whatever the preference
+does on the way, and the shares are those of the whole image (lift 1): the row is a tie between all
+methods, counted by reason in `game_degenerate`, never dropped. A constant map (all-zero included)
+plays the random tie order: its value is what chance gives, its reason `constant_map` is counted
+beside it. NaN, with the reason: a non-finite map (`nonfinite_map`), a probe that already prefers
+the twin (`probe_prefers_twin`: not a kept triplet) and a region with no pixel at the model
+resolution (`empty_region`).
 """
 
 from __future__ import annotations
@@ -62,11 +65,11 @@ def inpainting_game(task: Task, x: torch.Tensor, x_swap: torch.Tensor, maps: np.
             continue
         hybrids = _hybrids(x[i], x_swap[i], ranks_all[i], grid)
         pref = batched_scores(task, hybrids, np.full(len(grid), rows[i]), batch_size)
-        below = np.flatnonzero(pref < 0)
-        if below.size == 0:
+        if not pref[-1] < 0:  # P' itself: the same for every map
             out["game_degenerate"][i] = "unwinnable"
             flip[i] = total
             continue
+        below = np.flatnonzero(pref < 0)
         first = int(below[0])
         if first == 0:  # P itself prefers the twin: not a kept triplet
             out["game_degenerate"][i] = "probe_prefers_twin"

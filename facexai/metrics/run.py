@@ -319,7 +319,8 @@ def pair_metric_table(attribution_h5, dataset_h5, embedder_dir, eer_json, out_cs
         raise ValueError(f"{attribution_h5}: unknown pair kind(s) {unknown}")
     threshold = float(json.loads(Path(eer_json).read_text())["threshold"])
     has_region = np.array([k in REGION_KINDS for k in kinds], bool)
-    masks = expected_regions(dataset_h5, pairs_h5, rows, partner_rows, kinds, region_names, regions)
+    masks = expected_regions(dataset_h5, pairs_h5, rows, partner_rows, kinds, region_names, regions,
+                             probe_swap_rows=shard["game_row"] if has_twin.any() else None)
     # outcome of the verification decision at the EER threshold (accept when similarity >= threshold);
     # a triplet's decision: the probe prefers its mate over the twin (preference >= 0)
     thresholds = np.where(has_twin, 0.0, threshold)

@@ -268,6 +268,12 @@ def mask_metrics(maps, regions, *, q: float = 10, tolerance: float = 0.0, mode: 
                 for name, value in zip(order, values[:-1]):
                     out[name][a + i] = value
                 out["degenerate"][a + i] = values[-1]
+    # a map with a non-finite pixel is broken even where its positive part looks finite (-inf has no
+    # positive mass): NaN for every value, named
+    broken = ~np.isfinite(maps.reshape(n, -1)).all(axis=1) & (out["degenerate"] != "empty_region")
+    for name in order:
+        out[name][broken] = np.nan
+    out["degenerate"][broken] = "nonfinite_map"
     with np.errstate(invalid="ignore", divide="ignore"):
         out["lift"] = np.where(out["chance"] > 0, out["rp"] / out["chance"], np.nan)
     # AUC alone is undefined when the region is the whole image (no pixel outside to separate from)
