@@ -307,19 +307,45 @@ def test_a_model_that_ignores_both_sets_is_degenerate_not_falsified():
         assert (out[f"{prefix}degenerate"] == "score_unchanged").all() and np.isnan(out[f"{prefix}falsified"]).all()
 
 
-def test_falsification_with_an_embedder_uses_geodesic_distance():
+def test_falsification_of_a_pair_reads_the_drop_of_the_pair_score():
+    """The distance of a pair's counterfactual is the drop of its similarity with the partner: the
+    embedding is the region's pixels; against a partner equal to the image itself, refilling the
+    region lowers the cosine similarity (positive drop), refilling elsewhere changes nothing."""
+    import torch.nn.functional as F
+
     region, x = _region_setup()
 
     class Embedder(nn.Module):
         def forward(self, images):
             inside = images * region
-            return torch.cat([inside.flatten(1)[:, :200], torch.ones(len(images), 1)], dim=1)
+            return torch.cat([inside.flatten(1), torch.ones(len(images), 1)], dim=1)
 
-    task = PairTask(Embedder(), torch.ones(len(x), 201), np.arange(len(x)))
+    model = Embedder()
+    with torch.no_grad():
+        task = PairTask(model, model(x), np.arange(len(x)))
     mask = np.broadcast_to(region[0, 0].numpy(), (len(x), 16, 16))
     out = falsification(task, x, mask, k=4, seeds=np.arange(len(x)))
     assert (out["falsified"] == 0).all()
-    assert (out["dist_high"] > 0).all() and (out["dist_high"] <= np.pi).all()
+    assert (out["dist_low"] == 0).all() and (out["dist_high"] > 0).all()
+    # the drop is the similarity's: 1 - cos(f(x'), f(x)) averaged over the K counterfactuals, <= 2
+    assert (out["dist_high"] <= 2).all() and np.allclose(out["drop_high"], out["dist_high"])
+    assert F.cosine_similarity(model(x), model(x)).min() > 0.999
+
+
+def test_falsification_direction_follows_the_mass():
+    """mass negative: the map's top set is evidence against the score, so perturbing it must raise
+    the score (distance = rise); absolute: |change|. A region model whose logit falls when the region
+    is refilled: a map marking the region is falsified as a negative map, not as a positive or an
+    absolute one."""
+    region, x = _region_setup(n=2)
+    task = ClassTask(RegionModel(region), torch.zeros(2, dtype=torch.long))
+    maps = np.broadcast_to(region[0, 0].numpy().astype(float), (2, 16, 16)).copy()
+    verdicts = {}
+    for mass in ("positive", "negative", "absolute"):
+        signed = -maps if mass == "negative" else maps  # the same pixels carry the (negative) mass
+        out = falsification(task, x, signed, k=4, q=10, mass=mass, seeds=np.arange(2))
+        verdicts[mass] = out["sized_falsified"].tolist()
+    assert verdicts == {"positive": [0.0, 0.0], "negative": [1.0, 1.0], "absolute": [0.0, 0.0]}
 
 
 def test_counterfactuals_really_differ():

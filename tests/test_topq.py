@@ -207,3 +207,16 @@ def test_region_auc_on_a_region_covering_the_image_names_its_reason():
     assert np.isnan(out["auc"][0]) and out["auc_degenerate"][0] == "region_covers_image"
     assert out["rp"][0] == pytest.approx(1.0) and out["degenerate"][0] == ""   # the rest stays defined
     assert np.isfinite(out["auc"][1]) and out["auc_degenerate"][1] == ""
+
+
+def test_a_map_with_minus_infinity_is_nonfinite_not_without_mass():
+    """-inf has no positive part, but the map is broken: NaN with `nonfinite_map`, not `zero_map` (which
+    the pair verdicts score as a uniform map)."""
+    maps = np.zeros((2, 4, 4), np.float32)
+    maps[0, 0, 0] = -np.inf
+    maps[1, 1, 1] = 1.0
+    maps[1, 2, 2] = -np.inf  # finite positive mass elsewhere: still broken
+    regions = np.zeros((2, 4, 4), bool)
+    regions[:, 1:3, 1:3] = True
+    out = mask_metrics(maps, regions)
+    assert list(out["degenerate"]) == ["nonfinite_map", "nonfinite_map"] and np.isnan(out["rp"]).all()

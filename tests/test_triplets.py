@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from facexai.attributions.base import PairTask, get_method
-from facexai.data.pairs import read_pair_images, refuse_partner_fill, triplet_columns
+from facexai.data.pairs import expected_regions, read_pair_images, refuse_partner_fill, triplet_columns
 from facexai.data.samples import to_model_input
 from facexai.labels import CLASS_INDEX
 from facexai.metrics.falsification import falsification
@@ -42,7 +42,7 @@ class BoxEmbedder(nn.Module):
         return nn.functional.adaptive_avg_pool2d(x[:, :, self.box[0], self.box[1]], (2, 4)).flatten(1)
 
 
-def toy_faces(n_identities: int = 12, per_identity: int = 2, seed: int = 0):
+def toy_faces(n_identities: int = 12, per_identity: int = 3, seed: int = 0):
     """Faces of 32 px: per identity its own eye and mouth patterns (two photos of one person differ by
     noise), a random background per photo; labels: eyes and mouth boxes."""
     rng = np.random.default_rng(seed)
@@ -115,6 +115,20 @@ def test_triplets_are_probe_mate_twin_and_the_probe_swap(triplets):
         assert np.array_equal(twin[MOUTH], mate[MOUTH]) and np.array_equal(probe_swap[MOUTH], probe[MOUTH])
     # other kinds leave the triplet columns empty
     assert (pairs.loc[pairs["kind"] != "triplet", "row_c"] == "").all()
+    # a (probe, mate) pair names one row: never twice, never also a genuine pair (either order)
+    triplet_keys = [tuple(sorted(k)) for k in zip(t["row_a"], t["row_b"])]
+    genuine = {tuple(sorted(k)) for k in zip(pairs.loc[pairs["kind"] == "genuine", "row_a"],
+                                              pairs.loc[pairs["kind"] == "genuine", "row_b"])}
+    assert len(set(triplet_keys)) == len(triplet_keys) and not set(triplet_keys) & genuine
+    # the expected region is where P' differs from P, and it holds all of R in P's labels
+    masks = expected_regions(path, tmp / "pairs.h5", t["row_a"], t["row_b"], list(t["kind"]), list(t["region"]),
+                             REGIONS, probe_swap_rows=extra["row_d"])
+    probe_swaps = read_pair_images(path, tmp / "pairs.h5", extra["row_d"])
+    for k in range(len(t)):
+        own_eyes = np.isin(labels[t.at[k, "row_a"]], [CLASS_INDEX["l_eye"], CLASS_INDEX["r_eye"]])
+        assert masks[k][own_eyes].all()
+        changed = (probe_swaps[k] != images[t.at[k, "row_a"]]).any(axis=2)
+        assert not changed[~masks[k]].any()
 
 
 def test_the_embedder_keeps_the_triplets_whose_swap_matters(triplets):
@@ -134,16 +148,17 @@ def test_the_embedder_keeps_the_triplets_whose_swap_matters(triplets):
     assert np.allclose(scores.loc[scores["kind"] == "triplet", "preference"].astype(float), 0, atol=1e-6)
 
 
-def triplet_task(tmp, path, box, rows):
+def triplet_task(tmp, path, box, rows, pairs_tsv=None, pairs_h5=None):
     """The preference task of the triplet rows `rows` for a box embedder, with the images."""
-    pairs = pd.read_csv(tmp / "pairs.tsv", sep="\t", keep_default_na=False)
+    pairs_h5 = pairs_h5 or tmp / "pairs.h5"
+    pairs = pd.read_csv(pairs_tsv or tmp / "pairs.tsv", sep="\t", keep_default_na=False)
     t = pairs[pairs["kind"] == "triplet"].reset_index(drop=True).iloc[rows].reset_index(drop=True)
     extra = triplet_columns(t)
     model = BoxEmbedder(box)
-    probe = to_model_input(read_pair_images(path, tmp / "pairs.h5", t["row_a"]))
-    mate = to_model_input(read_pair_images(path, tmp / "pairs.h5", t["row_b"]))
-    twin = to_model_input(read_pair_images(path, tmp / "pairs.h5", extra["row_c"]))
-    probe_swap = to_model_input(read_pair_images(path, tmp / "pairs.h5", extra["row_d"]))
+    probe = to_model_input(read_pair_images(path, pairs_h5, t["row_a"]))
+    mate = to_model_input(read_pair_images(path, pairs_h5, t["row_b"]))
+    twin = to_model_input(read_pair_images(path, pairs_h5, extra["row_c"]))
+    probe_swap = to_model_input(read_pair_images(path, pairs_h5, extra["row_d"]))
     with torch.no_grad():
         task = PairTask(model, model(mate), t["id_b"].to_numpy(), twin_embeddings=model(twin),
                         has_twin=np.ones(len(t), bool))
@@ -157,10 +172,14 @@ METHODS = {"integrated_gradients": {"n_steps": 16, "baseline": "black"},
            "random": {}, "edge": {}, "centre": {}, "difference": {"sigma": 1.0}}
 
 
-def game_table(tmp, path, labels, box):
+def game_table(tmp, path, labels, box, pairs_tsv=None, pairs_h5=None, truth=None):
+    """Every method's game and lift on the 12 triplets for a box embedder; scored against `truth`
+    (default: the eyes in each probe's labels)."""
     rows = list(range(12))
-    task, probe, probe_swap, t = triplet_task(tmp, path, box, rows)
-    regions = model_resolution_masks(np.isin(labels[t["row_a"]], [CLASS_INDEX["l_eye"], CLASS_INDEX["r_eye"]]), SIZE)
+    task, probe, probe_swap, t = triplet_task(tmp, path, box, rows, pairs_tsv, pairs_h5)
+    if truth is None:
+        truth = np.isin(labels[t["row_a"]], [CLASS_INDEX["l_eye"], CLASS_INDEX["r_eye"]])
+    regions = model_resolution_masks(truth, SIZE)
     frames = []
     for method, params in METHODS.items():
         maps = get_method(method, params)(task, probe, t["id_a"].to_numpy(), seed=0)
@@ -188,16 +207,45 @@ def test_the_game_finds_the_region_the_embedder_reads_and_beats_the_baselines(tr
 
 
 def test_an_embedder_of_another_region_fails_the_game_on_the_eyes(triplets):
-    """The mouth embedder has no preference on an eyes triplet (kept would be none; played anyway):
-    every map is flat, every game unwinnable, scored at chance (flip 1, lift 1), and no method beats
-    random: the verdict can fail."""
-    tmp, path, _, labels = triplets
+    """The verdict on R can fail. The mouth embedder has no preference at all on an eyes triplet (its
+    game cannot be won: every map ties at flip 1, lift 1). On triplets that swap eyes and mouth
+    together it prefers the mate because of the mouth: the maps flip the game (fast, beating random)
+    by switching the mouth, so their game region lift on the eyes does not beat random, and the
+    eyes embedder's does."""
+    tmp, path, images, labels = triplets
     table = game_table(tmp, path, labels, MOUTH)
     model_based = table[table["method"].isin(["integrated_gradients", "occlusion", "corrrise"])]
-    assert (model_based["game_degenerate"].isin(["unwinnable"])).all()
+    assert (model_based["game_degenerate"] == "unwinnable").all()
     assert np.allclose(model_based["game_flip_fraction"], 1.0) and np.allclose(model_based["game_region_lift"], 1.0)
-    verdicts = beats_random(table, metrics=["game_flip_fraction"], group="kind")
-    assert not (verdicts["verdict_random"] == "beats").any()
+    # both parts swapped at once: scored on the eyes only
+    both = both_parts_triplets(tmp, images, labels)
+    verdicts = {}
+    for name, box in (("mouth", MOUTH), ("eyes", EYES)):
+        t = game_table(tmp, both["path"], labels, box, pairs_tsv=both["tsv"], pairs_h5=both["store"],
+                       truth=both["eyes"])
+        verdicts[name] = beats_random(t, metrics=["game_flip_fraction", "game_region_lift"], group="kind")
+    for method in ("integrated_gradients", "occlusion"):
+        mouth = verdicts["mouth"].set_index(["method", "metric"])
+        eyes = verdicts["eyes"].set_index(["method", "metric"])
+        assert mouth.loc[(method, "game_flip_fraction"), "verdict_random"] == "beats"
+        assert mouth.loc[(method, "game_region_lift"), "verdict_random"] != "beats"
+        assert eyes.loc[(method, "game_region_lift"), "verdict_random"] == "beats"
+
+
+def both_parts_triplets(tmp, images, labels):
+    """Triplets whose twin and P' carry the donor's eyes and mouth (one region "face" = eyes + mouth),
+    with the eyes part of each probe's expected region."""
+    out = tmp / "both"
+    out.mkdir(exist_ok=True)
+    regions = {**REGIONS, "face": ["l_eye", "r_eye", "mouth"]}
+    build_pairs(tmp / "split.tsv", out / "pairs.tsv", n_genuine=6, n_impostor=6, seed=0,
+                dataset_h5=tmp / "d.h5", out_h5=out / "pairs.h5", regions=regions,
+                triplets={"regions": ["face"], "per_region": 12, "blend": "feather", "dilation": 0, "feather": 0,
+                          "seed": 1})
+    pairs = pd.read_csv(out / "pairs.tsv", sep="\t", keep_default_na=False)
+    t = pairs[pairs["kind"] == "triplet"].reset_index(drop=True)
+    eyes = np.isin(labels[t["row_a"]], [CLASS_INDEX["l_eye"], CLASS_INDEX["r_eye"]])
+    return {"path": tmp / "d.h5", "tsv": out / "pairs.tsv", "store": out / "pairs.h5", "eyes": eyes}
 
 
 def test_game_by_hand():
@@ -225,6 +273,14 @@ def test_game_by_hand():
                             steps=4)
     assert never["game_degenerate"][0] == "unwinnable" and never["game_flip_fraction"][0] == 1.0
     assert never["game_region_lift"][0] == 1.0
+
+    class Dips:  # 0.5 - x0 + x1: switching pixel 0 alone dips below 0, but P' (both) prefers the mate
+        def score(self, x, rows):
+            return 0.5 - x[:, 0, 0, 0] + x[:, 0, 0, 1]
+
+    for order in ([[4.0, 3.0, 2.0, 1.0]], [[1.0, 4.0, 3.0, 2.0]]):  # pixel 0 first, pixel 1 first
+        dip = inpainting_game(Dips(), probe, swapped, np.array([order]), region, steps=4)
+        assert dip["game_degenerate"][0] == "unwinnable" and dip["game_flip_fraction"][0] == 1.0
 
 
 def test_partner_fill_refused_for_kinds_with_a_ground_truth():
@@ -280,10 +336,19 @@ def test_rows_no_mask_moves_are_counted_and_scored_at_chance(tmp_path):
                                   "lift_dissimilarity": np.nan, "degenerate_dissimilarity": "zero_map"}))
     table = pd.concat(rows, ignore_index=True)
     table.to_csv(tmp_path / "t.csv", index=False)
-    at_chance = pair_rows_at_chance(table)
+    table["pointing"], table["auc"], table["recall"] = np.nan, np.nan, np.nan
+    table.loc[table["degenerate"] == "", ["pointing", "auc", "recall"]] = 0.9
+    at_chance = pair_rows_at_chance(table, q=10)
     corr = at_chance[at_chance["method"] == "corrrise"]
     assert np.allclose(corr["lift"], np.r_[np.full(6, 8.0), np.ones(6)])
     assert np.allclose(corr["rp"].iloc[6:], 0.05) and np.allclose(at_chance["lift_dissimilarity"], 1.0)
+    # the values of a uniform map: pointing = the region's share, AUC 0.5, recall q / 100
+    assert np.allclose(corr[["pointing", "auc", "recall"]].iloc[6:], [0.05, 0.5, 0.1])
+    assert np.allclose(corr[["pointing", "auc", "recall"]].iloc[:6], 0.9)
+    # a non-finite map is not a map without mass: it stays NaN
+    broken = table.copy()
+    broken.loc[0, ["degenerate", "lift"]] = ["nonfinite_map", np.nan]
+    assert np.isnan(pair_rows_at_chance(broken).loc[0, "lift"])
     summary = summarise_tables([tmp_path / "t.csv"], tmp_path / "s.csv", by=["method", "kind", "region"],
                                metrics=["lift"], n_resamples=200, prepare=pair_rows_at_chance)
     row = summary[summary["method"] == "corrrise"].iloc[0]
@@ -293,3 +358,15 @@ def test_rows_no_mask_moves_are_counted_and_scored_at_chance(tmp_path):
     raw = summarise_tables([tmp_path / "t.csv"], tmp_path / "r.csv", by=["method", "kind", "region"],
                            metrics=["lift"], n_resamples=200)
     assert raw[raw["method"] == "corrrise"]["lift_mean"].item() == pytest.approx(8.0)
+
+
+def test_the_explained_controls_are_those_of_the_explained_swaps():
+    from facexai.attributions.run import pair_shard
+
+    rows = [("swap", a, -1 - a, 100 + a, 10**9 + a, "eyes", 7) for a in range(5)]
+    # controls exist for A = 1, 3, 4 only (the others have no second photo)
+    rows += [("swap_control", a, -20 - a, 100 + a, 10**9 + 20 + a, "eyes", 8) for a in (1, 3, 4)]
+    pairs = pd.DataFrame(rows, columns=["kind", "row_a", "row_b", "id_a", "id_b", "region", "donor_id"])
+    chosen = pair_shard(pairs, 0, 1, ["swap", "swap_control"], max_pairs=2)
+    assert list(chosen.loc[chosen["kind"] == "swap", "row_a"]) == [0, 1]
+    assert list(chosen.loc[chosen["kind"] == "swap_control", "row_a"]) == [1]  # not the first two controls

@@ -90,14 +90,21 @@ PAIR_KINDS = ("region", "swap", "swap_control", "triplet", "genuine", "impostor"
 
 def pair_shard(pairs: pd.DataFrame, shard: int, n_shards: int, kinds: list[str], max_pairs: int | None) -> pd.DataFrame:
     """The pairs of one shard: the configured kinds, at most `max_pairs` of each (per region for
-    region-swap pairs and triplets, so every swapped region is explained), in file order. Triplets:
-    only those the embedder kept (column `kept` of its scores.tsv: the swap matters to it)."""
+    region-swap pairs, their controls and triplets, so every swapped region is explained), in file
+    order. Controls: those of the explained swap pairs. Triplets: only those the embedder kept
+    (column `kept` of its scores.tsv: the swap matters to it)."""
     unknown = set(kinds) - set(PAIR_KINDS)
     if unknown:
         raise ValueError(f"verification.explain.kinds: unknown kind(s) {sorted(unknown)}; known: {PAIR_KINDS}")
     parts = []
     for kind in kinds:
         of_kind = pairs[pairs["kind"] == kind]
+        if kind == "swap_control" and "swap" in kinds:
+            # the controls of the explained swap pairs (same A, same region), not the first ones
+            swaps = pairs[pairs["kind"] == "swap"]
+            explained = {(a, r) for _, g in swaps.groupby("region", sort=False)
+                         for a, r in zip(g["row_a"].iloc[:max_pairs or None], g["region"].iloc[:max_pairs or None])}
+            of_kind = of_kind[[key in explained for key in zip(of_kind["row_a"], of_kind["region"])]]
         if kind == "triplet":
             if "kept" not in pairs:
                 raise ValueError("triplets are explained after the embedder's evaluation: its scores.tsv (column "

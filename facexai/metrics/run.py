@@ -288,7 +288,7 @@ def pair_metric_table(attribution_h5, dataset_h5, embedder_dir, eer_json, out_cs
     similarity map (its mass per `metrics.mass`, positive part by default), plus rp/lift of the
     dissimilarity map (negative part). Against the model (every pair): deletion / insertion of the
     similarity and of verification correctness at the embedder's EER threshold, ROAD, falsification
-    with the geodesic distance between embeddings, the sanity check; confidence change for pairs
+    on the drop of the pair score with the partner, the sanity check; confidence change for pairs
     with a region. A file whose method was not applicable to the embedder gives rows with every
     metric NaN, `degenerate` = not_applicable and the reason in `not_applicable`.
     """
