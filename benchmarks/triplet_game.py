@@ -133,7 +133,8 @@ def triplet_game(model, data, pairs_h5, triplets, regions, n_masks, margin, cam:
     task = PairTask(model, e["mate"][sel], t["id_b"].to_numpy(), twin_embeddings=e["twin"][sel],
                     has_twin=np.ones(len(sel), bool))
     task.oracle_images = (to_model_input(mate[sel]), to_model_input(twin[sel]))
-    labels = expected_regions(data, pairs_h5, t["row_a"], t["row_b"], list(t["kind"]), list(t["region"]), regions)
+    labels = expected_regions(data, pairs_h5, t["row_a"], t["row_b"], list(t["kind"]), list(t["region"]), regions,
+                              probe_swap_rows=extra["row_d"].to_numpy()[sel])
     regions_model = model_resolution_masks(labels, probe.shape[1])
     methods = {f"corrrise {fill}": ("corrrise", {"n_masks": n_masks, "fill": fill, "batch_size": 64})
                for fill in NEUTRAL}

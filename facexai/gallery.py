@@ -133,9 +133,13 @@ DISSIMILARITY_METRICS = ("rp_dissimilarity", "lift_dissimilarity")
 PAIR_LEGEND = ("Per method, the similarity map (positive part of the signed map of the pair's score) and the "
                "dissimilarity map (negative part), viridis over the image, each scaled to its own maximum; a grey "
                "image outlined in orange has no mass (or the method could not run: the reason is given). The "
-               "partner is the other photo of the pair (for a region-swap pair, the swapped copy); for pairs that "
-               "differ in one region, that region is bright over the faded partner, and RP / lift (dissimilarity) "
-               "say how much of the dissimilarity map lies there. Metrics of the shown map(s); blank = undefined.")
+               "partner is the other photo of the pair (for a region-swap pair, the swapped copy; for a control, "
+               "the photo with its own part from another photo of the person; for a triplet, the mate M, whose "
+               "twin M' carries a donor's region: the score is the preference for M over M'); for pairs with an "
+               "expected region (for a triplet: where P' differs from P), it is bright over the faded partner, "
+               "and RP / lift say how much of each map lies there; the game (triplets): the fraction of the probe "
+               "switched to P' in map order when it first prefers the twin, lower is better. Metrics of the "
+               "shown map(s); blank = undefined.")
 
 
 def pair_gallery_data(metric_csvs, attribution_h5s: dict[str, list], dataset_h5, pairs_h5, *,
