@@ -155,7 +155,8 @@ def pair_gallery_data(metric_csvs, attribution_h5s: dict[str, list], dataset_h5,
     shown = [(n, label) for n, label in registry.shown() if n in table] + \
         [(n, label) for n, label in (("rp_dissimilarity", "RP (dissimilarity)"),
                                      ("lift_dissimilarity", "lift (dissimilarity)")) if n in table]
-    metric_rows = {(r["method"], int(r["id"]), int(r["partner_id"])): r for r in table.to_dict("records")}
+    metric_rows = {(r["method"], int(r["id"]), int(r["partner_id"]), str(r["kind"]), str(r["region"] or "")): r
+                   for r in table.assign(region=table["region"].fillna("")).to_dict("records")}
     budgets = method_budgets(table)
     decisions: dict[tuple, dict] = {}
     maps_of: dict[tuple, np.ndarray] = {}
@@ -166,7 +167,7 @@ def pair_gallery_data(metric_csvs, attribution_h5s: dict[str, list], dataset_h5,
             shard = read_shard(path)
             embedder = shard.model
             for k, key in enumerate(shard.keys()):
-                key = (int(key[0]), int(key[1]))
+                key = (int(key[0]), int(key[1]), str(key[2]), str(key[3] or ""))
                 maps_of[(method,) + key] = shard.maps[k]
                 game_row = int(shard["game_row"][k]) if "game_row" in shard.columns else 0
                 rows[key] = (int(shard["row"][k]), int(shard["partner_row"][k]), shard["kind"][k], shard["region"][k],
@@ -185,7 +186,8 @@ def pair_gallery_data(metric_csvs, attribution_h5s: dict[str, list], dataset_h5,
     methods = []
     for index, key in enumerate(keys):
         record = decisions[key]
-        record["image"], record["labels"] = f"img:{key[0]}:{key[1]}", f"partner:{key[0]}:{key[1]}"
+        tag = ":".join(str(k) for k in key)
+        record["image"], record["labels"] = f"img:{tag}", f"partner:{tag}"
         pictures[record["image"]] = data_uri(images[index])
         partner = partners[index]
         if outlines[index].any():  # the expected region, bright over a faded partner
@@ -203,7 +205,7 @@ def pair_gallery_data(metric_csvs, attribution_h5s: dict[str, list], dataset_h5,
                 name = f"{method} {part}"
                 if name not in methods:
                     methods.append(name)
-                picture = f"map:{name}:{key[0]}:{key[1]}"
+                picture = f"map:{name}:{':'.join(str(k) for k in key)}"
                 heat = heat_of(a, mode)
                 pictures[picture] = data_uri(overlay_rgb(images[index], heat))
                 reason = row.get("not_applicable") or row.get("degenerate" if part == "similarity"

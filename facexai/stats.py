@@ -94,7 +94,10 @@ def paired_by_image(table: pd.DataFrame, metric: str, method_a: str, method_b: s
 
 
 def _key(table: pd.DataFrame):
-    return [k for k in PAIR_KEY if k in table.columns] + (["partner_id"] if "partner_id" in table else [])
+    """The columns naming one row across methods: (model, id, attribute) for attribute decisions;
+    (model, id, partner_id, region) for pairs (one probe and mate may form a triplet per region)."""
+    pair = ["partner_id"] + (["region"] if "region" in table else []) if "partner_id" in table else []
+    return [k for k in PAIR_KEY if k in table.columns] + pair
 
 
 TEST_COLUMNS = ["unit", "n_images", "n_nonzero", "n_rows", "n_dropped", "median_difference", "statistic", "p",

@@ -115,11 +115,8 @@ def test_triplets_are_probe_mate_twin_and_the_probe_swap(triplets):
         assert np.array_equal(twin[MOUTH], mate[MOUTH]) and np.array_equal(probe_swap[MOUTH], probe[MOUTH])
     # other kinds leave the triplet columns empty
     assert (pairs.loc[pairs["kind"] != "triplet", "row_c"] == "").all()
-    # a (probe, mate) pair names one row: never twice, never also a genuine pair (either order)
-    triplet_keys = [tuple(sorted(k)) for k in zip(t["row_a"], t["row_b"])]
-    genuine = {tuple(sorted(k)) for k in zip(pairs.loc[pairs["kind"] == "genuine", "row_a"],
-                                              pairs.loc[pairs["kind"] == "genuine", "row_b"])}
-    assert len(set(triplet_keys)) == len(triplet_keys) and not set(triplet_keys) & genuine
+    # a probe serves once per region
+    assert not t.duplicated(["row_a", "region"]).any()
     # the expected region is where P' differs from P, and it holds all of R in P's labels
     masks = expected_regions(path, tmp / "pairs.h5", t["row_a"], t["row_b"], list(t["kind"]), list(t["region"]),
                              REGIONS, probe_swap_rows=extra["row_d"])
@@ -370,3 +367,25 @@ def test_the_explained_controls_are_those_of_the_explained_swaps():
     chosen = pair_shard(pairs, 0, 1, ["swap", "swap_control"], max_pairs=2)
     assert list(chosen.loc[chosen["kind"] == "swap", "row_a"]) == [0, 1]
     assert list(chosen.loc[chosen["kind"] == "swap_control", "row_a"]) == [1]  # not the first two controls
+
+
+def test_a_probe_and_mate_in_two_regions_and_a_genuine_pair_are_three_rows(tmp_path):
+    """One probe and mate may form a genuine pair and a triplet per region: the statistics match rows
+    across methods by (id, partner id, region) within a kind, and the attribution files name a pair
+    row by (id, partner id, kind, region), so none overwrites another."""
+    from facexai.attributions.store import make_shard, read_shard
+    from facexai.stats import method_comparisons
+
+    rows = []
+    for method, shift in (("a", 0.0), ("b", 1.0)):
+        for i in range(8):
+            for kind, region in (("triplet", "eyes"), ("triplet", "mouth"), ("genuine", "")):
+                rows.append({"model": "e", "method": method, "id": 100 + i, "partner_id": 200 + i, "kind": kind,
+                             "region": region, "lift": i + shift + (region == "mouth")})
+    table = pd.DataFrame(rows)
+    out = method_comparisons(table, ["lift"], group="kind")
+    assert set(out["n_rows"]) == {16, 8}  # triplets: 8 images x 2 regions; genuine: 8
+    make_shard(tmp_path / "s.h5", np.zeros((3, 4, 4), np.float32), ids=np.array([1, 1, 1]),
+               partner_id=np.array([2, 2, 2]), partner_row=np.array([2, 2, 2]), kind=["genuine", "triplet", "triplet"],
+               region=["", "eyes", "mouth"])
+    assert len(set(read_shard(tmp_path / "s.h5").keys())) == 3

@@ -58,9 +58,14 @@ class Shard:
         return self.columns[name]
 
     def keys(self) -> list[tuple]:
-        """Per row: (sample id, attribute) for attribute decisions, (sample id, partner id) for pairs."""
-        second = self.columns["partner_id"] if self.is_pairs else self.columns["attribute"]
-        return list(zip(self.columns["ids"].tolist(), list(second)))
+        """Per row: (sample id, attribute) for attribute decisions, (sample id, partner id, kind,
+        region) for pairs (a probe and its mate may form a genuine pair and a triplet per region)."""
+        if self.is_pairs:
+            kinds = self.columns.get("kind", np.full(len(self), "", dtype=object))
+            regions = self.columns.get("region", np.full(len(self), "", dtype=object))
+            return list(zip(self.columns["ids"].tolist(), self.columns["partner_id"].tolist(), list(kinds),
+                            list(regions)))
+        return list(zip(self.columns["ids"].tolist(), list(self.columns["attribute"])))
 
 
 def write_shard(out_h5, maps: np.ndarray, columns: dict, attrs: dict) -> None:

@@ -257,26 +257,23 @@ def build_swap_pairs(test: pd.DataFrame, dataset_h5, *, regions: dict, names: li
 
 
 def build_triplets(test: pd.DataFrame, dataset_h5, *, regions: dict, names: list[str], per_region: int,
-                   dilation: int, feather: int, seed: int, start: int, blend: str = "poisson",
-                   used: set | None = None) -> tuple[list[tuple], list, list, list, dict]:
+                   dilation: int, feather: int, seed: int, start: int,
+                   blend: str = "poisson") -> tuple[list[tuple], list, list, list, dict]:
     """Triplets (module docstring) among the test samples `test` (columns row, id, identity).
 
     For each region, probes in a seeded random order (those whose identity has another test
     photo), each with a mate drawn among its identity's other test photos and a donor among the
-    other identities. A (probe, mate) pair is used once over all regions, and never when it is in
-    `used` (dataset rows of other pairs, either order), so a pair's (id, partner id) names one row.
-    M' and P' replace the mate's and the probe's own part whole (`swap_region` with
-    cover="union"): P' differs from P over all of R in P, the triplet's expected region then being
-    P''s pasted area. The twin M' and the probe's swap P' go into the store at indices start,
-    start + 1, ... Returns (pair rows with the triplet columns, images, pasted areas at the label
-    size, the donor's part within each, counts per region: made and skipped)."""
+    other identities; a probe serves once per region. M' and P' replace the mate's and the probe's
+    own part whole (`swap_region` with cover="union"): P' differs from P over all of R in P, the
+    triplet's expected region then being P''s pasted area. The twin M' and the probe's swap P' go
+    into the store at indices start, start + 1, ... Returns (pair rows with the triplet columns,
+    images, pasted areas at the label size, the donor's part within each, counts per region: made
+    and skipped)."""
     records, images, masks, parts, counts = [], [], [], [], {}
     if not names or per_region <= 0:
         return records, images, masks, parts, counts
     rows, ids, identity = (test[c].to_numpy() for c in ("row", "id", "identity"))
     members = {k: np.flatnonzero(identity == k) for k in np.unique(identity)}
-    taken = {(int(a), int(b)) for a, b in (used or set())}
-    taken |= {(b, a) for a, b in taken}
     with h5py.File(dataset_h5, "r") as h5:
         image_size, label_size = int(h5["images"].shape[1]), int(h5["labels"].shape[1])
         for r_index, region in enumerate(names):
@@ -286,8 +283,7 @@ def build_triplets(test: pd.DataFrame, dataset_h5, *, regions: dict, names: list
             for p in rng.permutation(len(rows)):
                 if made == per_region:
                     break
-                mates = np.array([m for m in members[identity[p]]
-                                  if m != p and (int(rows[p]), int(rows[m])) not in taken], np.int64)
+                mates = members[identity[p]][members[identity[p]] != p]
                 others = np.flatnonzero(identity != identity[p])
                 if mates.size == 0 or others.size == 0:
                     continue
@@ -302,7 +298,6 @@ def build_triplets(test: pd.DataFrame, dataset_h5, *, regions: dict, names: list
                                               dilation=dilation, feather=feather, blend=blend, cover="union")
                 probe_swap, probe_area = swap_region(pixels[0], present[0], pixels[2], present[2],
                                                      dilation=dilation, feather=feather, blend=blend, cover="union")
-                taken |= {(int(rows[p]), int(rows[m])), (int(rows[m]), int(rows[p]))}
                 k = start + len(images)
                 images.extend([twin, probe_swap])
                 masks.extend([to_label_size(twin_area, label_size), to_label_size(probe_area, label_size)])

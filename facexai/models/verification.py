@@ -119,7 +119,7 @@ def build_pairs(split_tsv, out_tsv, *, n_genuine: int, n_impostor: int, seed: in
         test, dataset_h5, regions=regions or {}, names=list(triplets.get("regions") or []),
         per_region=int(triplets.get("per_region", 0)), dilation=int(triplets.get("dilation", 0)),
         feather=int(triplets.get("feather", 0)), seed=int(triplets.get("seed", seed)), start=len(images),
-        blend=triplets.get("blend", "poisson"), used={(int(r[1]), int(r[2])) for r in rows})
+        blend=triplets.get("blend", "poisson"))
     rows.extend(made)
     if extra_images:  # after the swapped copies (an empty store array has no image size yet)
         images = np.concatenate([images, np.stack(extra_images)]) if len(images) else np.stack(extra_images)
