@@ -317,8 +317,8 @@ aggregate:
   bootstrap_resamples: 200
 verification:
   explain:
-    methods: [gradcam, corrrise, random]
-    kinds: [swap, genuine, impostor]
+    methods: [gradcam, corrrise, random, difference]
+    kinds: [swap, swap_control, triplet, genuine, impostor]
     max_pairs: 2
     shards: 1
     batch_size: 16
@@ -328,8 +328,8 @@ verification:
 @pytest.mark.slow
 def test_photos_config_runs_end_to_end_on_real_photos(tmp_path):
     """config/photos.yaml on the demo folder plus a photo with no face: the dlib embedder accepts each
-    mirrored, re-lit copy as its person and rejects the other person; region-swap maps point at the
-    swapped part; the faceless photo is listed as bad input."""
+    mirrored, re-lit copy as its person and rejects the other person; swaps, their controls and triplets
+    are made on the real photos; the faceless photo is listed as bad input."""
     folder = tmp_path / "photos"
     write_demo_folder(folder)
     Image.fromarray(np.full((200, 300, 3), 90, np.uint8)).save(folder / "empty_wall.png")
@@ -359,9 +359,18 @@ def test_photos_config_runs_end_to_end_on_real_photos(tmp_path):
     table = pd.read_csv(results / "tables/verification/dlib/localisation.csv")
     swap = table[(table["kind"] == "swap") & (table["unit"] == "image")]
     assert sorted(set(swap["region"])) == ["eyes", "mouth", "nose"]
-    lift = swap.set_index(["method", "region"])["lift_dissimilarity_mean"].astype(float)
+    # the expected region is where the photos differ: the oracle that reads the difference has its mass
+    # there (a check of the pairs' construction, not of any method)
+    lift = swap.set_index(["method", "region"])["lift_mean"].astype(float)
     for region in ("eyes", "mouth", "nose"):
-        assert lift[("corrrise", region)] > 2 * lift[("random", region)], region
+        assert lift[("difference", region)] > 3 * lift[("random", region)], region
+    # controls and triplets on real photos: each person's mirrored copy is the other photo and the mate
+    assert "swap_control" in set(table["kind"])
+    counts = json.loads((results / "verification/dlib/eer.json").read_text())["triplets"]
+    assert sorted(counts) == ["eyes", "mouth", "nose"] and all(c["made"] == 4 for c in counts.values())
+    kept = sum(c["kept"] for c in counts.values())
+    assert (table["kind"] == "triplet").any() == (kept > 0)
+    print("dlib triplets kept per region:", {r: c["kept"] for r, c in counts.items()})
     for out in ("figures/verification_pairs_dlib.png", "gallery/verification_dlib.html"):
         assert (results / out).stat().st_size > 10_000, out
     assert not (results / "summary.json").exists()  # no attribute models, no attribute tables
