@@ -65,7 +65,7 @@ def write_scripted_embedder(path, seed: int = 0, out_dim: int = 12):
     return path
 
 
-def snakemake(workdir, *args, timeout=900):
+def snakemake(workdir, *args, timeout=1800):
     """Run the workflow in `workdir` with the tiny config (a later --configfile overrides it key by key)."""
     extra = list(args)
     configs = [f"{REPO}/tests/tiny.yaml"]
