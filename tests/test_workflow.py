@@ -348,7 +348,8 @@ def test_verification_through_the_real_reader_with_dlib_and_region_swaps(tmp_pat
     result = snakemake(tmp_path, *targets, "--configfile", str(real))
     assert result.returncode == 0, result.stderr[-3000:]
     pairs = pd.read_csv(tmp_path / "results/verification/pairs.tsv", sep="\t", keep_default_na=False)
-    assert set(pairs["kind"]) == {"genuine", "impostor", "swap"}
+    # every kind is built (the defaults draw swap controls and triplets); the run explains three of them
+    assert set(pairs["kind"]) == {"genuine", "impostor", "swap", "swap_control", "triplet"}
     assert pairs[pairs["kind"] == "swap"]["region"].value_counts().to_dict() == {r: 2 for r in
                                                                                  ("eyes", "nose", "mouth", "hair")}
     for embedder in embedders:
