@@ -74,8 +74,10 @@ def test_changing_one_embedder_reruns_only_its_jobs(tiny_run, tmp_path):
     assert "input_size: 48" in text
     jobs = planned(tiny_run, *extra_config(tmp_path, text.replace("input_size: 48", "input_size: 40")))
     per_embedder = {"import_embedder", "evaluate_verification", "attribute_pairs", "pair_metrics",
-                    "verification_localisation", "pair_figure", "pair_gallery"}
-    assert set(jobs) == per_embedder | {"all"}
+                    "verification_localisation", "pair_figure", "pair_gallery", "game_figure"}
+    # summary.json holds each embedder's triplet game: the statistics (and the figures drawn from them)
+    # are made again, no attribute job
+    assert set(jobs) == per_embedder | {"statistics", "metric_figures", "all"}
     assert all(w["embedder"] == "scripted" for rule in per_embedder for w in jobs[rule])
     assert len(jobs["attribute_pairs"]) == len(jobs["pair_metrics"]) == 2  # gradcam and corrrise, 1 shard
 
