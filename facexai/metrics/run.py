@@ -384,8 +384,12 @@ def pair_metric_table(attribution_h5, dataset_h5, embedder_dir, eer_json, out_cs
         regions_model = model_resolution_masks(masks, images.shape[1])
         cols = model_metrics(task, images, maps, ids, regions_model, settings, dev, threshold=thresholds,
                              same=same, explain=explain, model=model, seed=seed)
+        # the relative drop (Y - O) / Y divides by the score: a triplet's preference is a difference that
+        # may sit just above its margin, so the ratio would be float noise amplified; not reported there
         for key in ("drop_subject", "increase_subject", "drop_background", "increase_background"):
-            cols[key] = np.where(has_region, cols[key], np.nan)
+            cols[key] = np.where(has_region & ~has_twin, cols[key], np.nan)
+        cols["occlusion_degenerate"] = np.where(has_twin, "relative_drop_of_a_preference",
+                                                cols["occlusion_degenerate"]).astype(object)
         cols.update(game_columns(task, x_all, maps, ids, regions_model, has_twin, shard, dataset_h5, pairs_h5,
                                  settings, dev))
         table = pd.concat([table, pd.DataFrame(cols)], axis=1)
