@@ -11,6 +11,7 @@ from PIL import Image
 from facexai.data.synthetic import SyntheticConfig, generate
 from facexai.labels import ATTRIBUTE_INDEX
 from facexai.metrics import registry
+from facexai.stats import pair_rows_at_chance
 
 from conftest import has_dlib_extra, independent_refusion, snakemake
 
@@ -18,6 +19,10 @@ pytestmark = pytest.mark.slow
 
 # the tiny run's embedders (conftest.tiny_run): trained here, dlib's when installed, a TorchScript file
 EMBEDDERS = ("trained", "dlib", "scripted") if has_dlib_extra() else ("trained", "scripted")
+
+
+# the pair kinds tests/tiny.yaml explains (triplets only where the embedder keeps some)
+EXPLAINED_KINDS = {"region", "swap", "swap_control", "triplet", "genuine"}
 
 
 def test_fused_dataset_equals_an_independent_refusion(tiny_run):
@@ -134,7 +139,8 @@ def test_statistics_and_summary(tiny_run):
     # the verification pairs rank gradcam and corrrise under every pair metric
     assert pd.read_csv(tiny_run / "results/tables/metric_agreement.csv").empty
     pair_agreement = pd.read_csv(tiny_run / "results/tables/verification/trained/metric_agreement.csv")
-    assert set(pair_agreement["kind"]) == {"region", "swap", "genuine"} and (pair_agreement["n_methods"] == 2).all()
+    assert {"region", "swap", "genuine"} <= set(pair_agreement["kind"]) <= EXPLAINED_KINDS
+    assert (pair_agreement["n_methods"] == 2).all()
     assert pair_agreement["tau"].dropna().isin([-1.0, 1.0]).all()
     pair_ranks = pd.read_csv(tiny_run / "results/tables/verification/trained/method_ranks.csv")
     assert {"consensus", "rp", "energy_pointing_lift"} <= set(pair_ranks["metric"])
@@ -149,7 +155,8 @@ def test_statistics_and_summary(tiny_run):
     assert set(twin["method"]) == {"gradcam", "random", "edge"} and (twin["unit"] == "image").all()
     assert summary["twin_shift"] and len(summary["twin_shift"]) == len(twin)
     pair_tests = pd.read_csv(tiny_run / "results/tables/verification/trained/method_comparison.csv")
-    assert set(pair_tests["kind"]) == {"region", "swap", "genuine"} and (pair_tests["unit"] == "image").all()
+    assert {"region", "swap", "genuine"} <= set(pair_tests["kind"]) <= EXPLAINED_KINDS
+    assert (pair_tests["unit"] == "image").all()
     assert set(pair_tests["method_a"]) | set(pair_tests["method_b"]) == {"gradcam", "corrrise"}
     # the tiny config explains pairs without the random baseline: no verdicts, but the table exists
     assert {"kind", "n_images", "beats_random"} <= set(pd.read_csv(
@@ -395,7 +402,7 @@ def test_models_biased_twin_and_verification_outputs(tiny_run):
         background = a["labels"][:, ::1, ::1] == 0
         assert not np.array_equal(a["images"][:], b["images"][:]) and background.any()
     pairs = pd.read_csv(tiny_run / "results/verification/pairs.tsv", sep="\t", keep_default_na=False)
-    assert set(pairs["kind"]) == {"genuine", "impostor", "region", "swap"}
+    assert set(pairs["kind"]) == {"genuine", "impostor", "region", "swap", "swap_control", "triplet"}
     swap = pairs[pairs["kind"] == "swap"]
     assert sorted(swap["region"]) == ["eyes", "eyes", "mouth", "mouth"] and (swap["row_b"] < 0).all()
     counts = json.loads((tiny_run / "results/verification/pairs.json").read_text())
@@ -423,7 +430,8 @@ def test_verification_pair_maps(tiny_run):
         for method in ("gradcam", "corrrise"):
             with h5py.File(tiny_run / f"results/attributions/verification/{embedder}/{method}/0.h5") as f:
                 kinds = [k.decode() for k in f["kind"][:]]
-                assert set(kinds) == {"region", "swap", "genuine"} and f["maps"].shape[1:] == (32, 32)
+                assert {"region", "swap", "genuine"} <= set(kinds) <= EXPLAINED_KINDS
+                assert f["maps"].shape[1:] == (32, 32)
                 assert f.attrs["model"] == embedder
                 maps = f["maps"][:].astype(np.float32)
                 if embedder == "scripted" and method == "gradcam":
@@ -431,10 +439,12 @@ def test_verification_pair_maps(tiny_run):
                     assert np.isnan(maps).all() and "TorchScript" in f.attrs["not_applicable"]
                 else:
                     assert np.isfinite(maps).all() and f.attrs["not_applicable"] == ""
+                pair = np.array([k != "triplet" for k in kinds])  # a triplet's score: a preference, any sign
                 if embedder == "dlib":  # minus the Euclidean distance
-                    assert (f["score"][:] <= 0).all()
+                    assert (f["score"][:][pair] <= 0).all()
                 else:
-                    assert ((f["score"][:] >= -1.0001) & (f["score"][:] <= 1.0001)).all()
+                    assert ((f["score"][:][pair] >= -1.0001) & (f["score"][:][pair] <= 1.0001)).all()
+                    assert (np.abs(f["score"][:][~pair]) <= 2.0002).all()
                 for a, b, kind in zip(f["ids"][:], f["partner_id"][:], kinds):
                     assert ((pairs.id_a == a) & (pairs.id_b == b) & (pairs.kind == kind)).any()
 
@@ -450,7 +460,8 @@ def test_verification_localisation_table(tiny_run):
         for (method, kind, region), group in per_pair.groupby(["method", "kind", "region"]):
             row = summary[(summary.method == method) & (summary.kind == kind) & (summary.region == region)].iloc[0]
             assert row["n"] == len(group)
-            valid = group["rp_dissimilarity"].dropna()
+            # the summary scores maps without mass as a uniform map (stats.pair_rows_at_chance)
+            valid = pair_rows_at_chance(group)["rp_dissimilarity"].dropna()
             assert row["rp_dissimilarity_n_valid"] == len(valid)
             assert ((valid >= 0) & (valid <= 1)).all()
         # region-swap pairs are scored against their expected region
@@ -474,7 +485,8 @@ def test_headlines_of_a_run(tiny_run):
     from facexai.headlines import headlines
 
     text = headlines(tiny_run / "results")
-    section = text.split("### Verification")[1]
+    assert "### Verification triplets" in text and "### The inpainting game" in text
+    section = text.split("### Verification pairs that differ in one region")[1]
     for embedder in EMBEDDERS:
         assert f"| {embedder} |" in section and "| swap | mouth | corrrise (32 masks) | 2 |" in section
     assert "| scripted |" in section and "(2 not applicable)" in section
