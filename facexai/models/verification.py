@@ -103,23 +103,22 @@ def build_pairs(split_tsv, out_tsv, *, n_genuine: int, n_impostor: int, seed: in
             if int(id_a) in row_of and int(id_b) in row_of:
                 rows.append(("region", row_of[int(id_a)], row_of[int(id_b)], int(id_a), int(id_b), region, -1,
                              "", "", ""))
-    swap = swap or {}
-    if swap.get("regions") and dataset_h5 is None:
-        raise ValueError("region-swap pairs need the fused dataset (dataset_h5)")
+    swap, triplets = swap or {}, triplets or {}
+    for what, settings in (("region-swap pairs", swap), ("triplets", triplets)):
+        if settings.get("regions") and dataset_h5 is None:
+            raise ValueError(f"{what} need the fused dataset (dataset_h5)")
+
+    def paste(settings: dict) -> dict:  # the settings both kinds paste a donor's part with
+        return {"regions": regions or {}, "names": list(settings.get("regions") or []),
+                "dilation": int(settings.get("dilation", 0)), "feather": int(settings.get("feather", 0)),
+                "seed": int(settings.get("seed", seed)), "blend": settings.get("blend", "poisson")}
+
     swapped, images, masks, parts, counts = build_swap_pairs(
-        test, dataset_h5, regions=regions or {}, names=list(swap.get("regions") or []),
-        per_region=int(swap.get("pairs_per_region", 0)), dilation=int(swap.get("dilation", 0)),
-        feather=int(swap.get("feather", 0)), seed=int(swap.get("seed", seed)), blend=swap.get("blend", "poisson"),
-        controls=bool(swap.get("controls", False)))
+        test, dataset_h5, per_region=int(swap.get("pairs_per_region", 0)),
+        controls=bool(swap.get("controls", False)), **paste(swap))
     rows.extend(record + ("", "", "") for record in swapped)
-    triplets = triplets or {}
-    if triplets.get("regions") and dataset_h5 is None:
-        raise ValueError("triplets need the fused dataset (dataset_h5)")
     made, extra_images, extra_masks, extra_parts, triplet_counts = build_triplets(
-        test, dataset_h5, regions=regions or {}, names=list(triplets.get("regions") or []),
-        per_region=int(triplets.get("per_region", 0)), dilation=int(triplets.get("dilation", 0)),
-        feather=int(triplets.get("feather", 0)), seed=int(triplets.get("seed", seed)), start=len(images),
-        blend=triplets.get("blend", "poisson"))
+        test, dataset_h5, per_region=int(triplets.get("per_region", 0)), start=len(images), **paste(triplets))
     rows.extend(made)
     if extra_images:  # after the swapped copies (an empty store array has no image size yet)
         images = np.concatenate([images, np.stack(extra_images)]) if len(images) else np.stack(extra_images)
