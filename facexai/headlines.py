@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .stats import ORACLE_METHOD as ORACLE  # the pair oracle: a reference, never ranked
+
 
 def _fmt(value, digits: int = 2) -> str:
     return "n/a" if value is None or (isinstance(value, float) and not np.isfinite(value)) else f"{value:.{digits}f}"
@@ -42,7 +44,6 @@ def correlation_lines(summary: dict) -> list[str]:
     return lines
 
 
-ORACLE = "difference"
 
 
 def _reasons(row: pd.Series) -> str:

@@ -22,6 +22,7 @@ from .aggregate import cluster_bootstrap_mean_ci, method_budgets  # noqa: E402
 from .atomic import atomic_path  # noqa: E402
 from .labels import MASS_PARTS  # noqa: E402
 from .render import OKABE_ITO, method_colours, method_label, save  # noqa: E402
+from .stats import ORACLES  # noqa: E402
 
 
 
@@ -303,7 +304,7 @@ def game_figure(localisation: pd.DataFrame, out_png, embedder: str = "") -> int:
             mean = rows[f"{metric}_mean"].to_numpy(float)
             err = np.abs(np.vstack([mean - rows[f"{metric}_ci_low"].to_numpy(float),
                                     rows[f"{metric}_ci_high"].to_numpy(float) - mean]))
-            oracle = method == "difference"
+            oracle = method in ORACLES
             name = method_label(method, budgets) + (" = oracle (reads M - M')" if oracle else "")
             ax.errorbar(x, mean, yerr=np.nan_to_num(err), fmt="s" if oracle else "o", ms=6,
                         mfc="white" if oracle else colours[method], mec=colours[method], ecolor=colours[method],
