@@ -30,10 +30,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
+from .attributions import MODEL_FREE_BASELINES, ORACLES, RANDOM
 from .metrics import registry
-from .stats import MODEL_FREE_BASELINES, ORACLES
-
-RANDOM = "random"
 
 
 def per_image_matrix(rows: pd.DataFrame, metric: str, methods: list[str]) -> pd.DataFrame:

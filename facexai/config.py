@@ -67,6 +67,12 @@ def model_settings(config: dict, name: str) -> dict:
     return {k: v for k, v in {**config["model_defaults"], **own}.items() if k != "name"}
 
 
+# dataset.source: the embedded synthetic set, CelebAMask-HQ's layout, or a folder of photos
+SOURCES = ("synthetic", "celebamask_hq", "photos")
+# a model's training set: the dataset itself, or the synthetic set with the spurious cue (the biased twin)
+DATASETS = ("main", "shortcut")
+
+
 def check_config(config: dict) -> None:
     try:
         validate_region_tables(config["regions"], config["attribute_regions"])

@@ -5,6 +5,10 @@ from __future__ import annotations
 import torch
 
 
+# config `device`: CUDA when present (auto), or the one named
+DEVICES = ("auto", "cpu", "cuda")
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .attributions import MODEL_FREE_BASELINES, RANDOM
 from .stats import ORACLE_METHOD as ORACLE  # the pair oracle: a reference, never ranked
 
 
@@ -126,8 +127,9 @@ def verification_lines(results: Path, embedder_dirs) -> list[str]:
 
 def pair_verdict_lines(embedder_dirs, kind: str = "triplet") -> list[str]:
     """Per embedder and method, on one pair kind: the tested metrics it beats random / edge / centre on."""
-    lines = ["| embedder | method | beats random | beats edge | beats centre | untestable |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    baselines = (RANDOM, *MODEL_FREE_BASELINES)
+    lines = [f"| embedder | method | {' | '.join(f'beats {b}' for b in baselines)} | untestable |",
+             "| --- | --- | " + "--- | " * len(baselines) + "--- |"]
     for folder in embedder_dirs:
         path = folder / "beats_random.csv"
         if not path.is_file():
@@ -136,11 +138,11 @@ def pair_verdict_lines(embedder_dirs, kind: str = "triplet") -> list[str]:
         verdicts = verdicts[verdicts["kind"] == kind]
         for method, group in verdicts.groupby("method", sort=True):
             cells = []
-            for suffix in ("random", "edge", "centre"):
+            for suffix in baselines:
                 column = f"verdict_{suffix}"
                 cells.append(", ".join(sorted(group.loc[group[column] == "beats", "metric"]))
                              if column in group else "n/a")
-            untestable = sorted({m for suffix in ("random", "edge", "centre") if f"verdict_{suffix}" in group
+            untestable = sorted({m for suffix in baselines if f"verdict_{suffix}" in group
                                  for m in group.loc[group[f"verdict_{suffix}"] == "untestable", "metric"]})
             lines.append(f"| {folder.name} | {method} | {' | '.join(c or '-' for c in cells)} | "
                          f"{', '.join(untestable) or '-'} |")
@@ -159,13 +161,13 @@ def _verdict_cell(group: pd.DataFrame, suffix: str, verdict: str) -> str:
     rows = group[group[f"verdict_{suffix}"] == verdict]
     if verdict != "untestable":
         return ", ".join(sorted(rows["metric"])) or "-"
-    n = "n_nonzero" if suffix == "random" else f"n_nonzero_{suffix}"
-    best = "min_p_holm" if suffix == "random" else f"min_p_holm_{suffix}"
+    n = "n_nonzero" if suffix == RANDOM else f"n_nonzero_{suffix}"
+    best = "min_p_holm" if suffix == RANDOM else f"min_p_holm_{suffix}"
     return ", ".join(f"{r['metric']} (n {int(r[n])}, best p {r[best]:.3g})"
                      for _, r in rows.sort_values("metric").iterrows()) or "-"
 
 
-def verdict_lines(verdicts: pd.DataFrame, baseline: str = "random") -> list[str]:
+def verdict_lines(verdicts: pd.DataFrame, baseline: str = RANDOM) -> list[str]:
     """Per model and method: the metrics on which it beats a baseline (random, edge, centre; Holm-
     adjusted), does not, and cannot be tested (even the best outcome its differences allow would not
     pass in its Holm family: given with n and that best adjusted p, `stats.best_adjusted_p`)."""
@@ -249,7 +251,7 @@ def headlines(results_dir) -> str:
                 "### Beats the random baseline (one-sided paired Wilcoxon by image, Holm per metric)", "",
                 *verdict_lines(pd.read_csv(results / "tables/beats_random.csv"))]
         verdicts = pd.read_csv(results / "tables/beats_random.csv")
-        for baseline in ("edge", "centre"):
+        for baseline in MODEL_FREE_BASELINES:
             if f"verdict_{baseline}" in verdicts:
                 out += ["", f"### Beats the {baseline} baseline (model-free; same test)", "",
                         *verdict_lines(verdicts, baseline)]

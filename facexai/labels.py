@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
+
 # CelebAMask-HQ class indices, in the dataset authors' fusion order: a later class overwrites an
 # earlier one where masks overlap. Index 0 (background) has no mask file.
 CLASS_NAMES: tuple[str, ...] = (
@@ -84,6 +86,15 @@ def region_class_indices(region: str, regions: Mapping[str, Sequence[str]]) -> l
         if name not in CLASS_INDEX:
             raise KeyError(f"region {region!r} names unknown class {name!r} (known: {list(CLASS_NAMES)})")
         out.append(CLASS_INDEX[name])
+    return out
+
+
+def region_masks(labels: np.ndarray, regions_of_rows: list[str], regions: Mapping[str, Sequence[str]]) -> np.ndarray:
+    """Boolean (N, M, M): for each row, the pixels whose fused class belongs to that row's region."""
+    out = np.zeros(labels.shape, bool)
+    for region in set(regions_of_rows):
+        sel = np.array([r == region for r in regions_of_rows])
+        out[sel] = np.isin(labels[sel], region_class_indices(region, regions))
     return out
 
 

@@ -236,15 +236,6 @@ def swap_sheet(results_dir, out_png, per_region: int = 2, dpi: int = 90) -> int:
     return len(chosen)
 
 
-def main(argv=None) -> int:
-    """`python -m facexai.map_figures ...` is `facexai figures ...` (facexai/cli.py)."""
-    import sys
-
-    from .cli import main as cli_main
-
-    return cli_main(["figures", *(sys.argv[1:] if argv is None else argv)])
-
-
 def layout_sheet(root, out_png, ids=None, limit: int = 8, columns: int = 4) -> int:
     """contact_sheet of a layout folder: the ids in its attribute file (or `ids`), the mask size read
     from its first mask file. Returns samples drawn."""
@@ -268,7 +259,9 @@ def layout_sheet(root, out_png, ids=None, limit: int = 8, columns: int = 4) -> i
     return len(chosen)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # `python -m facexai.map_figures ...` is `facexai figures ...` (facexai/cli.py)
     import sys
 
-    sys.exit(main())
+    from .cli import main
+
+    sys.exit(main(["figures", *sys.argv[1:]]))

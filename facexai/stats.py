@@ -37,6 +37,8 @@ import pandas as pd
 from scipy import stats
 
 from .aggregate import method_budgets, with_budget
+from .agreement import agreement_summary, metric_agreement
+from .attributions import MODEL_FREE_BASELINES, ORACLES, RANDOM
 from .metrics import registry
 
 PAIR_KEY = ("model", "id", "attribute")
@@ -155,13 +157,6 @@ def method_comparisons(table: pd.DataFrame, metrics=None, group: str = "model", 
     return out
 
 
-# the model-free baselines besides random (methods whose `model_free` is set): each method is also
-# tested against each of them present in the table
-MODEL_FREE_BASELINES = ("edge", "centre")
-# methods that read the answer of a pair kind (`AttributionMethod.oracle`): a reference, never ranked
-ORACLES = ("difference",)
-
-
 def _verdicts(table: pd.DataFrame, metrics, baseline: str, alpha: float, group: str,
               exclude=()) -> pd.DataFrame:
     """One-sided paired Wilcoxon (by image) of each method (but `baseline` and `exclude`) against
@@ -183,7 +178,7 @@ def _verdicts(table: pd.DataFrame, metrics, baseline: str, alpha: float, group: 
     return out
 
 
-def beats_random(table: pd.DataFrame, metrics=None, random_method: str = "random",
+def beats_random(table: pd.DataFrame, metrics=None, random_method: str = RANDOM,
                  alpha: float = 0.05, group: str = "model", baselines=MODEL_FREE_BASELINES) -> pd.DataFrame:
     """One-sided paired Wilcoxon (by image) of each method against the random baseline in the
     metric's good direction, per model and metric; Holm per metric; `beats_random` = adjusted
@@ -229,7 +224,7 @@ def model_free_methods(table: pd.DataFrame) -> set[str]:
     "model-free" (`AttributionMethod.model_free`)."""
     if "budget" in table:
         return set(table.loc[table["budget"].astype(str) == "model-free", "method"])
-    return {"random", *MODEL_FREE_BASELINES}
+    return {RANDOM, *MODEL_FREE_BASELINES}
 
 
 def _correlations(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -355,7 +350,7 @@ def _clean(value):
     return value
 
 
-def best_methods(table: pd.DataFrame, metrics=None, random_method: str = "random",
+def best_methods(table: pd.DataFrame, metrics=None, random_method: str = RANDOM,
                  baselines=MODEL_FREE_BASELINES) -> dict:
     """Per model and metric, the method with the best mean (the model-free baselines excluded)."""
     metrics = registry.tested() if metrics is None else metrics
@@ -412,7 +407,6 @@ def write_statistics(per_sample_csvs, outputs: dict, *, n_resamples: int = 1000,
 
     from .atomic import atomic_path
 
-    from .agreement import agreement_summary, metric_agreement
 
     table = pd.concat([pd.read_csv(p) for p in per_sample_csvs], ignore_index=True)
     budgets = method_budgets(table)
@@ -494,7 +488,6 @@ def write_pair_statistics(per_pair_csvs, outputs: dict, *, alpha: float = 0.05, 
     with no mass to place at chance (`pair_rows_at_chance`)."""
     from .atomic import atomic_path
 
-    from .agreement import metric_agreement
 
     table = pd.concat([pd.read_csv(p) for p in per_pair_csvs], ignore_index=True)
     budgets = method_budgets(table)

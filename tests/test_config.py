@@ -180,3 +180,55 @@ def test_test_fraction_one_only_when_nothing_is_trained():
     config["split"]["test_fraction"] = 1
     with pytest.raises(ConfigError, match=r"split.test_fraction: 1 leaves nothing to train \['resnet'"):
         check_config(config)
+
+
+def schema_enums(node, path=()):
+    """(dotted config key, enum) for every `enum` in the schema (array items as `key[]`)."""
+    if isinstance(node, dict):
+        if "enum" in node:
+            yield ".".join(path), tuple(node["enum"])
+        for key, value in node.items():
+            if key == "properties":
+                for name, child in value.items():
+                    yield from schema_enums(child, (*path, name))
+            elif key == "items":
+                yield from schema_enums(value, (*path[:-1], f"{path[-1]}[]") if path else ("[]",))
+            elif key not in ("enum",):
+                yield from schema_enums(value, path)
+
+
+def test_schema_enumerations_are_the_codes_own():
+    """Every closed list of values in the schema is the code's own tuple, so adding a fill, a pair
+    kind or an architecture in the code without the schema (or the reverse) fails here."""
+    from facexai.attributions.captum_methods import BASELINES
+    from facexai.attributions.lime_shap import ENGINES
+    from facexai.attributions.rise import ESTIMATORS, FILLS
+    from facexai.config import DATASETS, SOURCES
+    from facexai.data.fusion import ON_BAD_SAMPLE
+    from facexai.data.pairs import BLENDS, PAIR_KINDS
+    from facexai.device import DEVICES
+    from facexai.metrics.localisation import MASS_MODES
+    from facexai.models.backbones import ARCHITECTURES
+    from facexai.models.embedders import KINDS, SIMILARITIES
+    from facexai.models.user import FORMATS
+
+    code = {
+        "device": DEVICES, "dataset.source": SOURCES, "dataset.on_bad_sample": ON_BAD_SAMPLE,
+        "model_defaults.arch": tuple(ARCHITECTURES), "models[].arch": tuple(ARCHITECTURES),
+        "verification.embedders[].arch": tuple(ARCHITECTURES),
+        "model_defaults.dataset": DATASETS, "models[].dataset": DATASETS,
+        "model_defaults.format": FORMATS, "models[].format": FORMATS,
+        "verification.embedders[].kind": KINDS, "verification.embedders[].similarity": SIMILARITIES,
+        "verification.region_swap.blend": BLENDS, "verification.triplets.blend": BLENDS,
+        "verification.explain.kinds[]": PAIR_KINDS,
+        "methods.integrated_gradients.baseline": BASELINES, "methods.occlusion.baseline": BASELINES,
+        "metrics.deletion.baseline": BASELINES, "metrics.occlusion.fill": BASELINES,
+        "methods.rise.estimator": ESTIMATORS, "methods.rise.fill": FILLS, "methods.corrrise.fill": FILLS,
+        "methods.lime.engine": ENGINES, "methods.shap.engine": ENGINES, "metrics.mass": MASS_MODES,
+    }
+    schema = yaml.safe_load(open(f"{REPO}/config/schema/config.schema.yaml"))
+    found = dict(schema_enums(schema))
+    assert set(found) == set(code), f"enums in the schema but not mapped here: {sorted(set(found) - set(code))}; " \
+                                    f"mapped but gone from the schema: {sorted(set(code) - set(found))}"
+    for key, values in found.items():
+        assert values == tuple(code[key]), f"{key}: schema {values}, code {tuple(code[key])}"

@@ -416,9 +416,9 @@ def test_models_biased_twin_and_verification_outputs(tiny_run):
 
 
 def test_region_swap_sheet(tiny_run, tmp_path):
-    from facexai.map_figures import main
+    from facexai.cli import main
 
-    main(["swap-pairs", str(tiny_run / "results"), str(tmp_path / "swap.png"), "--per-region", "1"])
+    main(["figures", "swap-pairs", str(tiny_run / "results"), str(tmp_path / "swap.png"), "--per-region", "1"])
     with Image.open(tmp_path / "swap.png") as im:
         assert im.size[0] >= 300 and np.asarray(im.convert("L")).std() > 10
     assert (tmp_path / "swap.pdf").read_bytes().startswith(b"%PDF")

@@ -31,6 +31,9 @@ import torch.nn.functional as F
 from torch import nn
 
 METHODS: dict[str, type["AttributionMethod"]] = {}
+# classes chosen by a parameter under any configured name instead of by their own name (maps made
+# elsewhere: `{precomputed: PATH}`, attributions/precomputed.py); filled at import, as METHODS is
+BY_PARAMETER: dict[str, type["AttributionMethod"]] = {}
 
 
 @dataclasses.dataclass
@@ -171,6 +174,12 @@ class AttributionMethod(abc.ABC):
     recomputable: bool = True
     # it reads the answer (where a pair's photos differ): a ceiling beside the methods, never a baseline
     oracle: bool = False
+    # it reads a layer of the network through hooks (the Grad-CAM family): not applicable where the
+    # network forbids them (a TorchScript file; models/embedders.cam_unavailable says why)
+    needs_layer_hooks: bool = False
+    # the parameter that chooses this class under any method name (see BY_PARAMETER); "" for a method
+    # chosen by its own name
+    chosen_by: str = ""
 
     def __init__(self, **params):
         unknown = set(params) - set(self.defaults)
@@ -181,7 +190,9 @@ class AttributionMethod(abc.ABC):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if cls.name and cls.__dict__.get("registered", True):
+        if cls.__dict__.get("chosen_by"):
+            BY_PARAMETER[cls.chosen_by] = cls
+        elif cls.name:
             METHODS[cls.name] = cls
 
     # per-row quality figures of the last call that a method can report (e.g. Integrated Gradients'
@@ -224,10 +235,10 @@ def method_budget(name: str, params: dict | None = None) -> str:
 def get_method(name: str, params: dict | None = None) -> AttributionMethod:
     """The configured method `name` with its parameters; a name whose parameters are
     `{precomputed: PATH}` is a set of maps made elsewhere (attributions/precomputed.py)."""
-    if name not in METHODS and isinstance(params, dict) and "precomputed" in params:
-        from .precomputed import PrecomputedMaps
-
-        return PrecomputedMaps(**params)
+    if name not in METHODS and isinstance(params, dict):
+        for key, cls in BY_PARAMETER.items():
+            if key in params:
+                return cls(**params)
     if name not in METHODS:
         raise ValueError(f"unknown attribution method {name!r}; known: {sorted(METHODS)}")
     return METHODS[name](**(params or {}))

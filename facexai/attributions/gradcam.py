@@ -29,6 +29,7 @@ def _cam_layer(task):
 
 class GradCAM(AttributionMethod):
     name = "gradcam"
+    needs_layer_hooks = True
     defaults = {"relu": True}
 
     def attribute(self, task, images, sample_ids, seed):
@@ -43,6 +44,7 @@ class GradCAM(AttributionMethod):
 
 class GradCAMPlusPlus(AttributionMethod):
     name = "gradcampp"
+    needs_layer_hooks = True
     defaults = {}
 
     def attribute(self, task, images, sample_ids, seed):

@@ -61,13 +61,16 @@ def _paint(local_exp, segments: np.ndarray) -> np.ndarray:
     return weights[segments]
 
 
+ENGINES = ("batched", "package")
+
+
 class _TwoEngines(AttributionMethod):
     """`engine`: `batched` (ours, the default) or `package` (the package's own loop, the reference)."""
 
     def __init__(self, **params):
         super().__init__(**params)
-        if self.params["engine"] not in ("batched", "package"):
-            raise ValueError(f"methods.{self.name}.engine: {self.params['engine']!r}, expected 'batched' or 'package'")
+        if self.params["engine"] not in ENGINES:
+            raise ValueError(f"methods.{self.name}.engine: {self.params['engine']!r}, expected one of {ENGINES}")
 
 
 class LIME(_TwoEngines):

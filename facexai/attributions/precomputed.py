@@ -143,7 +143,7 @@ class PrecomputedMaps(AttributionMethod):
     """Looks up maps made elsewhere by sample id (and attribute); see the module docstring."""
 
     name = "precomputed"
-    registered = False  # not a method of its own: the parameters of any configured name (get_method)
+    chosen_by = KEY  # not a method of its own: the parameters of any configured name (get_method)
     defaults = {KEY: None}
     # the maps do not come from this model: a randomised model cannot re-explain them
     recomputable = False

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import __version__
+from .._version import __version__
+from ..data.pairs import PAIR_KINDS
 from ..data.samples import read_rows, to_model_input
 from ..data.splits import read_split
 from ..device import resolve_device
@@ -85,9 +86,6 @@ def explain_shard(dataset_h5, split_tsv, model_dir, out_h5, *, model_name: str, 
     return n
 
 
-PAIR_KINDS = ("region", "swap", "swap_control", "triplet", "genuine", "impostor")
-
-
 def pair_shard(pairs: pd.DataFrame, shard: int, n_shards: int, kinds: list[str], max_pairs: int | None) -> pd.DataFrame:
     """The pairs of one shard: the configured kinds, at most `max_pairs` of each (per region for
     region-swap pairs, their controls and triplets, so every swapped region is explained), in file
@@ -134,7 +132,7 @@ def explain_pair_shard(dataset_h5, pairs_tsv, embedder_dir, out_h5, *, method: s
     metrics report per row.
     """
     from ..data.pairs import GROUND_TRUTH_KINDS, read_pair_images, refuse_partner_fill, triplet_columns
-    from ..models.embedders import CAM_METHODS, cam_unavailable
+    from ..models.embedders import cam_unavailable
     from ..models.verification import embed, load_embedder
     from .base import PairTask
 
@@ -152,7 +150,7 @@ def explain_pair_shard(dataset_h5, pairs_tsv, embedder_dir, out_h5, *, method: s
     images = read_pair_images(dataset_h5, pairs_h5, pairs["row_a"].to_numpy())
     partners = read_pair_images(dataset_h5, pairs_h5, pairs["row_b"].to_numpy())
     n = len(pairs)
-    reason = cam_unavailable(model) if method in CAM_METHODS else None
+    reason = cam_unavailable(model) if explainer.needs_layer_hooks else None
     partner_emb = torch.from_numpy(embed(model, partners, dev, similarity=similarity, name=name,
                                          ids=pairs["id_b"].to_numpy())) if n else torch.zeros(0, 1)
     twin_emb, twins = None, partners

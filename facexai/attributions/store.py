@@ -134,7 +134,7 @@ def make_shard(out_h5, maps: np.ndarray, *, method: str = "toy", model: str = "t
     """A valid shard for tests: given columns as they are, the others filled (row = 0..n-1, ids = row,
     score 0.9; for attribute decisions target 0 and attribute Eyeglasses; a pair shard is one given
     `partner_id`, with `partner_row`, `kind` and `region`)."""
-    from .. import __version__
+    from .._version import __version__
 
     n = len(maps)
     filled = {"row": np.arange(n)}

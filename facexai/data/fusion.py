@@ -28,7 +28,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..atomic import atomic_path
 from ..errors import BadInputError
 from ..labels import ATTRIBUTE_NAMES, CLASS_INDEX, CLASS_NAMES, MASK_CLASSES
@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 COMPRESSION_LEVEL = 4
 BAD_SAMPLE_COLUMNS = ("id", "file", "problem")
+# dataset.on_bad_sample: stop at the first bad sample naming its file, or list it and go on
+ON_BAD_SAMPLE = ("error", "skip")
 
 
 def fuse_masks(class_files: dict[str, str | os.PathLike], mask_size: int) -> np.ndarray:
@@ -106,8 +108,8 @@ def fuse_shard(root: str | os.PathLike, annotations: Annotations, positions, out
     """
     from tqdm import tqdm
 
-    if on_bad_sample not in ("error", "skip"):
-        raise ValueError(f"dataset.on_bad_sample must be 'error' or 'skip', got {on_bad_sample!r}")
+    if on_bad_sample not in ON_BAD_SAMPLE:
+        raise ValueError(f"dataset.on_bad_sample must be one of {ON_BAD_SAMPLE}, got {on_bad_sample!r}")
     positions = np.asarray(positions, np.int64)
     ids = annotations.ids[positions]
     files, problems = scan_mask_files(root, ids)

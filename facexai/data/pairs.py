@@ -36,12 +36,18 @@ import pandas as pd
 from scipy import ndimage
 
 from ..atomic import atomic_path
-from ..labels import region_class_indices
+from ..labels import region_class_indices, region_masks
 from .samples import read_rows
 
 log = logging.getLogger(__name__)
 
 SWAP_ID_OFFSET = 1_000_000_000
+# every pair kind, and whether its two sides count as the same person (the truth of its outcome:
+# region, swap and triplet pairs are made from one person's photo)
+PAIR_SAME = {"region": True, "swap": True, "swap_control": True, "triplet": True, "genuine": True, "impostor": False}
+PAIR_KINDS = tuple(PAIR_SAME)
+# the columns of pairs.tsv (row_c, id_c, row_d: a triplet's twin and probe swap, empty otherwise)
+PAIR_COLUMNS = ("kind", "row_a", "row_b", "id_a", "id_b", "region", "donor_id", "row_c", "id_c", "row_d")
 # pair kinds with an expected region; swap_control: a region-swap pair's control (the same region
 # from another photo of the same person: no identity change)
 SWAP_KINDS = ("swap", "swap_control")
@@ -374,7 +380,6 @@ def expected_regions(dataset_h5, pairs_h5, rows, partner_rows, kinds, region_nam
     (an added hat exists in one of them). Triplets: where P' differs from P, the stored area of
     P' (`probe_swap_rows`, the triplets' `row_d`), which holds all of R in P's own labels and
     the donor's R (dilated). Other kinds: empty."""
-    from ..metrics.run import region_masks
 
     rows, partner_rows = np.asarray(rows, np.int64), np.asarray(partner_rows, np.int64)
     with h5py.File(dataset_h5, "r") as h5:

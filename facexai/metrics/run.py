@@ -22,9 +22,10 @@ import torch.nn.functional as F
 from ..atomic import atomic_path
 from ..attributions.base import method_budget
 from ..attributions.store import read_shard
+from ..data.pairs import PAIR_SAME
 from ..data.samples import read_rows, to_model_input
 from ..device import resolve_device
-from ..labels import ATTRIBUTE_INDEX, region_class_indices
+from ..labels import ATTRIBUTE_INDEX, region_masks
 from .registry import added, mask_columns
 
 log = logging.getLogger(__name__)
@@ -58,15 +59,6 @@ def outcomes(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     """The decision's outcome per row: TP, FP, FN or TN (truth and prediction as bool)."""
     truth, predicted = np.asarray(truth, bool), np.asarray(predicted, bool)
     return np.where(predicted, np.where(truth, "TP", "FP"), np.where(truth, "FN", "TN")).astype(object)
-
-
-def region_masks(labels: np.ndarray, regions_of_rows: list[str], regions: dict) -> np.ndarray:
-    """Boolean (N, M, M): for each row, the pixels whose fused class belongs to that row's region."""
-    out = np.zeros(labels.shape, bool)
-    for region in set(regions_of_rows):
-        sel = np.array([r == region for r in regions_of_rows])
-        out[sel] = np.isin(labels[sel], region_class_indices(region, regions))
-    return out
 
 
 def model_resolution_masks(masks: np.ndarray, size: int) -> np.ndarray:
@@ -227,9 +219,6 @@ def metric_table(attribution_h5, dataset_h5, model_dir, out_csv, *, regions: dic
     n_bad = int((table["degenerate"] != "").sum())
     log.info("%s/%s: %d rows, %d degenerate against the masks", model_name, method, len(table), n_bad)
     return table
-
-
-PAIR_SAME = {"region": True, "swap": True, "swap_control": True, "triplet": True, "genuine": True, "impostor": False}
 
 
 def part_and_seam(maps, masks, kinds, partner_rows, pairs_h5, settings) -> dict[str, np.ndarray]:

@@ -50,8 +50,6 @@ log = logging.getLogger(__name__)
 
 KINDS = ("trained", "dlib", "torchscript", "state_dict")
 SIMILARITIES = ("cosine", "euclidean")
-# the Grad-CAM family: methods that hook a layer of the network
-CAM_METHODS = ("gradcam", "gradcampp")
 
 # dlib's own preprocessing: 150x150 RGB chips in [0, 255]; the network subtracts its channel means
 # and divides by 256 itself (dlib_resnet.DlibFaceResNet.forward)
@@ -221,5 +219,5 @@ def score_matrix(a: torch.Tensor, b: torch.Tensor, similarity: str) -> torch.Ten
     return -torch.cdist(a, b)
 
 
-__all__ = ["KINDS", "CAM_METHODS", "EmbedderInput", "cam_unavailable", "load_embedder", "import_embedder",
+__all__ = ["KINDS", "EmbedderInput", "cam_unavailable", "load_embedder", "import_embedder",
            "embeddings", "pair_score", "score_matrix", "with_contiguous_input"]

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..atomic import atomic_path
+from ..data.pairs import PAIR_COLUMNS
 from ..data.samples import read_rows, to_model_input
 from ..data.splits import read_split
 from ..device import resolve_device
@@ -41,8 +42,6 @@ from .embedders import embeddings, load_embedder, pair_score, trained_input
 from .train import seed_everything
 
 log = logging.getLogger(__name__)
-
-PAIR_COLUMNS = ("kind", "row_a", "row_b", "id_a", "id_b", "region", "donor_id", "row_c", "id_c", "row_d")
 
 
 def equal_error_rate(genuine: np.ndarray, impostor: np.ndarray) -> tuple[float, float]:
