@@ -12,7 +12,8 @@ from facexai.config import check_schema
 configfile: Path(workflow.basedir) / "config/config.yaml"
 
 
-# one line per problem (key, what is wrong, what is allowed); then snakemake fills the schema's defaults
+# one line per problem (key, what is wrong, what is allowed); then Snakemake's own validation (the
+# schema sets no defaults: config/config.yaml holds every value)
 check_schema(config, Path(workflow.basedir) / "config/schema/config.schema.yaml")
 validate(config, Path(workflow.basedir) / "config/schema/config.schema.yaml")
 

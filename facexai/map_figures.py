@@ -201,7 +201,7 @@ def swap_sheet(results_dir, out_png, per_region: int = 2, dpi: int = 90) -> int:
     Returns rows drawn."""
     import pandas as pd
 
-    from .data.pairs import read_pair_images
+    from .data.pairs import read_pair_images, store_index
 
     results_dir = Path(results_dir)
     pairs = pd.read_csv(results_dir / "verification/pairs.tsv", sep="\t", keep_default_na=False)
@@ -217,7 +217,7 @@ def swap_sheet(results_dir, out_png, per_region: int = 2, dpi: int = 90) -> int:
     donors = read_pair_images(data, store, [row_of[int(d)] for d in chosen["donor_id"]])
     swapped = read_pair_images(data, store, chosen["row_b"].to_numpy())
     with h5py.File(store, "r") as h5:
-        regions = read_rows(h5, "swap_masks", -1 - chosen["row_b"].to_numpy())
+        regions = read_rows(h5, "swap_masks", store_index(chosen["row_b"].to_numpy()))
     fig, axes = plt.subplots(len(chosen), 4, figsize=(4 * 1.9, 2.0 * len(chosen)), squeeze=False)
     for r, row in enumerate(chosen.itertuples()):
         size = faces[r].shape[0]

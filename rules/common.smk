@@ -1,5 +1,6 @@
-# Wiring only: every decision is made by facexai.plan.RunPlan (unit-tested); this file names its
-# answers for the rules and adapts them to Snakemake's wildcards.
+# The plan's answers for the rules: every decision is made by facexai.plan.RunPlan (unit-tested); this
+# file names them, adapts them to Snakemake's wildcards, and does two things at parse time: it caches
+# the real data's file digests (shard_files_digest) and moves damaged shards aside (quarantine below).
 import sys
 
 from facexai.config import check_config

@@ -24,7 +24,9 @@ rule metrics:
         attribute_regions=config["attribute_regions"],
         # without the pair-only settings (metrics.game): changing them reruns no attribute job
         settings=PLAN.class_metric_settings(),
-        method=lambda wc: config["methods"][wc.method],  # the sanity check recomputes maps
+        # read by no script (the job reads the parameters stored with the maps): a changed parameter
+        # reruns the metrics too, whose sanity checks recompute maps with it
+        method=lambda wc: config["methods"][wc.method],
         seed=config["seed"],
         device=config["device"],
     script:
@@ -54,7 +56,9 @@ rule pair_metrics:
     params:
         regions=config["regions"],
         settings=config["metrics"],
-        method=lambda wc: config["methods"][wc.method],  # the sanity check recomputes maps
+        # read by no script (the job reads the parameters stored with the maps): a changed parameter
+        # reruns the metrics too, whose sanity checks recompute maps with it
+        method=lambda wc: config["methods"][wc.method],
         seed=config["seed"],
         device=config["device"],
     script:

@@ -18,7 +18,7 @@ or B are skipped and counted.
 The pair store (`pairs.h5`, written beside pairs.tsv): the swapped copies A', M' and P'
 (`swap_images`, uint8 at the dataset's image size), the areas they were pasted over (`swap_masks`,
 bool at the label size) and the donor's part within each (`swap_parts`). In pairs.tsv and in
-attribution files a swapped copy k has row -1 - k (it has no dataset row) and id SWAP_ID_OFFSET +
+attribution files a swapped copy k has row -1 - k (`copy_row`: it has no dataset row) and id SWAP_ID_OFFSET +
 k (a pair's key stays unique, and methods that seed by the partner's id draw afresh for each
 pair); `donor_id` names B. A triplet's
 row names P (`row_a`) and M (`row_b`), its twin M' in `row_c` / `id_c` and P' in `row_d`; these
@@ -56,6 +56,17 @@ REGION_KINDS = ("region", *SWAP_KINDS, "triplet")
 # twin) would make every map's score depend on that difference alone
 GROUND_TRUTH_KINDS = REGION_KINDS
 TRIPLET_COLUMNS = ("row_c", "id_c", "row_d")
+
+
+def copy_row(k):
+    """The row of the pair store's swapped copy k in pairs.tsv and attribution files (negative: it
+    has no dataset row)."""
+    return -1 - k
+
+
+def store_index(rows):
+    """The pair store's index of the swapped copies named by negative `rows` (inverse of copy_row)."""
+    return -1 - rows
 
 
 def refuse_partner_fill(method: str, params: dict, kinds) -> None:
@@ -233,7 +244,7 @@ def build_swap_pairs(test: pd.DataFrame, dataset_h5, *, regions: dict, names: li
                 images.append(swapped)
                 masks.append(to_label_size(union, label_size))
                 parts.append(to_label_size(union & region_b, label_size))
-                records.append(("swap", int(rows[a]), -1 - k, int(ids[a]), SWAP_ID_OFFSET + k, region,
+                records.append(("swap", int(rows[a]), copy_row(k), int(ids[a]), SWAP_ID_OFFSET + k, region,
                                 int(ids[b])))
                 made += 1
                 mates = np.flatnonzero((identity == identity[a]) & (np.arange(len(rows)) != a))
@@ -247,7 +258,7 @@ def build_swap_pairs(test: pd.DataFrame, dataset_h5, *, regions: dict, names: li
                         images.append(own)
                         masks.append(to_label_size(area, label_size))
                         parts.append(to_label_size(area & region_m, label_size))
-                        records.append(("swap_control", int(rows[a]), -1 - k, int(ids[a]), SWAP_ID_OFFSET + k,
+                        records.append(("swap_control", int(rows[a]), copy_row(k), int(ids[a]), SWAP_ID_OFFSET + k,
                                         region, int(ids[m])))
                         n_controls += 1
             counts[region] = {"made": made, "skipped_region_absent": skipped, "requested": per_region}
@@ -310,7 +321,7 @@ def build_triplets(test: pd.DataFrame, dataset_h5, *, regions: dict, names: list
                 parts.extend([to_label_size(twin_area & present[2], label_size),
                               to_label_size(probe_area & present[2], label_size)])
                 records.append(("triplet", int(rows[p]), int(rows[m]), int(ids[p]), int(ids[m]), region,
-                                int(ids[b]), -1 - k, SWAP_ID_OFFSET + k, -2 - k))
+                                int(ids[b]), copy_row(k), SWAP_ID_OFFSET + k, copy_row(k + 1)))
                 made += 1
             counts[region] = {"made": made, "skipped_region_absent": skipped, "requested": per_region}
             if made < per_region:
@@ -354,7 +365,7 @@ def read_pair_images(dataset_h5, pairs_h5, rows) -> np.ndarray:
     out[rows >= 0] = ours
     if (rows < 0).any():
         with h5py.File(pairs_h5, "r") as h5:
-            out[rows < 0] = read_rows(h5, "swap_images", -1 - rows[rows < 0])
+            out[rows < 0] = read_rows(h5, "swap_images", store_index(rows[rows < 0]))
     return out
 
 
@@ -369,7 +380,7 @@ def swap_parts(pairs_h5, partner_rows, kinds, size: int) -> np.ndarray | None:
         with h5py.File(pairs_h5, "r") as h5:
             if "swap_parts" not in h5:
                 return None
-            out[swap] = read_rows(h5, "swap_parts", -1 - partner_rows[swap])
+            out[swap] = read_rows(h5, "swap_parts", store_index(partner_rows[swap]))
     return out
 
 
@@ -395,11 +406,11 @@ def expected_regions(dataset_h5, pairs_h5, rows, partner_rows, kinds, region_nam
         if probe_swap_rows is None:
             raise ValueError("triplet rows need their P' rows (row_d) for the expected region")
         with h5py.File(pairs_h5, "r") as h5:
-            masks[probe] = read_rows(h5, "swap_masks", -1 - np.asarray(probe_swap_rows, np.int64)[probe])
+            masks[probe] = read_rows(h5, "swap_masks", store_index(np.asarray(probe_swap_rows, np.int64)[probe]))
     swap = np.flatnonzero([k in SWAP_KINDS for k in kinds])
     if swap.size:
         if (partner_rows[swap] >= 0).any():
             raise ValueError(f"{pairs_h5}: a swap pair whose partner is not a swapped copy")
         with h5py.File(pairs_h5, "r") as h5:
-            masks[swap] = read_rows(h5, "swap_masks", -1 - partner_rows[swap])
+            masks[swap] = read_rows(h5, "swap_masks", store_index(partner_rows[swap]))
     return masks

@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 
-# Official CelebA partition (list_eval_partition.txt): 0-based original indices.
+# Official CelebA partition (list_eval_partition.txt): 0-based original indices; from here on an
+# image is in CelebA's validation or test part
 CELEBA_TRAIN_END = 162770
-CELEBA_VAL_END = 182637
 
 
 def identity_test_mask(identities: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:

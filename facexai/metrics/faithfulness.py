@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..attributions.base import ClassTask, PairTask, Task
+from ..attributions.base import ClassTask, Task
 from ..attributions.captum_methods import BASELINES, baseline_images
 
 FILLS = BASELINES
@@ -181,7 +181,3 @@ def confidence_change(task: Task, x: torch.Tensor, regions: np.ndarray, *, fill:
         out[f"drop_{name}"], out[f"increase_{name}"], out[f"score_{name}_occluded"] = drop, increase, occluded
     out["degenerate"] = np.where(saturated, "saturated_score", "").astype(object)
     return out
-
-
-def is_pair_task(task: Task) -> bool:
-    return isinstance(task, PairTask)

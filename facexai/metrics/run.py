@@ -52,9 +52,6 @@ def extra_columns(shard, masks: np.ndarray, settings: dict, rows=None) -> dict[s
     return out
 
 
-OUTCOMES = ("TP", "FP", "FN", "TN")
-
-
 def outcomes(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
     """The decision's outcome per row: TP, FP, FN or TN (truth and prediction as bool)."""
     truth, predicted = np.asarray(truth, bool), np.asarray(predicted, bool)
