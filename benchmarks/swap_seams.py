@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from facexai.data.pairs import resize_nearest, seam_measures, swap_region
+from facexai.data.pairs import resize_any, seam_measures, swap_region
 from facexai.data.samples import read_rows
 from facexai.labels import region_class_indices
 
@@ -47,7 +47,7 @@ def main(argv=None):
             while made < args.per_region:
                 a, b = (int(v) for v in rng.choice(n, 2, replace=False))
                 labels = read_rows(h5, "labels", [a, b])
-                ra, rb = (resize_nearest(np.isin(lab, classes), size) for lab in labels)
+                ra, rb = (resize_any(np.isin(lab, classes), size) for lab in labels)
                 if not (ra.any() and rb.any()):
                     continue
                 images = read_rows(h5, "images", [a, b])

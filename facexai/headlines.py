@@ -81,7 +81,7 @@ def triplet_count_lines(results: Path, embedder_dirs) -> list[str]:
 def game_lines(embedder_dirs) -> list[str]:
     """The inpainting game per embedder, region and method, beside the oracle (`difference`)."""
     lines = ["| embedder | region | method | n | flip fraction [95 % CI] (lower is better) | game region lift "
-             "[95 % CI] | lift in R [95 % CI] | lift, share of the oracle's | degenerate |",
+             "[95 % CI] | lift in the pasted area [95 % CI] | lift, share of the oracle's | degenerate |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for folder in embedder_dirs:
         table = pd.read_csv(folder / "localisation.csv", keep_default_na=False, na_values=[""])

@@ -451,6 +451,14 @@ NO_MASS = ("zero_map",)
 AT_CHANCE_ONE = (("lift", "degenerate"), ("energy_pointing_lift", "degenerate"), ("lift_part", "degenerate"),
                  ("lift_seam", "degenerate"), ("lift_dissimilarity", "degenerate_dissimilarity"))
 AT_CHANCE_SHARE = (("rp", "degenerate"), ("pointing", "degenerate"), ("rp_dissimilarity", "degenerate_dissimilarity"))
+# the model metrics of a map that orders no pixel (constant, all-zero included) are NaN per pair: its
+# chance value is that of a random order, which the random baseline's map of the same pair gives
+AT_RANDOM = (("deletion_auc", "perturbation_degenerate"), ("insertion_auc", "perturbation_degenerate"),
+             ("deletion_accuracy_auc", "perturbation_degenerate"),
+             ("insertion_accuracy_auc", "perturbation_degenerate"), ("road_gap", "perturbation_degenerate"),
+             ("falsified", "falsification_degenerate"), ("falsified_sized", "falsification_sized_degenerate"))
+ORDERS_NOTHING = ("constant_map", "zero_mass")
+PAIR_ROW = ("model", "id", "partner_id", "kind", "region")
 
 
 def pair_rows_at_chance(table: pd.DataFrame, q: float | None = None) -> pd.DataFrame:
@@ -459,8 +467,9 @@ def pair_rows_at_chance(table: pd.DataFrame, q: float | None = None) -> pd.DataF
     values of a uniform map instead of dropping out (a method would otherwise be judged only on the
     rows it could explain): lift, energy-pointing lift, the part and seam lifts and the
     dissimilarity lift 1; RP, pointing and the dissimilarity RP the region's share of the image
-    (`chance`); AUC 0.5; recall q / 100 when `q` (metrics.q) is given. The game is at chance already
-    (game.py). Non-finite maps, kinds without a region and rows of methods that could not run stay
+    (`chance`); AUC 0.5; recall q / 100 when `q` (metrics.q) is given; the model metrics of a map
+    that orders no pixel the random baseline's on the same pair (`model_metrics_at_random`). The game
+    is at chance already (game.py). Non-finite maps, kinds without a region and rows of methods that could not run stay
     NaN. Counted per reason in the localisation table."""
     table = table.copy()
     for metric, reason in AT_CHANCE_ONE:
@@ -478,6 +487,25 @@ def pair_rows_at_chance(table: pd.DataFrame, q: float | None = None) -> pd.DataF
             table.loc[rows & table["auc"].isna(), "auc"] = 0.5
         if q is not None and "recall" in table:
             table.loc[rows & table["recall"].isna(), "recall"] = float(q) / 100
+    return model_metrics_at_random(table)
+
+
+def model_metrics_at_random(table: pd.DataFrame) -> pd.DataFrame:
+    """Pair rows whose map orders no pixel (`constant_map`, `zero_mass`) take, for each model metric,
+    the value of the random baseline's map on the same pair (its pixel order is a random one: what a
+    constant map's random tie order gives). Without a random row for that pair the value stays NaN
+    (counted as dropped in the verdicts)."""
+    if "method" not in table or not set(PAIR_ROW) <= set(table.columns) or RANDOM not in set(table["method"]):
+        return table
+    key = table[list(PAIR_ROW)].astype(str).agg("|".join, axis=1)
+    reference = table[table["method"] == RANDOM].assign(_key=key).drop_duplicates("_key").set_index("_key")
+    for metric, reason in AT_RANDOM:
+        if metric not in table or reason not in table:
+            continue
+        rows = (table[reason].fillna("").isin(ORDERS_NOTHING) & table[metric].isna()
+                & (table["method"] != RANDOM)).to_numpy()
+        if rows.any():
+            table.loc[rows, metric] = reference[metric].reindex(key[rows]).to_numpy()
     return table
 
 
@@ -487,7 +515,6 @@ def write_pair_statistics(per_pair_csvs, outputs: dict, *, alpha: float = 0.05, 
     pair kind (unit: the explained image of the pair), on the registry's tested pair metrics; rows
     with no mass to place at chance (`pair_rows_at_chance`)."""
     from .atomic import atomic_path
-
 
     table = pd.concat([pd.read_csv(p) for p in per_pair_csvs], ignore_index=True)
     budgets = method_budgets(table)

@@ -30,6 +30,8 @@ def test_every_method_gives_finite_maps_for_both_target_kinds(model, name, kind)
         partner = torch.randn(3, 3, 24, 24)
         task = PairTask(model, model(partner).detach(), [7, 8, 9])
         task.oracle_images = (x, partner)
+    if METHODS[name].needs_labels:  # the runners give such a method the explained images' label maps
+        task.part_labels = np.random.default_rng(0).integers(0, 19, (3, 48, 48)).astype(np.uint8)
     if kind == "class" and METHODS[name].oracle:  # an oracle reads a pair's two photos
         with pytest.raises(ValueError, match="cannot explain attribute decisions"):
             get_method(name, FAST.get(name))(task, x, np.array([1, 2, 3]), seed=0)

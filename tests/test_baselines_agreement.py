@@ -10,7 +10,7 @@ from facexai.agreement import agreement_summary, kendall_tau_b, metric_agreement
 from facexai.aggregate import method_budgets, summarise, with_budget
 from facexai.attributions import METHODS, ClassTask, get_method
 from facexai.attributions.base import method_budget
-from facexai.attributions.model_free import centre_prior, sobel_magnitude
+from facexai.attributions.model_free import centre_prior, part_share, sobel_magnitude
 from facexai.data.samples import to_model_input
 from facexai.metrics.localisation import energy_pointing, region_box, regional_precision
 from facexai.metrics.run import outcomes
@@ -291,3 +291,33 @@ def test_agreement_figure_is_drawn_with_budgets(tmp_path):
     image = np.asarray(Image.open(tmp_path / "agreement.png"))
     assert image.shape[0] > 200 and image.shape[1] > 400 and image.std() > 10
     assert (tmp_path / "agreement.pdf").stat().st_size > 1000
+
+
+def test_parts_baseline_by_hand():
+    """Labels 4 x 4 with the nose on 3 of the top-left 2 x 2 block and a mouth pixel bottom-right:
+    at 2 x 2 the share of part pixels is 0.75 and 0.25 there (area average); only the classes named
+    count; the map needs the explained images' labels and names the key of a bad class."""
+    from facexai.labels import CLASS_INDEX
+
+    labels = np.zeros((1, 4, 4), np.uint8)
+    labels[0, 0, :2] = labels[0, 1, 0] = CLASS_INDEX["nose"]
+    labels[0, 3, 3] = CLASS_INDEX["mouth"]
+    np.testing.assert_allclose(part_share(labels, ["nose", "mouth"], 2), [[[0.75, 0.0], [0.0, 0.25]]])
+    np.testing.assert_allclose(part_share(labels, ["mouth"], 2), [[[0.0, 0.0], [0.0, 0.25]]])
+    np.testing.assert_array_equal(part_share(labels, ["nose"], 8)[0, :2, :4], [[1, 1, 1, 1], [1, 1, 1, 1]])
+    method = get_method("parts", {"classes": ["nose", "mouth"], "sigma": 0.0})
+    task = ClassTask(torch.nn.Identity(), torch.zeros(1, dtype=torch.long))
+    images = torch.zeros(1, 3, 2, 2)
+    with pytest.raises(ValueError, match="methods.parts: needs the label maps"):
+        method(task, images, np.array([0]), seed=0)
+    task.part_labels = labels
+    np.testing.assert_allclose(method(task, images, np.array([0]), seed=0), [[[0.75, 0.0], [0.0, 0.25]]])
+    # model-free: another model, the same map; a baseline every method is tested against, not an oracle
+    other = ClassTask(torch.nn.Linear(2, 2), torch.zeros(1, dtype=torch.long))
+    other.part_labels = labels
+    np.testing.assert_array_equal(method(other, images, np.array([0]), seed=0), method(task, images, np.array([0]), 0))
+    from facexai.attributions import MODEL_FREE_BASELINES, ORACLES
+
+    assert "parts" in MODEL_FREE_BASELINES and "parts" not in ORACLES
+    with pytest.raises(ValueError, match="methods.parts.classes: unknown"):
+        get_method("parts", {"classes": ["nostril"]})(task, images, np.array([0]), seed=0)

@@ -317,7 +317,7 @@ aggregate:
   bootstrap_resamples: 200
 verification:
   explain:
-    methods: [gradcam, corrrise, random, difference]
+    methods: [gradcam, corrrise, random, parts, difference]
     kinds: [swap, swap_control, triplet, genuine, impostor]
     max_pairs: 2
     shards: 1
@@ -364,6 +364,9 @@ def test_photos_config_runs_end_to_end_on_real_photos(tmp_path):
     lift = swap.set_index(["method", "region"])["lift_mean"].astype(float)
     for region in ("eyes", "mouth", "nose"):
         assert lift[("difference", region)] > 3 * lift[("random", region)], region
+        # the parts baseline reads each photo's own landmark masks (the runners pass them): its mass is
+        # on the face parts, the swapped one among them
+        assert lift[("parts", region)] > 1.5 * lift[("random", region)], region
     # controls and triplets on real photos: each person's mirrored copy is the other photo and the mate
     assert "swap_control" in set(table["kind"])
     counts = json.loads((results / "verification/dlib/eer.json").read_text())["triplets"]

@@ -81,6 +81,34 @@ def triplets(tmp_path_factory):
     return tmp, path, images, labels
 
 
+def test_the_expected_region_holds_r_when_labels_are_finer_than_images(tmp_path):
+    """Labels at twice the image size with a region edge on an odd label row (a nearest-neighbour
+    shrink to the image drops that row): at dilation 0 the pasted area must still hold every label
+    pixel of R in A (swap pairs) and in P (triplets)."""
+    images, labels, identity = toy_faces(n_identities=6, per_identity=2)
+    fine = np.zeros((len(labels), 2 * SIZE, 2 * SIZE), np.uint8)
+    fine[:, 13:23, 12:52] = CLASS_INDEX["l_eye"]  # label rows 13-22: image rows 6.5-11.5
+    path = tmp_path / "d.h5"
+    with h5py.File(path, "w") as h5:
+        h5["images"], h5["labels"] = images, fine
+        h5.attrs["mask_size"] = 2 * SIZE
+    pd.DataFrame({"row": np.arange(len(images)), "id": np.arange(len(images)), "identity": identity,
+                  "split": "test"}).to_csv(tmp_path / "split.tsv", sep="\t", index=False)
+    paste = {"regions": ["eyes"], "blend": "poisson", "dilation": 0, "feather": 0, "seed": 0}
+    build_pairs(tmp_path / "split.tsv", tmp_path / "pairs.tsv", n_genuine=1, n_impostor=1, seed=0, dataset_h5=path,
+                out_h5=tmp_path / "pairs.h5", out_json=tmp_path / "pairs.json", regions=REGIONS,
+                swap={**paste, "pairs_per_region": 4}, triplets={**paste, "per_region": 4})
+    pairs = pd.read_csv(tmp_path / "pairs.tsv", sep="\t", keep_default_na=False)
+    chosen = pairs[pairs["kind"].isin(["swap", "triplet"])].reset_index(drop=True)
+    assert set(chosen["kind"]) == {"swap", "triplet"}
+    extra = triplet_columns(chosen)
+    masks = expected_regions(path, tmp_path / "pairs.h5", chosen["row_a"], chosen["row_b"], list(chosen["kind"]),
+                             list(chosen["region"]), REGIONS, probe_swap_rows=extra["row_d"])
+    for k in range(len(chosen)):
+        own = fine[chosen.at[k, "row_a"]] == CLASS_INDEX["l_eye"]
+        assert masks[k][own].all(), f"{chosen.at[k, 'kind']} row {k}: {int((own & ~masks[k]).sum())} pixels of R outside"
+
+
 def embedder_dir(tmp, name, box):
     """An embedder folder as the pipeline imports it: a TorchScript file of the box embedder, taking the
     pipeline's own input (its mean and std)."""
@@ -166,7 +194,8 @@ def triplet_task(tmp, path, box, rows, pairs_tsv=None, pairs_h5=None):
 METHODS = {"integrated_gradients": {"n_steps": 16, "baseline": "black"},
            "occlusion": {"window": 4, "stride": 2, "baseline": "black"},
            "corrrise": {"n_masks": 400, "cells": 4, "fill": "blur"},
-           "random": {}, "edge": {}, "centre": {}, "difference": {"sigma": 1.0}}
+           "random": {}, "edge": {}, "centre": {}, "parts": {"classes": ["l_eye", "r_eye", "mouth"]},
+           "difference": {"sigma": 1.0}}
 
 
 def game_table(tmp, path, labels, box, pairs_tsv=None, pairs_h5=None, truth=None):
@@ -178,6 +207,7 @@ def game_table(tmp, path, labels, box, pairs_tsv=None, pairs_h5=None, truth=None
         truth = np.isin(labels[t["row_a"]], [CLASS_INDEX["l_eye"], CLASS_INDEX["r_eye"]])
     regions = model_resolution_masks(truth, SIZE)
     frames = []
+    task.part_labels = labels[t["row_a"]]  # the parts baseline reads the probe's own label map
     for method, params in METHODS.items():
         maps = get_method(method, params)(task, probe, t["id_a"].to_numpy(), seed=0)
         game = inpainting_game(task, probe, probe_swap, maps, regions, steps=16, seeds=t["id_a"].to_numpy())
@@ -197,6 +227,13 @@ def test_the_game_finds_the_region_the_embedder_reads_and_beats_the_baselines(tr
         rows = verdicts[verdicts["method"] == method]
         assert (rows["verdict_random"] == "beats").all(), rows
         assert (rows["verdict_edge"] == "beats").all() and (rows["verdict_centre"] == "beats").all(), rows
+    # the layout of the parts (eyes and mouth alike) is a strong baseline: it wins the game faster than
+    # random, and a method has shown that it reads the model only where it beats it
+    parts = verdicts[verdicts["method"] == "parts"]
+    assert (parts["verdict_random"] == "beats").all(), parts
+    for method in ("integrated_gradients", "occlusion"):
+        rows = verdicts[verdicts["method"] == method]
+        assert (rows["verdict_parts"] == "beats").all(), rows
     # the oracle marks where M and M' differ, on P's grid: inside the eyes (not always the fastest flip:
     # a gradient map ranks the most influential pixels of the region first)
     assert means.loc["difference", "lift"] > means.loc["random", "lift"] + 1
@@ -279,6 +316,13 @@ def test_game_by_hand():
         dip = inpainting_game(Dips(), probe, swapped, np.array([order]), region, steps=4)
         assert dip["game_degenerate"][0] == "unwinnable" and dip["game_flip_fraction"][0] == 1.0
 
+    class Already:  # P prefers the twin (-0.5) and P' the mate: no game, whatever P' does
+        def score(self, x, rows):
+            return -0.5 + x[:, 0, 0, :2].sum(dim=1)
+
+    gone = inpainting_game(Already(), probe, swapped, np.array([[[4.0, 3.0, 2.0, 1.0]]]), region, steps=4)
+    assert gone["game_degenerate"][0] == "probe_prefers_twin" and np.isnan(gone["game_flip_fraction"][0])
+
 
 def test_partner_fill_refused_for_kinds_with_a_ground_truth():
     for kind in ("region", "swap", "triplet"):
@@ -342,6 +386,16 @@ def test_rows_no_mask_moves_are_counted_and_scored_at_chance(tmp_path):
     # the values of a uniform map: pointing = the region's share, AUC 0.5, recall q / 100
     assert np.allclose(corr[["pointing", "auc", "recall"]].iloc[6:], [0.05, 0.5, 0.1])
     assert np.allclose(corr[["pointing", "auc", "recall"]].iloc[:6], 0.9)
+    # model metrics of a map that orders nothing: the random baseline's value on the same pair
+    table["deletion_auc"] = np.where(table["method"] == "random", np.arange(2 * n) / 100, 0.3)
+    table["perturbation_degenerate"] = ""
+    constant = (table["method"] == "corrrise") & (table["degenerate"] == "zero_map")
+    table.loc[constant, "deletion_auc"] = np.nan
+    table.loc[constant, "perturbation_degenerate"] = "constant_map"
+    filled = pair_rows_at_chance(table)
+    assert np.allclose(filled.loc[constant, "deletion_auc"], np.arange(n + 6, 2 * n) / 100)
+    assert np.allclose(filled.loc[~constant & (table["method"] == "corrrise"), "deletion_auc"], 0.3)
+    assert np.isnan(pair_rows_at_chance(table[table["method"] != "random"]).loc[constant, "deletion_auc"]).all()
     # a non-finite map is not a map without mass: it stays NaN
     broken = table.copy()
     broken.loc[0, ["degenerate", "lift"]] = ["nonfinite_map", np.nan]

@@ -44,6 +44,9 @@ class Task:
     # probabilities from float64 logits: a float32 sigmoid is exactly 1 above logit ~17, float64
     # only above ~37 (the metrics score this way; the methods keep float32)
     float64: bool = False
+    # the explained images' label maps (N, M, M) for a method that reads them (`needs_labels`: the
+    # `parts` baseline); set by the runners, never by a method that explains the model
+    part_labels = None
 
     def forward(self, x: torch.Tensor, *extra: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -174,6 +177,8 @@ class AttributionMethod(abc.ABC):
     recomputable: bool = True
     # it reads the answer (where a pair's photos differ): a ceiling beside the methods, never a baseline
     oracle: bool = False
+    # it reads the explained images' label maps (`Task.part_labels`): the runners load them for it
+    needs_labels: bool = False
     # it reads a layer of the network through hooks (the Grad-CAM family): not applicable where the
     # network forbids them (a TorchScript file; models/embedders.cam_unavailable says why)
     needs_layer_hooks: bool = False

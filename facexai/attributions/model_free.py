@@ -8,8 +8,13 @@ rather than the image (edges) or the dataset's layout (faces are centred and ali
   grey image is the luminance 0.299 R + 0.587 G + 0.114 B of the pixels in [0, 1].
 * `centre`: a Gaussian on the image centre, exp(-d^2 / (2 s^2)) with d the distance of a pixel
   centre from the image centre and s = `sigma` x the image side: the same map for every image.
+* `parts`: the image's own face parts, all of them (the label classes in `classes`: brows, eyes,
+  nose, mouth and lips by default), each model pixel's share of part pixels, Gaussian-blurred by
+  `sigma` pixels: it knows where every part of this face is, not which one the model uses. On
+  pairs and triplets whose answer is one swapped part, a map that puts the parts first already
+  wins much of the game; a method has shown that it explains the model only where it beats this.
 
-Both are constant under model randomisation, so the sanity checks must fail them.
+All are constant under model randomisation, so the sanity checks must fail them.
 
 For verification pairs and triplets, `difference` is the oracle: it reads where the two photos
 differ, the answer of the ground-truth kinds (a ceiling, not a baseline).
@@ -74,6 +79,49 @@ class CentreBaseline(AttributionMethod):
     def attribute(self, task, images, sample_ids, seed):
         prior = centre_prior(images.shape[-2], images.shape[-1], float(self.params["sigma"])).astype(np.float32)
         return np.broadcast_to(prior, (len(images), *prior.shape)).copy()
+
+
+# the inner face parts: what `parts` marks by default
+INNER_PARTS = ("l_brow", "r_brow", "l_eye", "r_eye", "nose", "mouth", "u_lip", "l_lip")
+
+
+def part_share(labels: np.ndarray, classes, size: int) -> np.ndarray:
+    """(N, M, M) label maps -> (N, size, size) float64: each pixel's share of label pixels whose class
+    is in `classes` (area average when the labels are finer, nearest when coarser)."""
+    from ..labels import CLASS_INDEX
+
+    unknown = [c for c in classes if c not in CLASS_INDEX]
+    if unknown:
+        raise ValueError(f"methods.parts.classes: unknown class(es) {unknown}; known: {list(CLASS_INDEX)}")
+    inside = np.isin(np.asarray(labels), [CLASS_INDEX[c] for c in classes]).astype(np.float64)
+    n, m = inside.shape[0], inside.shape[-1]
+    if m == size:
+        return inside
+    if m > size and m % size == 0:
+        k = m // size
+        return inside.reshape(n, size, k, size, k).mean(axis=(2, 4))
+    index = np.minimum(((np.arange(size) + 0.5) * m / size).astype(int), m - 1)
+    return inside[:, index][:, :, index]
+
+
+class PartsBaseline(AttributionMethod):
+    name = "parts"
+    defaults = {"classes": list(INNER_PARTS), "sigma": 1.0}
+    model_free = True
+    needs_labels = True
+
+    def attribute(self, task, images, sample_ids, seed):
+        labels = getattr(task, "part_labels", None)
+        if labels is None or len(labels) != len(images):
+            raise ValueError("methods.parts: needs the label maps of the explained images (the runners load them; "
+                             f"got {None if labels is None else len(labels)} for {len(images)} images)")
+        sigma = float(self.params["sigma"])
+        if sigma < 0:
+            raise ValueError(f"methods.parts.sigma must be >= 0 pixels, got {sigma}")
+        share = part_share(labels, self.params["classes"], images.shape[-1])
+        if sigma > 0 and len(share):
+            share = np.stack([ndimage.gaussian_filter(s, sigma, mode="constant") for s in share])
+        return share.astype(np.float32)
 
 
 class DifferenceOracle(AttributionMethod):

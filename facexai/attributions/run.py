@@ -72,10 +72,11 @@ def explain_shard(dataset_h5, split_tsv, model_dir, out_h5, *, model_name: str, 
         table = explanation_table(read_rows(h5, "attributes", rows), rows, read_rows(h5, "ids", rows),
                                   meta["attributes"], explain, only_positive)
         images = read_rows(h5, "images", table["row"].to_numpy())
+        labels = read_rows(h5, "labels", table["row"].to_numpy()) if explainer.needs_labels else None
     targets = torch.from_numpy(table["target"].to_numpy())
     maps, scores, diagnostics = _explain_batches(
         images, table["id"].to_numpy(), lambda a, b: ClassTask(model, targets[a:b].to(dev), probability=True),
-        explainer, seed, batch_size, dev, f"{method} shard {shard}", progress)
+        explainer, seed, batch_size, dev, f"{method} shard {shard}", progress, labels=labels)
     n = len(table)
     write_shard(out_h5, maps, {
         "row": table["row"].to_numpy(np.int64), "ids": table["id"].to_numpy(np.int64),
@@ -149,6 +150,7 @@ def explain_pair_shard(dataset_h5, pairs_tsv, embedder_dir, out_h5, *, method: s
     has_twin = (pairs["kind"] == "triplet").to_numpy()
     images = read_pair_images(dataset_h5, pairs_h5, pairs["row_a"].to_numpy())
     partners = read_pair_images(dataset_h5, pairs_h5, pairs["row_b"].to_numpy())
+    labels = explained_labels(dataset_h5, pairs["row_a"].to_numpy()) if explainer.needs_labels else None
     n = len(pairs)
     reason = cam_unavailable(model) if explainer.needs_layer_hooks else None
     partner_emb = torch.from_numpy(embed(model, partners, dev, similarity=similarity, name=name,
@@ -173,7 +175,8 @@ def explain_pair_shard(dataset_h5, pairs_tsv, embedder_dir, out_h5, *, method: s
 
     if reason is None:
         maps, scores, diagnostics = _explain_batches(images, pairs["id_a"].to_numpy(), task, explainer, seed,
-                                                     batch_size, dev, f"{method} pairs shard {shard}", progress)
+                                                     batch_size, dev, f"{method} pairs shard {shard}", progress,
+                                                     labels=labels)
     else:
         log.warning("%s on embedder %s: not applicable (%s)", method, name, reason)
         maps = np.full((n,) + images.shape[1:3], np.nan, np.float16)
@@ -203,10 +206,21 @@ def oracle_pair(images: np.ndarray, partners: np.ndarray, twins: np.ndarray, has
     return (to_model_input(np.where(sel, partners, images), dev), to_model_input(np.where(sel, twins, partners), dev))
 
 
+def explained_labels(dataset_h5, rows) -> np.ndarray:
+    """The label maps of explained dataset rows (for a method that reads them: `parts`)."""
+    rows = np.asarray(rows, np.int64)
+    if (rows < 0).any():
+        raise ValueError(f"{dataset_h5}: an explained image without a dataset row has no label map")
+    with h5py.File(dataset_h5, "r") as h5:
+        return read_rows(h5, "labels", rows)
+
+
 def _explain_batches(images: np.ndarray, ids: np.ndarray, make_task, explainer, seed: int, batch_size: int, dev,
-                     desc: str, progress: bool) -> tuple[np.ndarray, np.ndarray, dict]:
+                     desc: str, progress: bool, labels: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, dict]:
     """Maps (float16), explained scores and the method's per-row diagnostics for all rows, batch by
-    batch; make_task(a, b) gives the task of rows a..b."""
+    batch; make_task(a, b) gives the task of rows a..b; `labels` the rows' label maps for a method
+    that reads them."""
     from tqdm import tqdm
 
     n, size = len(images), images.shape[1]
@@ -217,6 +231,8 @@ def _explain_batches(images: np.ndarray, ids: np.ndarray, make_task, explainer, 
         stop = min(start + batch_size, n)
         x = to_model_input(images[start:stop], dev)
         task = make_task(start, stop)
+        if labels is not None:
+            task.part_labels = labels[start:stop]
         with torch.no_grad():
             scores[start:stop] = task.score(x, list(range(stop - start))).cpu().numpy()
         if not np.isfinite(scores[start:stop]).all():

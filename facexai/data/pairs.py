@@ -91,9 +91,10 @@ def resize_nearest(mask: np.ndarray, size: int) -> np.ndarray:
     return mask[np.ix_(ys, xs)]
 
 
-def to_label_size(mask: np.ndarray, size: int) -> np.ndarray:
-    """An image-resolution mask at the label resolution, keeping every label pixel that covers a
-    masked image pixel (a block max when shrinking, nearest when growing)."""
+def resize_any(mask: np.ndarray, size: int) -> np.ndarray:
+    """A boolean mask at (size, size) that loses no pixel of it: a block max when shrinking (a pixel
+    is in when any pixel it covers is), nearest when growing. A region of the labels taken to the
+    image this way lies inside any area built from it once taken back (`to_label_size`)."""
     if mask.shape[0] == size:
         return mask
     if mask.shape[0] > size:
@@ -104,6 +105,11 @@ def to_label_size(mask: np.ndarray, size: int) -> np.ndarray:
         out[ys[yy], xs[xx]] = True
         return out
     return resize_nearest(mask, size)
+
+
+# an image-resolution mask at the label resolution, keeping every label pixel that covers a masked
+# image pixel
+to_label_size = resize_any
 
 
 BLENDS = ("poisson", "feather")
@@ -232,8 +238,8 @@ def build_swap_pairs(test: pd.DataFrame, dataset_h5, *, regions: dict, names: li
                     break
                 b = int(rng.choice(others))
                 labels = read_rows(h5, "labels", [rows[a], rows[b]])
-                region_a = resize_nearest(np.isin(labels[0], classes), image_size)
-                region_b = resize_nearest(np.isin(labels[1], classes), image_size)
+                region_a = resize_any(np.isin(labels[0], classes), image_size)
+                region_b = resize_any(np.isin(labels[1], classes), image_size)
                 if not region_a.any() or not region_b.any():
                     skipped += 1
                     continue
@@ -250,7 +256,7 @@ def build_swap_pairs(test: pd.DataFrame, dataset_h5, *, regions: dict, names: li
                 mates = np.flatnonzero((identity == identity[a]) & (np.arange(len(rows)) != a))
                 if controls and mates.size:
                     m = int(control_rng.choice(mates))
-                    region_m = resize_nearest(np.isin(read_rows(h5, "labels", [rows[m]])[0], classes), image_size)
+                    region_m = resize_any(np.isin(read_rows(h5, "labels", [rows[m]])[0], classes), image_size)
                     if region_m.any():
                         own, area = swap_region(pixels[0], region_a, read_rows(h5, "images", [rows[m]])[0],
                                                 region_m, dilation=dilation, feather=feather, blend=blend)
@@ -306,7 +312,7 @@ def build_triplets(test: pd.DataFrame, dataset_h5, *, regions: dict, names: list
                     continue
                 m, b = int(rng.choice(mates)), int(rng.choice(others))
                 labels = read_rows(h5, "labels", [rows[p], rows[m], rows[b]])
-                present = [resize_nearest(np.isin(lab, classes), image_size) for lab in labels]
+                present = [resize_any(np.isin(lab, classes), image_size) for lab in labels]
                 if not all(r.any() for r in present):
                     skipped += 1
                     continue

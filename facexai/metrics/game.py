@@ -65,16 +65,16 @@ def inpainting_game(task: Task, x: torch.Tensor, x_swap: torch.Tensor, maps: np.
             continue
         hybrids = _hybrids(x[i], x_swap[i], ranks_all[i], grid)
         pref = batched_scores(task, hybrids, np.full(len(grid), rows[i]), batch_size)
+        if pref[0] < 0:  # P itself prefers the twin: no game (a kept triplet's preference can land
+            # below 0 here only by float noise near a margin of 0), whatever P' does
+            out["game_degenerate"][i] = "probe_prefers_twin"
+            flip[i] = 0
+            continue
         if not pref[-1] < 0:  # P' itself: the same for every map
             out["game_degenerate"][i] = "unwinnable"
             flip[i] = total
             continue
-        below = np.flatnonzero(pref < 0)
-        first = int(below[0])
-        if first == 0:  # P itself prefers the twin: not a kept triplet
-            out["game_degenerate"][i] = "probe_prefers_twin"
-            flip[i] = 0
-            continue
+        first = int(np.flatnonzero(pref < 0)[0])
         lo, hi = int(grid[first - 1]), int(grid[first])  # preference >= 0 at lo, < 0 at hi
         while hi - lo > 1:
             mid = (lo + hi) // 2

@@ -205,7 +205,9 @@ def metric_table(attribution_h5, dataset_h5, model_dir, out_csv, *, regions: dic
         target_t = torch.from_numpy(targets).to(dev)
 
         def explain(other, sel, x=None):
-            return explainer(ClassTask(other, target_t[sel]), x_all[sel] if x is None else x, ids[sel], seed)
+            task_of = ClassTask(other, target_t[sel])
+            task_of.part_labels = labels[sel] if explainer.needs_labels else None
+            return explainer(task_of, x_all[sel] if x is None else x, ids[sel], seed)
 
         # maps made elsewhere cannot be re-made by a randomised model: no sanity check, said so
         cols = model_metrics(task, images, maps, ids, model_resolution_masks(masks, images.shape[1]), settings,
@@ -279,7 +281,7 @@ def pair_metric_table(attribution_h5, dataset_h5, embedder_dir, eer_json, out_cs
     metric NaN, `degenerate` = not_applicable and the reason in `not_applicable`.
     """
     from ..attributions.base import PairTask, get_method
-    from ..attributions.run import oracle_pair
+    from ..attributions.run import explained_labels, oracle_pair
     from ..data.pairs import GROUND_TRUTH_KINDS, REGION_KINDS, expected_regions, read_pair_images
     from ..models.train import seed_everything
     from ..models.verification import embed, load_embedder
@@ -345,6 +347,7 @@ def pair_metric_table(attribution_h5, dataset_h5, embedder_dir, eer_json, out_cs
         model, meta = load_embedder(embedder_dir, dev)
         similarity = meta["similarity"]
         explainer = get_method(method, stored_params)
+        labels = explained_labels(dataset_h5, rows) if explainer.needs_labels else None
         x_all = to_model_input(images, dev)
         # the partner fill is refused for the kinds with a ground truth (attributions.run)
         partner_x = None if np.isin(kinds, GROUND_TRUTH_KINDS).any() else to_model_input(partners, dev)
@@ -359,6 +362,7 @@ def pair_metric_table(attribution_h5, dataset_h5, embedder_dir, eer_json, out_cs
                             twin_embeddings=None if twins is None else embedded(twins, twin_ids),
                             has_twin=has_twin[sel])
             task.oracle_images = (oracle[0][sel], oracle[1][sel])
+            task.part_labels = None if labels is None else labels[sel]
             return task
 
         def explain(other, sel, x=None):
