@@ -15,9 +15,9 @@ SMI=$!
 FACEXAI_GPU_REPORT="$OUT/gpu_report.json" timeout 180 python3 -m pytest -q -m gpu tests/test_gpu.py -p no:cacheprovider \
     2>&1 | tee "$OUT/gpu_tests.log" | tail -4
 for b in 64 256 1024; do
-    timeout 120 python3 benchmarks/attribution_benchmark.py --device cuda --size 128 --rows "$ROWS" --batch "$b" --no-engines
+    timeout 120 python3 benchmarks/method_cost.py --device cuda --size 128 --rows "$ROWS" --batch "$b" --no-engines
 done 2>&1 | tee "$OUT/attribution_sweep.txt"
-timeout 150 python3 benchmarks/attribution_benchmark.py --device cuda --size 128 --rows "$ROWS" --batch 256 --only gradcam \
+timeout 150 python3 benchmarks/method_cost.py --device cuda --size 128 --rows "$ROWS" --batch 256 --only gradcam \
     2>&1 | tee "$OUT/engines.txt"
 timeout 200 python3 benchmarks/method_time_estimate.py --config config/celebamask-hq.yaml --rows "$ROWS" --device cuda \
     2>&1 | tee "$OUT/estimate.txt"

@@ -126,3 +126,21 @@ def tiny_run(tmp_path_factory):
     result = snakemake(workdir)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return workdir
+
+
+@pytest.fixture(scope="session")
+def random_change(tiny_run, tmp_path_factory):
+    """A changed parameter of the random baseline (its 4 attribution shards, 2 models x 2 shards,
+    their 4 metrics tables and what reads them become due) and a copy of the tiny run brought up
+    to date with it uninterrupted: the reference of the kill -9 tests, which interrupt the same
+    update in their own copies (once during an attribution job, once during a metrics job)."""
+    import shutil
+
+    tmp = tmp_path_factory.mktemp("random_change")
+    (tmp / "change.yaml").write_text("methods:\n  random: {cells: 4}\n")
+    change = ["--configfile", str(tmp / "change.yaml")]
+    reference = tmp / "reference"
+    shutil.copytree(tiny_run, reference, symlinks=True)
+    result = snakemake(reference, *change)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return change, reference

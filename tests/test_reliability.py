@@ -20,7 +20,7 @@ from facexai.data.synthetic import SyntheticConfig, generate
 
 from conftest import REPO, assert_same_results, has_dlib_extra, snakemake
 from test_fusion import BAD_CASES
-from test_reruns import extra_config, kill_mid_run, planned, reference_and_copy
+from test_reruns import copy_of, extra_config, kill_mid_run, planned
 
 # --------------------------------------------------------------------------- native crash in training
 
@@ -198,14 +198,14 @@ def test_malicious_or_foreign_model_file_is_refused_naming_it(tmp_path, fmt):
 
 
 @pytest.mark.slow
-def test_kill_9_during_a_metrics_job_then_rerun(tiny_run, tmp_path):
-    # a changed metric setting makes every metrics job due (4 attribute shards x 2 methods ...); one
-    # copy is updated uninterrupted, the other killed while a metrics job runs, after one is recorded
-    change = extra_config(tmp_path, "metrics:\n  q: 15\n")
-    reference, work = reference_and_copy(tiny_run, tmp_path, change)
-    tables = sorted(p.relative_to(work).as_posix() for p in (work / "results/metrics").glob("*/*/*.csv")
-                    if "verification" not in p.as_posix())
-    assert len(tables) >= 4
+def test_kill_9_during_a_metrics_job_then_rerun(tiny_run, random_change, tmp_path):
+    # the random baseline's changed parameter makes its 4 attribution shards and their 4 metrics tables
+    # due; one copy was updated uninterrupted (conftest.random_change), this one is killed while a
+    # metrics job runs, after another metrics table is recorded
+    change, reference = random_change
+    work = copy_of(tiny_run, tmp_path)
+    tables = sorted(p.relative_to(work).as_posix() for p in (work / "results/metrics").glob("*/random/*.csv"))
+    assert len(tables) == 4
     victim, kept, mtime = kill_mid_run(work, tables, change, tmp_path / "killed.log")
     assert snakemake(work, "--unlock", *change).returncode == 0
     redone = {f"results/metrics/{w['model']}/{w['method']}/{w['shard']}.csv"

@@ -87,15 +87,11 @@ def _marker(workdir, kind, path):
     return workdir / ".snakemake" / kind / base64.urlsafe_b64encode(path.encode()).decode()
 
 
-def reference_and_copy(tiny_run, tmp_path, change):
-    """Two copies of the tiny run: `reference` brought up to date with `change` uninterrupted, and
-    `run` left as it is, for the test to interrupt."""
-    reference = tmp_path / "reference"
-    shutil.copytree(tiny_run, reference, symlinks=True)
-    assert snakemake(reference, *change).returncode == 0
+def copy_of(tiny_run, tmp_path):
+    """A copy of the tiny run for a test to change or interrupt."""
     work = tmp_path / "run"
     shutil.copytree(tiny_run, work, symlinks=True)
-    return reference, work
+    return work
 
 
 def kill_mid_run(work, outputs, change, log_path):
@@ -132,13 +128,13 @@ def kill_mid_run(work, outputs, change, log_path):
     return victim, {s: mtime(s) for s in outputs if recorded(s)}, mtime
 
 
-def test_kill_9_during_attribution_then_rerun(tiny_run, tmp_path):
+def test_kill_9_during_attribution_then_rerun(tiny_run, random_change, tmp_path):
     # a changed parameter of the random baseline makes its 4 attribution shards (2 models x 2
-    # shards) and what follows due; one copy of the run is brought up to date uninterrupted, the
-    # other is killed with SIGKILL while an attribution job runs, after Snakemake has recorded at
-    # least one finished shard, and is then resumed
-    change = extra_config(tmp_path, "methods:\n  random: {cells: 4}\n")
-    reference, work = reference_and_copy(tiny_run, tmp_path, change)
+    # shards) and what follows due; one copy of the run was brought up to date uninterrupted
+    # (conftest.random_change), this one is killed with SIGKILL while an attribution job runs, after
+    # Snakemake has recorded at least one finished shard, and is then resumed
+    change, reference = random_change
+    work = copy_of(tiny_run, tmp_path)
     shards = sorted(p.relative_to(work).as_posix() for p in (work / "results/attributions").glob("*/random/*.h5"))
     assert len(shards) == 4
     victim, kept, mtime = kill_mid_run(work, shards, change, tmp_path / "killed.log")
