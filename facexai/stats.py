@@ -497,7 +497,9 @@ def model_metrics_at_random(table: pd.DataFrame) -> pd.DataFrame:
     (counted as dropped in the verdicts)."""
     if "method" not in table or not set(PAIR_ROW) <= set(table.columns) or RANDOM not in set(table["method"]):
         return table
-    key = table[list(PAIR_ROW)].astype(str).agg("|".join, axis=1)
+    # one string per pair row (a genuine pair's region is empty: NaN once read back)
+    key = pd.Series(["|".join(map(str, row)) for row in table[list(PAIR_ROW)].fillna("").itertuples(index=False)],
+                    index=table.index)
     reference = table[table["method"] == RANDOM].assign(_key=key).drop_duplicates("_key").set_index("_key")
     for metric, reason in AT_RANDOM:
         if metric not in table or reason not in table:

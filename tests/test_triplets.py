@@ -397,6 +397,9 @@ def test_rows_no_mask_moves_are_counted_and_scored_at_chance(tmp_path):
     assert np.allclose(filled.loc[constant, "deletion_auc"], np.arange(n + 6, 2 * n) / 100)
     assert np.allclose(filled.loc[~constant & (table["method"] == "corrrise"), "deletion_auc"], 0.3)
     assert np.isnan(pair_rows_at_chance(table[table["method"] != "random"]).loc[constant, "deletion_auc"]).all()
+    # a genuine pair has no region: NaN in a column of strings once read back from a CSV
+    genuine = table.assign(kind="genuine", region=pd.Series([np.nan] * len(table), dtype=object, index=table.index))
+    assert np.allclose(pair_rows_at_chance(genuine).loc[constant, "deletion_auc"], np.arange(n + 6, 2 * n) / 100)
     # a non-finite map is not a map without mass: it stays NaN
     broken = table.copy()
     broken.loc[0, ["degenerate", "lift"]] = ["nonfinite_map", np.nan]
