@@ -180,18 +180,22 @@ def test_malicious_or_foreign_model_file_is_refused_naming_it(tmp_path, fmt):
     plain_pickle.write_bytes(pickle.dumps(_Marker(marker)))
     not_a_model = tmp_path / "notes.pt"
     not_a_model.write_bytes(b"this is a text file, not a model\n" * 20)
-    for bad in (evil, plain_pickle, not_a_model):
-        work = tmp_path / bad.stem
-        work.mkdir()
-        config = extra_config(work, f"models:\n  - name: theirs\n    weights: {bad}\n    format: {fmt}\n"
-                                    "    arch: resnet_small\n    width: 8\n")
-        result = snakemake(work, "results/models/theirs/model.json", *config, timeout=300)
-        log = (work / "results/logs/import/theirs.log").read_text()
-        assert result.returncode != 0
+    bad_files = (evil, plain_pickle, not_a_model)
+    work = tmp_path / "run"
+    work.mkdir()
+    # the three files as three models of one run (one import job each; --keep-going runs all three)
+    models = "".join(f"  - {{name: {bad.stem}, weights: {bad}, format: {fmt}, arch: resnet_small, width: 8}}\n"
+                     for bad in bad_files)
+    config = extra_config(work, "models:\n" + models)
+    result = snakemake(work, "--keep-going", *(f"results/models/{bad.stem}/model.json" for bad in bad_files), *config,
+                       timeout=300)
+    assert result.returncode != 0
+    for bad in bad_files:
+        log = (work / f"results/logs/import/{bad.stem}.log").read_text()
         assert str(bad) in log, log[-2000:]
         assert "weights_only=False" not in log and "weights_only` set to `False" not in log
-        assert not (work / "results/models/theirs/weights.pt").exists()
-        assert not marker.exists(), "a pickled object was run"
+        assert not (work / f"results/models/{bad.stem}/weights.pt").exists()
+    assert not marker.exists(), "a pickled object was run"
 
 
 # --------------------------------------------------------------------------- kill -9, determinism
