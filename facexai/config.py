@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from .errors import ConfigError
-from .labels import ATTRIBUTE_INDEX, validate_region_tables
+from .labels import ATTRIBUTE_INDEX, CLASS_INDEX, validate_region_tables
 
 
 def _key_path(parts) -> str:
@@ -128,6 +128,9 @@ def check_config(config: dict) -> None:
     check_precomputed(config)
     check_pair_fills(config)
     check_oracles(config)
+    unknown = [c for c in (config["methods"].get("parts") or {}).get("classes", []) if c not in CLASS_INDEX]
+    if unknown:
+        raise ConfigError(f"methods.parts.classes: {unknown} are not label classes (known: {list(CLASS_INDEX)})")
     for attribute in config["explain"]["attributes"]:
         if attribute not in config["attribute_regions"]:
             raise ConfigError(f"explain.attributes: {attribute!r} has no entry in attribute_regions")

@@ -294,7 +294,8 @@ def game_figure(localisation: pd.DataFrame, out_png, embedder: str = "") -> int:
     colours = method_colours(methods)
     budgets = {m: b for m, b in zip(table["method"], table["budget"])} if "budget" in table else {}
     panels = (("game_flip_fraction", "fraction of P switched to P' at the flip\n(lower is better; 1: never)"),
-              ("game_region_lift", "share of the switched pixels in the pasted area\n/ its share of the image (higher is better; 1: chance)"))
+              ("game_region_lift", "switched pixels in the pasted area: share / the\narea's share of the image "
+                                   "(higher is better; 1: chance)"))
     fig, axes = plt.subplots(1, 2, figsize=(4.2 + 1.1 * len(regions), 3.8), squeeze=False, layout="constrained")
     width = 0.8 / max(len(methods), 1)
     for ax, (metric, label) in zip(axes[0], panels):

@@ -60,6 +60,7 @@ def test_misspelt_nested_key_is_named(tmp_path):
     (lambda c: c["models"][0].update(attributes=["Smilling"]), "models.resnet.attributes"),
     (lambda c: c["models"].append({"name": "resnet"}), "models: names must be unique"),
     (lambda c: c["synthetic"]["shortcut"].update(attribute=None), "models.resnet_biased.dataset: shortcut needs"),
+    (lambda c: c["methods"]["parts"].update(classes=["nose", "nostril"]), "methods.parts.classes: ['nostril']"),
 ])
 def test_cross_key_errors_name_the_key(edit, message):
     config = load_default()
