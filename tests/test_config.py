@@ -201,7 +201,7 @@ def schema_enums(node, path=()):
 def test_schema_enumerations_are_the_codes_own():
     """Every closed list of values in the schema is the code's own tuple, so adding a fill, a pair
     kind or an architecture in the code without the schema (or the reverse) fails here."""
-    from facexai.attributions.captum_methods import BASELINES
+    from facexai.perturbation import BASELINES
     from facexai.attributions.lime_shap import ENGINES
     from facexai.attributions.rise import ESTIMATORS, FILLS
     from facexai.config import DATASETS, SOURCES

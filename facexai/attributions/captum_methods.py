@@ -16,23 +16,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..data.samples import PIXEL_STD, normalise
+from ..data.samples import PIXEL_STD
+from ..perturbation import baseline_images
 from .base import AttributionMethod, channel_sum, row_seed
-from .blur import gaussian_blur
-
-BASELINES = ("black", "grey", "blur")
-
-
-def baseline_images(images: torch.Tensor, kind: str) -> torch.Tensor:
-    """Baselines in the model's normalised input space."""
-    if kind == "black":
-        return torch.full_like(images, normalise(0.0))
-    if kind == "grey":
-        return torch.zeros_like(images)
-    if kind == "blur":
-        return gaussian_blur(images, kernel_size=11, sigma=5.0)
-    raise ValueError(f"baseline must be one of {BASELINES}, got {kind!r}")
-
 
 class IntegratedGradientsMethod(AttributionMethod):
     name = "integrated_gradients"

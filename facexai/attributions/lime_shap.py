@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 from ..data.samples import denormalise, normalise
+from ..perturbation import baseline_images
 from .base import AttributionMethod, Task, row_seed
-from .captum_methods import baseline_images
 
 
 def to_pixels(images: torch.Tensor) -> np.ndarray:

@@ -50,8 +50,8 @@ import torch.nn.functional as F
 from scipy.stats import rankdata
 
 from ..data.samples import normalise
+from ..perturbation import gaussian_blur
 from .base import AttributionMethod, PairTask
-from .blur import gaussian_blur
 
 BLACK = normalise(0.0)
 FILLS = ("black", "blur", "mean", "partner")

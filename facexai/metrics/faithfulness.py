@@ -27,8 +27,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..attributions.base import ClassTask, Task
-from ..attributions.captum_methods import BASELINES, baseline_images
+from ..perturbation import BASELINES, baseline_images
+from ..tasks import ClassTask, Task
 
 FILLS = BASELINES
 

@@ -45,7 +45,7 @@ import math
 import numpy as np
 import torch
 
-from ..attributions.base import ClassTask, Task
+from ..tasks import ClassTask, Task
 from ..data.samples import normalise
 from .faithfulness import batched_scores, pixel_ranks
 from .localisation import positive_part

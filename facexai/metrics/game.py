@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..attributions.base import Task
+from ..tasks import Task
 from .faithfulness import batched_scores, degenerate_maps, pixel_ranks
 
 
