@@ -128,9 +128,7 @@ def check_config(config: dict) -> None:
     check_precomputed(config)
     check_pair_fills(config)
     check_oracles(config)
-    unknown = [c for c in (config["methods"].get("parts") or {}).get("classes", []) if c not in CLASS_INDEX]
-    if unknown:
-        raise ConfigError(f"methods.parts.classes: {unknown} are not label classes (known: {list(CLASS_INDEX)})")
+    check_parts(config)
     for attribute in config["explain"]["attributes"]:
         if attribute not in config["attribute_regions"]:
             raise ConfigError(f"explain.attributes: {attribute!r} has no entry in attribute_regions")
@@ -150,6 +148,23 @@ def check_oracles(config: dict) -> None:
     if oracles:
         raise ConfigError(f"explain.methods: {oracles} read where a verification pair's photos differ (the oracle "
                           "of the pair kinds); name them under verification.explain.methods")
+
+
+def check_parts(config: dict) -> None:
+    """`methods.parts.classes`: label classes, and not only those of one region that pairs swap (the
+    baseline would then mark the answer of those pairs: an oracle, not the layout of the parts)."""
+    classes = (config["methods"].get("parts") or {}).get("classes", [])
+    unknown = [c for c in classes if c not in CLASS_INDEX]
+    if unknown:
+        raise ConfigError(f"methods.parts.classes: {unknown} are not label classes (known: {list(CLASS_INDEX)})")
+    if "parts" not in config["verification"]["explain"]["methods"]:
+        return
+    for key in ("region_swap", "triplets"):
+        for region in (config["verification"].get(key) or {}).get("regions", []):
+            if classes and set(classes) <= set(config["regions"][region]):
+                raise ConfigError(f"methods.parts.classes: {classes} lie within region {region!r} that "
+                                  f"verification.{key} swaps: the baseline would mark the answer of those pairs "
+                                  "(list every inner part, as the default does)")
 
 
 def check_pair_fills(config: dict) -> None:

@@ -491,10 +491,12 @@ def pair_rows_at_chance(table: pd.DataFrame, q: float | None = None) -> pd.DataF
 
 
 def model_metrics_at_random(table: pd.DataFrame) -> pd.DataFrame:
-    """Pair rows whose map orders no pixel (`constant_map`, `zero_mass`) take, for each model metric,
-    the value of the random baseline's map on the same pair (its pixel order is a random one: what a
-    constant map's random tie order gives). Without a random row for that pair the value stays NaN
-    (counted as dropped in the verdicts)."""
+    """Pair rows whose map orders no pixel (`constant_map`; for falsification also `zero_mass`: no
+    mass of the configured sign to threshold) take, for each model metric, the value of the random
+    baseline's map on the same pair: with `methods.random.cells: 0` (the default) a random pixel
+    order, what a constant map's random tie order gives; with cells > 0, a random order at that cell
+    scale. Without a random row for that pair the value stays NaN (counted as dropped in the
+    verdicts). In a verdict against random such a row is a tie (difference 0), never a win."""
     if "method" not in table or not set(PAIR_ROW) <= set(table.columns) or RANDOM not in set(table["method"]):
         return table
     # one string per pair row (a genuine pair's region is empty: NaN once read back)

@@ -305,6 +305,13 @@ def test_parts_baseline_by_hand():
     np.testing.assert_allclose(part_share(labels, ["nose", "mouth"], 2), [[[0.75, 0.0], [0.0, 0.25]]])
     np.testing.assert_allclose(part_share(labels, ["mouth"], 2), [[[0.0, 0.0], [0.0, 0.25]]])
     np.testing.assert_array_equal(part_share(labels, ["nose"], 8)[0, :2, :4], [[1, 1, 1, 1], [1, 1, 1, 1]])
+    # labels finer than the model but not a whole multiple (512 -> 112): still an area average, so a
+    # thin part keeps its area instead of vanishing between sampled rows
+    brow = np.zeros((1, 512, 512), np.uint8)
+    brow[0, 200:203, 100:400] = CLASS_INDEX["l_brow"]
+    share = part_share(brow, ["l_brow"], 112)
+    assert share.max() <= 1 and share.sum() == pytest.approx(3 * 300 * (112 / 512) ** 2, rel=0.2)
+    assert (share[0, 200 * 112 // 512, 100 * 112 // 512 + 1:400 * 112 // 512] > 0).all()
     method = get_method("parts", {"classes": ["nose", "mouth"], "sigma": 0.0})
     task = ClassTask(torch.nn.Identity(), torch.zeros(1, dtype=torch.long))
     images = torch.zeros(1, 3, 2, 2)

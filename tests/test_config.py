@@ -61,6 +61,7 @@ def test_misspelt_nested_key_is_named(tmp_path):
     (lambda c: c["models"].append({"name": "resnet"}), "models: names must be unique"),
     (lambda c: c["synthetic"]["shortcut"].update(attribute=None), "models.resnet_biased.dataset: shortcut needs"),
     (lambda c: c["methods"]["parts"].update(classes=["nose", "nostril"]), "methods.parts.classes: ['nostril']"),
+    (lambda c: c["methods"]["parts"].update(classes=["nose"]), "lie within region 'nose' that verification"),
 ])
 def test_cross_key_errors_name_the_key(edit, message):
     config = load_default()

@@ -57,6 +57,23 @@ def test_label_size_keeps_every_covered_pixel():
     assert to_label_size(mask, 16).sum() == 4
 
 
+@pytest.mark.parametrize("labels, image", [(128, 96), (512, 112), (128, 160), (128, 64), (100, 64), (48, 48)])
+def test_a_region_taken_to_the_image_and_back_loses_no_label_pixel(labels, image):
+    """At any ratio of label to image size (the schema allows non-divisible ones), every label pixel
+    of R lies inside the area pasted for it, even undilated (here: a single pixel, a one-pixel row)."""
+    from facexai.data.pairs import resize_any
+
+    rng = np.random.default_rng(labels * 1000 + image)
+    for _ in range(20):
+        region = np.zeros((labels, labels), bool)
+        region[rng.integers(0, labels), rng.integers(0, labels)] = True
+        row, start = rng.integers(0, labels, 2)
+        region[row, start:start + rng.integers(1, 6)] = True
+        at_image = resize_any(region, image)
+        assert at_image.sum() <= region.sum() or image > labels
+        assert to_label_size(at_image, labels)[region].all()
+
+
 @pytest.fixture
 def dataset(tmp_path):
     """6 test faces of 3 identities, 16 px images, 8 px labels; the mouth is absent from faces 4 and 5."""

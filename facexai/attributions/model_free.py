@@ -94,12 +94,14 @@ def part_share(labels: np.ndarray, classes, size: int) -> np.ndarray:
     if unknown:
         raise ValueError(f"methods.parts.classes: unknown class(es) {unknown}; known: {list(CLASS_INDEX)}")
     inside = np.isin(np.asarray(labels), [CLASS_INDEX[c] for c in classes]).astype(np.float64)
-    n, m = inside.shape[0], inside.shape[-1]
+    m = inside.shape[-1]
     if m == size:
         return inside
-    if m > size and m % size == 0:
-        k = m // size
-        return inside.reshape(n, size, k, size, k).mean(axis=(2, 4))
+    if m > size:  # the share of each model pixel's area (torch's area average: any ratio)
+        import torch
+        import torch.nn.functional as F
+
+        return F.adaptive_avg_pool2d(torch.from_numpy(inside)[:, None], size)[:, 0].numpy()
     index = np.minimum(((np.arange(size) + 0.5) * m / size).astype(int), m - 1)
     return inside[:, index][:, :, index]
 

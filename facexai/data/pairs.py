@@ -92,19 +92,24 @@ def resize_nearest(mask: np.ndarray, size: int) -> np.ndarray:
 
 
 def resize_any(mask: np.ndarray, size: int) -> np.ndarray:
-    """A boolean mask at (size, size) that loses no pixel of it: a block max when shrinking (a pixel
-    is in when any pixel it covers is), nearest when growing. A region of the labels taken to the
-    image this way lies inside any area built from it once taken back (`to_label_size`)."""
-    if mask.shape[0] == size:
+    """A boolean mask at (size, size) that loses no pixel of it. Fine pixel f of a side lies in
+    coarse pixel floor(f x coarse / fine) in both directions: shrinking, a coarse pixel is in when
+    any fine pixel in it is (a block max); growing, a fine pixel takes its coarse pixel's value. So a
+    region of the labels taken to the image this way lies inside any area built from it once taken
+    back (`to_label_size`), at any ratio of the two sizes."""
+    height, width = mask.shape[:2]
+    if height == size and width == size:
         return mask
-    if mask.shape[0] > size:
-        ys = (np.arange(mask.shape[0]) * size // mask.shape[0])
-        xs = (np.arange(mask.shape[1]) * size // mask.shape[1])
+    if height > size:
+        ys = np.arange(height) * size // height
+        xs = np.arange(width) * size // width
         out = np.zeros((size, size), bool)
         yy, xx = np.nonzero(mask)
         out[ys[yy], xs[xx]] = True
         return out
-    return resize_nearest(mask, size)
+    ys = np.arange(size) * height // size
+    xs = np.arange(size) * width // size
+    return np.asarray(mask, bool)[np.ix_(ys, xs)]
 
 
 # an image-resolution mask at the label resolution, keeping every label pixel that covers a masked
