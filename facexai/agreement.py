@@ -15,7 +15,7 @@ once, so the taus of one resample are computed on the same images), with percent
 tau and every method's consensus rank. Resamples where a tau is undefined (a metric ties every
 method) are left out of its CI and counted.
 
-The model-free baselines (random, edge, centre) and the pair oracle (difference) are not ranked:
+The model-free baselines (random, edge, centre, parts) and the pair oracle (difference) are not ranked:
 every metric puts random last (and the oracle first on localisation), which would make any two
 metrics agree. With fewer than 3 ranked methods tau says little; `n_methods` is
 in every row.

@@ -168,7 +168,7 @@ def _verdict_cell(group: pd.DataFrame, suffix: str, verdict: str) -> str:
 
 
 def verdict_lines(verdicts: pd.DataFrame, baseline: str = RANDOM) -> list[str]:
-    """Per model and method: the metrics on which it beats a baseline (random, edge, centre; Holm-
+    """Per model and method: the metrics on which it beats a baseline (random, edge, centre, parts; Holm-
     adjusted), does not, and cannot be tested (even the best outcome its differences allow would not
     pass in its Holm family: given with n and that best adjusted p, `stats.best_adjusted_p`)."""
     column = f"verdict_{baseline}"

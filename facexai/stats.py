@@ -20,7 +20,7 @@ sample size of the test, `n_rows` the decisions behind it, `n_dropped` the decis
   comparisons of one metric.
 * `beats_random`: every method against the random baseline, per model and metric, one-sided in the
   metric's good direction; Holm over the family of one metric; verdict = adjusted p < alpha; and the
-  same against the other model-free baselines (edge, centre) when the run has them.
+  same against the other model-free baselines (edge, centre, parts) when the run has them.
 * `fr_vs_rp`: one point per (model, method) = (mean regional precision, falsification rate);
   Pearson and Spearman correlation across the attribution methods' points (the headline) and across
   all points with the model-free baselines, with percentile CIs from an image bootstrap (the test
@@ -182,7 +182,7 @@ def beats_random(table: pd.DataFrame, metrics=None, random_method: str = RANDOM,
                  alpha: float = 0.05, group: str = "model", baselines=MODEL_FREE_BASELINES) -> pd.DataFrame:
     """One-sided paired Wilcoxon (by image) of each method against the random baseline in the
     metric's good direction, per model and metric; Holm per metric; `beats_random` = adjusted
-    p < alpha. For each other model-free baseline in the table (edge, centre), the same test against
+    p < alpha. For each other model-free baseline in the table (edge, centre, parts), the same test against
     it (its own Holm family per metric) in columns suffixed with its name: n_images_edge,
     median_difference_edge, p_edge, p_holm_edge and the verdict `beats_edge` (empty on the
     baseline's own row). `verdict_random` (and `verdict_edge`, ...): beats, does not beat, or
