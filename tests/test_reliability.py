@@ -55,6 +55,40 @@ def test_training_with_two_threads_and_odd_last_batches(arch, tmp_path):
     assert result.returncode == 0 and "trained" in result.stdout, (result.returncode, result.stderr[-3000:])
 
 
+
+def test_explained_networks_run_channels_last_safely_with_two_threads(tmp_path):
+    """Loaded networks run channels-last with frozen weights: the same scores and input gradients as
+    NCHW, and no crash with 2 threads and odd batches (torch 2.13's CPU build segfaults computing
+    channels-last weight gradients with 2+ threads; a child process, so that a crash fails the test).
+    Training with 2 threads stays NCHW (test above)."""
+    code = textwrap.dedent("""
+        import copy, torch
+        torch.set_num_threads(2)
+        from facexai.models.backbones import ARCHITECTURES, build_model, channels_last_trains, for_inference
+        assert not channels_last_trains(torch.device("cpu"))
+        for arch in ARCHITECTURES:
+            for width, batch in ((4, 5), (8, 7), (32, 13)):
+                torch.manual_seed(0)
+                plain = build_model(arch, 3, width=width).eval()
+                fast = for_inference(copy.deepcopy(plain))
+                assert not any(p.requires_grad for p in fast.parameters())
+                assert fast.head.weight.is_contiguous() and any(
+                    p.ndim == 4 and not p.is_contiguous() for p in fast.parameters())
+                x = torch.randn(batch, 3, 32, 32)
+                grads = []
+                for net in (plain, fast):
+                    xi = x.clone().requires_grad_(True)
+                    (g,) = torch.autograd.grad(net(xi)[:, 1].sum(), xi)
+                    grads.append(g)
+                torch.testing.assert_close(fast(x), plain(x), rtol=1e-4, atol=1e-5)
+                torch.testing.assert_close(grads[1], grads[0], rtol=1e-3, atol=1e-5)
+        print("explained")
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "OMP_NUM_THREADS": "2"})
+    assert result.returncode == 0 and "explained" in result.stdout, (result.returncode, result.stderr[-3000:])
+
+
 def test_no_strided_view_enters_a_model(monkeypatch, tmp_path):
     """Every convolution of every entry point (training, prediction, each attribution method, the
     model-based metrics, embedding) sees contiguous input."""

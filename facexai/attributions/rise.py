@@ -99,27 +99,32 @@ class _MaskedScores:
                                      float(self.params["p"]), size, self.seed).to(device)
         return self._masks
 
-    def __call__(self, task, images, sample_ids) -> tuple[torch.Tensor, torch.Tensor]:
-        masks = self.masks(tuple(images.shape[-2:]), images.device)
+    def __call__(self, task, images, sample_ids, masks=None, rows=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(masks, scores (N, K)) for `masks` (default: the whole set); with `rows`, only the
+        groups that hold one of these rows are scored (the other rows' scores are NaN)."""
+        masks = self.masks(tuple(images.shape[-2:]), images.device) if masks is None else masks
         n, k = images.shape[0], masks.shape[0]
         batch = int(self.params["batch_size"])
         fill = self.params["fill"]
         fills = fill_images(task, images, fill)
-        scores = torch.empty(n, k, device=images.device)
+        scores = torch.full((n, k), float("nan"), device=images.device)
         # rows of one sample (several attributes, or several partners) share the masked copies,
         # unless the fill depends on the row (the partner's photo)
         groups: dict[int, list[int]] = {}
         for i, sample_id in enumerate(sample_ids):
             groups.setdefault(i if fill == "partner" else int(sample_id), []).append(i)
+        wanted = None if rows is None else set(int(r) for r in rows)
         with torch.no_grad():
-            for rows in groups.values():
-                image, background = images[rows[0]:rows[0] + 1], fills[rows[0]:rows[0] + 1]
+            for group in groups.values():
+                if wanted is not None and not wanted.intersection(group):
+                    continue
+                image, background = images[group[0]:group[0] + 1], fills[group[0]:group[0] + 1]
                 for start in range(0, k, batch):
                     m = masks[start:start + batch]
                     # b + m (x - b): exactly x where the fill equals the image (a partner photo
                     # equal to it outside a swapped region), so no rounding noise reaches the score
                     masked = background + m * (image - background)
-                    scores[rows, start:start + len(m)] = task.score_matrix(masked, rows).T
+                    scores[group, start:start + len(m)] = task.score_matrix(masked, group).T
         return masks, scores
 
 
@@ -171,29 +176,112 @@ class RISE(AttributionMethod):
         return maps
 
 
+def correlation_maps(scores: np.ndarray, flat_masks: np.ndarray) -> np.ndarray:
+    """CorrRISE maps (N, P): per pixel, the Spearman correlation over the K masks of its keep value
+    (flat_masks (K, P)) with the score (scores (N, K)); 0 where either is constant."""
+    mask_ranks = rankdata(flat_masks, axis=0)
+    mask_ranks -= mask_ranks.mean(axis=0)
+    mask_norm = np.sqrt((mask_ranks**2).sum(axis=0))
+    score_ranks = rankdata(scores, axis=1)
+    score_ranks -= score_ranks.mean(axis=1, keepdims=True)
+    score_norm = np.sqrt((score_ranks**2).sum(axis=1, keepdims=True))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = (score_ranks @ mask_ranks) / (score_norm * mask_norm[None, :])
+    # a pixel every mask keeps alike, or a score no mask changes, correlates with nothing
+    corr = np.where(np.isfinite(corr), corr, 0.0)
+    corr[constant_rows(scores)] = 0.0
+    return corr
+
+
+def map_change(new: np.ndarray, old: np.ndarray) -> np.ndarray:
+    """Relative change of each row's map between two mask counts: ||new - old|| / ||new|| (L2 over
+    the pixels); 0 for a map that is 0 at both counts."""
+    diff = np.sqrt(((new - old) ** 2).sum(axis=1))
+    size = np.sqrt((new**2).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(size > 0, diff / size, np.where(diff > 0, np.inf, 0.0))
+
+
+def converged_counts(scores: np.ndarray, flat_masks: np.ndarray, block: int, tolerance: float
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Where each row would stop: the mask count (a multiple of `block`, at least 2 blocks) at which its
+    map first changed by less than `tolerance` since the previous block (`map_change`), else all
+    K masks; and its map there. For scores already drawn for all K masks (benchmarks); the method
+    itself draws the scores block by block (`CorrRISE.attribute`)."""
+    n, k = scores.shape
+    used = np.full(n, k)
+    maps = np.zeros((n, flat_masks.shape[1]))
+    active = np.ones(n, bool)
+    previous = None
+    for count in _checkpoints(k, block):
+        current = correlation_maps(scores[:, :count], flat_masks[:count])
+        if previous is not None:
+            stop = active & (map_change(current, previous) < tolerance)
+            used[stop], maps[stop] = count, current[stop]
+            active &= ~stop
+        previous = current
+    maps[active] = previous[active]
+    return used, maps
+
+
+def _checkpoints(k: int, block: int) -> list[int]:
+    counts = list(range(block, k, block)) + [k]
+    return counts
+
+
 class CorrRISE(AttributionMethod):
     """CorrRISE (Lu, Xu and Ebrahimi, WACV 2024): correlation of each pixel's keep value with the
-    score over random masks; for a pair, similarity (positive) and dissimilarity (negative) maps."""
+    score over random masks; for a pair, similarity (positive) and dissimilarity (negative) maps.
+
+    `tolerance` > 0 draws the masks `block` at a time and stops a row when its map changed by less
+    than `tolerance` (relative L2, `map_change`) over the last block, from the second block on;
+    `n_masks` is then the most a row gets. The masks are the first ones of the same seeded set,
+    and each row's count is stored beside its map (`masks_used`). 0: every row gets n_masks."""
 
     name = "corrrise"
-    defaults = {"n_masks": 1000, "cells": 8, "p": 0.5, "batch_size": 32, "fill": "blur"}
+    defaults = {"n_masks": 1000, "cells": 8, "p": 0.5, "batch_size": 32, "fill": "blur", "tolerance": 0.0,
+                "block": 250}
     uses_probability = True
 
     def budget(self):
-        return f"{int(self.params['n_masks'])} masks"
+        n = int(self.params["n_masks"])
+        tolerance = float(self.params["tolerance"])
+        return f"{n} masks" if tolerance <= 0 else f"<= {n} masks, tol {tolerance:g}"
 
     def attribute(self, task, images, sample_ids, seed):
-        masks, scores = _MaskedScores(self.params, seed)(task, images, sample_ids)
+        scorer = _MaskedScores(self.params, seed)
+        tolerance, block = float(self.params["tolerance"]), int(self.params["block"])
+        n = images.shape[0]
+        if tolerance <= 0:
+            masks, scores = scorer(task, images, sample_ids)
+            flat = masks.view(masks.shape[0], -1).cpu().numpy()
+            corr = correlation_maps(scores.cpu().numpy(), flat)
+            self.diagnostics = {"masks_used": np.full(n, masks.shape[0], np.int64)}
+            return corr.reshape(n, *images.shape[-2:])
+        if block < 1:
+            raise ValueError(f"methods.{self.name}.block: masks per convergence check, at least 1; got {block}")
+        masks = scorer.masks(tuple(images.shape[-2:]), images.device)
         flat = masks.view(masks.shape[0], -1).cpu().numpy()
-        mask_ranks = rankdata(flat, axis=0)
-        mask_ranks -= mask_ranks.mean(axis=0)
-        mask_norm = np.sqrt((mask_ranks**2).sum(axis=0))
-        score_ranks = rankdata(scores.cpu().numpy(), axis=1)
-        score_ranks -= score_ranks.mean(axis=1, keepdims=True)
-        score_norm = np.sqrt((score_ranks**2).sum(axis=1, keepdims=True))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            corr = (score_ranks @ mask_ranks) / (score_norm * mask_norm[None, :])
-        # a pixel every mask keeps alike, or a score no mask changes, correlates with nothing
-        corr = np.where(np.isfinite(corr), corr, 0.0)
-        corr[constant_rows(scores)] = 0.0
-        return corr.reshape(images.shape[0], *images.shape[-2:])
+        k = masks.shape[0]
+        scores = np.full((n, k), np.nan)
+        used = np.full(n, k, np.int64)
+        out = np.zeros((n, flat.shape[1]))
+        active = np.ones(n, bool)
+        previous, done = None, 0
+        for count in _checkpoints(k, block):
+            rows = np.flatnonzero(active)
+            _, part = scorer(task, images, sample_ids, masks=masks[done:count], rows=rows)
+            scores[:, done:count] = part.cpu().numpy()
+            done = count
+            current = correlation_maps(scores[rows, :count], flat[:count])
+            if previous is not None:
+                stop = map_change(current, previous) < tolerance
+                used[rows[stop]], out[rows[stop]] = count, current[stop]
+                active[rows[stop]] = False
+                current = current[~stop]
+            previous = current
+            if not active.any():
+                break
+        out[active] = previous
+        self.diagnostics = {"masks_used": used}
+        return out.reshape(n, *images.shape[-2:])

@@ -9,8 +9,10 @@ The attribution file: `store` (its one writer and reader).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+from collections.abc import Callable
 
 import h5py
 import numpy as np
@@ -117,6 +119,63 @@ def pair_shard(pairs: pd.DataFrame, shard: int, n_shards: int, kinds: list[str],
     return chosen.iloc[np.array_split(np.arange(len(chosen)), n_shards)[shard]].reset_index(drop=True)
 
 
+@dataclasses.dataclass
+class PairSubjects:
+    """The explained verification pairs of one shard, loaded: their table, the explained images (a),
+    and `task(a, b)`, the pair task of rows a..b (the embedder's score with the partner fixed, the
+    preference for a triplet), with the oracle's photos attached."""
+
+    pairs: pd.DataFrame
+    extra: pd.DataFrame
+    images: np.ndarray
+    task: Callable
+    model: torch.nn.Module
+    meta: dict
+    name: str
+
+
+def load_pair_subjects(dataset_h5, pairs_tsv, embedder_dir, *, shard: int, n_shards: int, kinds: list[str],
+                       max_pairs: int | None, dev, pairs_h5=None, embedder_name: str | None = None,
+                       partner_fill: bool = True) -> PairSubjects:
+    """Load one shard of pairs and the embedder (see `explain_pair_shard`); `partner_fill` keeps the
+    partner photos as model input for a method that fills masked pixels from them."""
+    from ..data.pairs import GROUND_TRUTH_KINDS, read_pair_images, triplet_columns
+    from ..models.verification import embed, load_embedder
+    from .base import PairTask
+
+    model, meta = load_embedder(embedder_dir, dev)
+    similarity = meta["similarity"]
+    name = embedder_name or meta.get("name") or "embedder"
+    pairs = pair_shard(pd.read_csv(pairs_tsv, sep="\t", keep_default_na=False), shard, n_shards, kinds, max_pairs)
+    extra = triplet_columns(pairs)
+    has_twin = (pairs["kind"] == "triplet").to_numpy()
+    images = read_pair_images(dataset_h5, pairs_h5, pairs["row_a"].to_numpy())
+    partners = read_pair_images(dataset_h5, pairs_h5, pairs["row_b"].to_numpy())
+    n = len(pairs)
+    partner_emb = torch.from_numpy(embed(model, partners, dev, similarity=similarity, name=name,
+                                         ids=pairs["id_b"].to_numpy())) if n else torch.zeros(0, 1)
+    twin_emb, twins = None, partners
+    if has_twin.any():
+        twins = read_pair_images(dataset_h5, pairs_h5, extra["row_c"].to_numpy())
+        twin_emb = torch.from_numpy(embed(model, twins, dev, similarity=similarity, name=name,
+                                          ids=extra["id_c"].to_numpy()))
+    oracle = oracle_pair(images, partners, twins, has_twin, dev)
+    partner_ids = pairs["id_b"].to_numpy(np.int64)
+    # for methods that fill masked pixels from the partner (genuine / impostor pairs only)
+    partner_x = None if not partner_fill or np.isin(pairs["kind"], GROUND_TRUTH_KINDS).any() else \
+        to_model_input(partners, dev)
+
+    def task(a, b):
+        out = PairTask(model, partner_emb[a:b].to(dev), partner_ids=partner_ids[a:b],
+                       partner_images=None if partner_x is None else partner_x[a:b], similarity=similarity,
+                       twin_embeddings=None if twin_emb is None else twin_emb[a:b].to(dev),
+                       has_twin=has_twin[a:b])
+        out.oracle_images = (oracle[0][a:b], oracle[1][a:b])
+        return out
+
+    return PairSubjects(pairs, extra, images, task, model, meta, name)
+
+
 def explain_pair_shard(dataset_h5, pairs_tsv, embedder_dir, out_h5, *, method: str, params: dict, shard: int,
                        n_shards: int, kinds: list[str], max_pairs: int | None = None, batch_size: int = 32,
                        seed: int = 0, device: str = "auto", threads: int = 1, progress: bool = True,
@@ -132,47 +191,23 @@ def explain_pair_shard(dataset_h5, pairs_tsv, embedder_dir, out_h5, *, method: s
     file) writes NaN maps and the reason in the file's `not_applicable` attribute, which the
     metrics report per row.
     """
-    from ..data.pairs import GROUND_TRUTH_KINDS, read_pair_images, refuse_partner_fill, triplet_columns
+    from ..data.pairs import refuse_partner_fill
     from ..models.embedders import cam_unavailable
-    from ..models.verification import embed, load_embedder
-    from .base import PairTask
 
     torch.set_num_threads(max(1, threads))
     seed_everything(seed)
     dev = resolve_device(device)
-    model, meta = load_embedder(embedder_dir, dev)
-    similarity = meta["similarity"]
-    name = embedder_name or meta.get("name") or "embedder"
     explainer = get_method(method, params)
     refuse_partner_fill(method, explainer.params, kinds)
-    pairs = pair_shard(pd.read_csv(pairs_tsv, sep="\t", keep_default_na=False), shard, n_shards, kinds, max_pairs)
-    extra = triplet_columns(pairs)
-    has_twin = (pairs["kind"] == "triplet").to_numpy()
-    images = read_pair_images(dataset_h5, pairs_h5, pairs["row_a"].to_numpy())
-    partners = read_pair_images(dataset_h5, pairs_h5, pairs["row_b"].to_numpy())
+    subjects = load_pair_subjects(dataset_h5, pairs_tsv, embedder_dir, shard=shard, n_shards=n_shards, kinds=kinds,
+                                  max_pairs=max_pairs, dev=dev, pairs_h5=pairs_h5, embedder_name=embedder_name)
+    pairs, extra, images, task, name = (subjects.pairs, subjects.extra, subjects.images, subjects.task,
+                                        subjects.name)
+    similarity = subjects.meta["similarity"]
     labels = explained_labels(dataset_h5, pairs["row_a"].to_numpy()) if explainer.needs_labels else None
     n = len(pairs)
-    reason = cam_unavailable(model) if explainer.needs_layer_hooks else None
-    partner_emb = torch.from_numpy(embed(model, partners, dev, similarity=similarity, name=name,
-                                         ids=pairs["id_b"].to_numpy())) if n else torch.zeros(0, 1)
-    twin_emb, twins = None, partners
-    if has_twin.any():
-        twins = read_pair_images(dataset_h5, pairs_h5, extra["row_c"].to_numpy())
-        twin_emb = torch.from_numpy(embed(model, twins, dev, similarity=similarity, name=name,
-                                          ids=extra["id_c"].to_numpy()))
-    oracle = oracle_pair(images, partners, twins, has_twin, dev)
+    reason = cam_unavailable(subjects.model) if explainer.needs_layer_hooks else None
     partner_ids = pairs["id_b"].to_numpy(np.int64)
-    # for methods that fill masked pixels from the partner (genuine / impostor pairs only)
-    partner_x = None if np.isin(pairs["kind"], GROUND_TRUTH_KINDS).any() else to_model_input(partners, dev)
-
-    def task(a, b):
-        out = PairTask(model, partner_emb[a:b].to(dev), partner_ids=partner_ids[a:b],
-                       partner_images=None if partner_x is None else partner_x[a:b], similarity=similarity,
-                       twin_embeddings=None if twin_emb is None else twin_emb[a:b].to(dev),
-                       has_twin=has_twin[a:b])
-        out.oracle_images = (oracle[0][a:b], oracle[1][a:b])
-        return out
-
     if reason is None:
         maps, scores, diagnostics = _explain_batches(images, pairs["id_a"].to_numpy(), task, explainer, seed,
                                                      batch_size, dev, f"{method} pairs shard {shard}", progress,

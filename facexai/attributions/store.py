@@ -7,7 +7,8 @@ One file per (model, method, shard):
     ids         int64 (R,)         sample ids
     score       float32 (R,)       the explained score (attribute probability, or pair cosine similarity)
     (optional)  per-row diagnostics of the method, e.g. completeness_error float64 (R,) (Integrated
-                Gradients: |sum(map) - (S(x) - S(b))| / |S(x) - S(b)|), completeness_flagged bool (R,)
+                Gradients: |sum(map) - (S(x) - S(b))| / |S(x) - S(b)|), completeness_flagged bool (R,);
+                masks_used int64 (R,) (CorrRISE: the masks each map was estimated from)
     attribute decisions:  target int64 (R,) (model output index), attribute bytes (R,)
     verification pairs:   partner_row, partner_id int64 (R,), kind, region bytes (R,); twin_row,
                           twin_id, game_row int64 (R,): a triplet's twin M' and P' (other kinds:

@@ -31,7 +31,7 @@ from .registry import added, mask_columns
 log = logging.getLogger(__name__)
 
 MASK_COLUMNS = (*mask_columns(), "degenerate", "auc_degenerate")
-DIAGNOSTIC_COLUMNS = ("completeness_error", "completeness_flagged")
+DIAGNOSTIC_COLUMNS = ("completeness_error", "completeness_flagged", "masks_used")
 # the randomisation checks re-run the attribution method: maps made elsewhere cannot be checked
 NEEDS_METHOD = "needs_the_method"
 

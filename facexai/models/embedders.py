@@ -42,7 +42,7 @@ from torch import nn
 
 from ..atomic import atomic_path
 from ..data.samples import PIXEL_MEAN, PIXEL_STD
-from .backbones import ARCHITECTURES, build_model, with_contiguous_input
+from .backbones import ARCHITECTURES, build_model, for_inference, with_contiguous_input
 from .adapter import InputAdapter
 from .user import exception_reason
 
@@ -126,7 +126,7 @@ def load_embedder(model_dir, device="cpu") -> tuple[nn.Module, dict]:
     meta = {"kind": "trained", "similarity": "cosine", **meta}
     if meta["kind"] == "embedder":  # written before embedder kinds existed
         meta["kind"] = "trained"
-    net = _network(meta, model_dir / "weights.pt")
+    net = for_inference(_network(meta, model_dir / "weights.pt"))
     # the embedder trained here takes the pipeline's input as it is
     model = net if meta["kind"] == "trained" else wrap(net, meta, meta["image_size"])
     return model.to(device).eval(), meta

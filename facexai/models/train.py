@@ -24,7 +24,7 @@ from ..data.samples import read_rows, to_model_input
 from ..data.splits import read_split
 from ..device import resolve_device
 from ..labels import ATTRIBUTE_INDEX
-from .backbones import build_model
+from .backbones import build_model, channels_last, channels_last_trains, for_inference
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,8 @@ def train_attribute_classifier(dataset_h5, split_tsv, out_dir, *, arch: str, att
     test_x, test_y = data["test"]
     log.info("training %s on %d images, testing on %d, device %s", arch, len(train_x), len(test_x), dev)
     model = build_model(arch, len(attributes), width=width).to(dev)
+    if channels_last_trains(dev):
+        model = channels_last(model)
     optimiser = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     steps = epochs * max(1, -(-len(train_x) // batch_size))
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=lr, total_steps=steps)
@@ -171,8 +173,8 @@ def load_model(model_dir: str | os.PathLike, device="cpu") -> tuple[nn.Module, d
     if not meta_path.is_file():
         raise FileNotFoundError(f"{meta_path}: model file not found")
     meta = json.loads(meta_path.read_text())
-    model = load_weights(model_dir / WEIGHTS, meta.get("format", "state_dict"), meta.get("arch"),
-                         len(meta["attributes"]), meta.get("width", 32))
+    model = for_inference(load_weights(model_dir / WEIGHTS, meta.get("format", "state_dict"), meta.get("arch"),
+                                       len(meta["attributes"]), meta.get("width", 32)))
     # a user network with its own input normalisation is called through it (model.json `input`)
     model = with_input(model, meta.get("input"), int(meta.get("image_size", 0)))
     return model.to(device).eval(), meta

@@ -37,7 +37,7 @@ from ..data.pairs import PAIR_COLUMNS
 from ..data.samples import read_rows, to_model_input
 from ..data.splits import read_split
 from ..device import resolve_device
-from .backbones import build_model
+from .backbones import build_model, channels_last, channels_last_trains
 from .embedders import embeddings, load_embedder, pair_score, trained_input
 from .train import seed_everything
 
@@ -167,6 +167,8 @@ def train_embedder(dataset_h5, split_tsv, out_dir, *, arch: str, width: int, dim
     with h5py.File(dataset_h5, "r") as h5:
         images = read_rows(h5, "images", rows)
     model = build_model(arch, dim, width=width).to(dev)
+    if channels_last_trains(dev):
+        model = channels_last(model)
     head = CosineMarginHead(dim, int(labels.max()) + 1, scale, margin).to(dev)
     params = list(model.parameters()) + list(head.parameters())
     optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
