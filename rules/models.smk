@@ -13,6 +13,9 @@ rule train_attribute_model:
         f"{R}/benchmarks/train/{{model}}.tsv"
     wildcard_constraints:
         model="|".join(TRAINED_MODELS) or "^$",
+    # models first: every later job waits on one, and a model trained last leaves its explanations
+    # as the run's tail on a few cores
+    priority: 10
     conda:
         "../envs/facexai.yaml"
     threads: config["threads"]
@@ -158,6 +161,9 @@ rule train_embedder:
         f"{R}/benchmarks/verification/{{embedder}}/train.tsv"
     wildcard_constraints:
         embedder="|".join(TRAINED_EMBEDDERS) or "^$",
+    # models first: every later job waits on one, and a model trained last leaves its explanations
+    # as the run's tail on a few cores
+    priority: 10
     conda:
         "../envs/facexai.yaml"
     threads: config["threads"]

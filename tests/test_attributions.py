@@ -421,3 +421,61 @@ def test_rise_and_corrrise_give_no_map_for_a_score_that_only_rounding_moves():
         for name in ("rise", "corrrise"):
             maps = get_method(name, {"n_masks": 64, "cells": 4, "fill": "black"})(task, x, np.array([0]), seed=0)
             assert (np.abs(maps).max() == 0) == empty, (name, scale)
+
+
+class _RegionSum(nn.Module):
+    """Logit k = the mean of channel 0 over region k (a row of zeros: a constant logit)."""
+
+    def __init__(self, regions: torch.Tensor):
+        super().__init__()
+        self.register_buffer("w", regions.float() / regions.float().sum(dim=(1, 2), keepdim=True).clamp_min(1))
+
+    def forward(self, x):
+        return torch.einsum("nhw,khw->nk", x[:, 0], self.w)
+
+
+def test_corrrise_stops_each_map_where_it_converged():
+    """tolerance > 0: a score that no mask moves stops at the second block with an all-zero map; a
+    score that follows half the image stops early on the map of its region; tolerance 0 gives every
+    row all masks and the same maps as the fixed count; the method's maps and counts equal the
+    simulation of the rule on scores drawn for every mask (benchmarks/corrrise_convergence.py)."""
+    from facexai.attributions.rise import _MaskedScores, converged_counts, correlation_maps
+
+    size, block, n_masks = 16, 40, 400
+    half = torch.zeros(size, size, dtype=torch.bool)
+    half[:, : size // 2] = True
+    regions = torch.stack([half, torch.zeros_like(half)])
+    model = _RegionSum(regions).eval()
+    x = torch.rand(2, 3, size, size)
+    task = ClassTask(model, torch.tensor([0, 1]))
+    params = {"n_masks": n_masks, "cells": 4, "fill": "black", "block": block}
+    method = get_method("corrrise", {**params, "tolerance": 0.25})
+    maps = method(task, x, np.array([0, 1]), seed=0)
+    used = method.diagnostics["masks_used"]
+    assert used[1] == 2 * block and (maps[1] == 0).all()
+    assert 2 * block <= used[0] < n_masks
+    assert spearmanr(maps[0].ravel(), half.numpy().ravel())[0] > 0.8
+    # the same rule on scores of every mask (drawn once): the same counts and maps
+    masks, scores = _MaskedScores({**params, "p": 0.5, "batch_size": 32}, 0)(
+        task.with_probability(True), x, np.array([0, 1]))
+    flat = masks.view(n_masks, -1).numpy()
+    sim_used, sim_maps = converged_counts(scores.numpy(), flat, block, 0.25)
+    np.testing.assert_array_equal(sim_used, used)
+    np.testing.assert_allclose(sim_maps.reshape(maps.shape), maps, atol=1e-6)
+    # tolerance 0: every row gets every mask, as the fixed count
+    fixed = get_method("corrrise", {**params, "tolerance": 0.0})
+    fixed_maps = fixed(task, x, np.array([0, 1]), seed=0)
+    assert (fixed.diagnostics["masks_used"] == n_masks).all()
+    np.testing.assert_allclose(fixed_maps, correlation_maps(scores.numpy(), flat).reshape(maps.shape), atol=1e-6)
+    assert fixed.budget() == f"{n_masks} masks" and method.budget() == f"<= {n_masks} masks, tol 0.25"
+    with pytest.raises(ValueError, match="corrrise.block"):
+        get_method("corrrise", {**params, "tolerance": 0.1, "block": 0})(task, x, np.array([0, 1]), seed=0)
+
+
+def test_map_change_is_the_relative_l2_change():
+    from facexai.attributions.rise import map_change
+
+    new = np.array([[3.0, 4.0], [0.0, 0.0], [1.0, 0.0]])
+    old = np.array([[3.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    np.testing.assert_allclose(map_change(new, old), [4 / 5, 0.0, 1.0])
+    assert map_change(np.zeros((1, 2)), np.ones((1, 2)))[0] == np.inf

@@ -427,6 +427,41 @@ def test_the_explained_controls_are_those_of_the_explained_swaps():
     assert list(chosen.loc[chosen["kind"] == "swap_control", "row_a"]) == [1]  # not the first two controls
 
 
+
+def test_pairs_that_explain_one_image_are_explained_side_by_side(monkeypatch):
+    """A swap pair and its control explain the same A: by_image puts them next to each other (the order
+    within each kind kept), so that CorrRISE scores one set of masked copies of A for both (half the
+    model passes of two separate batches), with the same maps."""
+    from facexai.attributions import PairTask, get_method
+    from facexai.attributions.run import by_image, pair_shard
+
+    rows = [("swap", a, -1 - a, 100 + a, 10**9 + a, "eyes", 7) for a in range(4)]
+    rows += [("swap_control", a, -20 - a, 100 + a, 10**9 + 20 + a, "eyes", 8) for a in range(4)]
+    rows += [("genuine", 9, 10, 109, 110, "", -1)]
+    pairs = pd.DataFrame(rows, columns=["kind", "row_a", "row_b", "id_a", "id_b", "region", "donor_id"])
+    chosen = pair_shard(pairs, 0, 1, ["swap", "swap_control", "genuine"], max_pairs=3)
+    ordered = by_image(chosen)
+    assert list(zip(ordered["kind"], ordered["id_a"])) == [
+        ("swap", 100), ("swap_control", 100), ("swap", 101), ("swap_control", 101), ("swap", 102),
+        ("swap_control", 102), ("genuine", 109)]
+    assert sorted(map(tuple, ordered.to_numpy().tolist())) == sorted(map(tuple, chosen.to_numpy().tolist()))
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, 2, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten()).eval()
+    calls = []
+    net.register_forward_hook(lambda m, i, o: calls.append(len(i[0])))
+    a = torch.randn(1, 3, 16, 16)
+    partners = torch.randn(2, 3, 16, 16)
+    task = PairTask(net, net(partners).detach(), [1, 2])
+    calls.clear()
+    method = get_method("corrrise", {"n_masks": 64, "batch_size": 32, "fill": "black"})
+    together = method(task, a.expand(2, -1, -1, -1), np.array([100, 100]), seed=0)
+    assert sum(calls) == 64  # one set of masked copies for the two rows
+    apart = [method(PairTask(net, net(partners[k:k + 1]).detach(), [k + 1]), a, np.array([100]), seed=0)[0]
+             for k in range(2)]
+    np.testing.assert_allclose(together, np.stack(apart), atol=1e-6)
+
+
 def test_a_probe_and_mate_in_two_regions_and_a_genuine_pair_are_three_rows(tmp_path):
     """One probe and mate may form a genuine pair and a triplet per region: the statistics match rows
     across methods by (id, partner id, region) within a kind, and the attribution files name a pair

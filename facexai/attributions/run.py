@@ -119,6 +119,18 @@ def pair_shard(pairs: pd.DataFrame, shard: int, n_shards: int, kinds: list[str],
     return chosen.iloc[np.array_split(np.arange(len(chosen)), n_shards)[shard]].reset_index(drop=True)
 
 
+def by_image(pairs: pd.DataFrame) -> pd.DataFrame:
+    """The pairs with the rows that explain one image (`id_a`) next to each other, in the order of
+    their first row (a swap pair and its control explain the same A): a method that masks the image
+    (RISE, CorrRISE) then scores one set of masked copies for both rows of a batch. The order within
+    each kind is kept."""
+    first = {}
+    for i, image in enumerate(pairs["id_a"].to_numpy()):
+        first.setdefault(int(image), i)
+    key = np.array([first[int(image)] for image in pairs["id_a"].to_numpy()])
+    return pairs.iloc[np.argsort(key, kind="stable")].reset_index(drop=True)
+
+
 @dataclasses.dataclass
 class PairSubjects:
     """The explained verification pairs of one shard, loaded: their table, the explained images (a),
@@ -146,7 +158,8 @@ def load_pair_subjects(dataset_h5, pairs_tsv, embedder_dir, *, shard: int, n_sha
     model, meta = load_embedder(embedder_dir, dev)
     similarity = meta["similarity"]
     name = embedder_name or meta.get("name") or "embedder"
-    pairs = pair_shard(pd.read_csv(pairs_tsv, sep="\t", keep_default_na=False), shard, n_shards, kinds, max_pairs)
+    pairs = by_image(pair_shard(pd.read_csv(pairs_tsv, sep="\t", keep_default_na=False), shard, n_shards, kinds,
+                                max_pairs))
     extra = triplet_columns(pairs)
     has_twin = (pairs["kind"] == "triplet").to_numpy()
     images = read_pair_images(dataset_h5, pairs_h5, pairs["row_a"].to_numpy())

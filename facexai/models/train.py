@@ -16,7 +16,6 @@ import h5py
 import numpy as np
 import pandas as pd
 import torch
-from scipy.stats import rankdata
 from torch import nn
 
 from ..atomic import atomic_path
@@ -34,6 +33,8 @@ META = "model.json"
 
 def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
     """Area under the ROC curve (Mann-Whitney U / (n+ n-)); NaN when one class is missing."""
+    from scipy.stats import rankdata  # here: scipy.stats costs every job that loads a model 0.5 s to import
+
     positive = np.asarray(positive, bool)
     n_pos, n_neg = positive.sum(), (~positive).sum()
     if n_pos == 0 or n_neg == 0:
