@@ -6,7 +6,7 @@ Prints masks per second for: bare decode (PIL open + load into numpy, nothing el
 the masks into label maps (decode + threshold + paint in class order), and a whole fusion shard
 (image decode + antialiased resize + masks + compression + HDF5 write), with 1 worker and with
 N workers; the ratios fusion / bare decode per worker; and peak resident memory.
-Goal (issue 2): fusion >= 0.8x bare-decode throughput per worker, scaling with workers.
+Goal: fusion >= 0.8x bare-decode throughput per worker, scaling with workers.
 """
 
 from __future__ import annotations

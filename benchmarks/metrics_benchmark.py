@@ -1,4 +1,4 @@
-"""Metric speed against peers measured in the same run (issue 5).
+"""Metric speed against peers measured in the same run.
 
     python benchmarks/metrics_benchmark.py [--maps 2000] [--skip-road] [--skip-localisation]
 
