@@ -83,16 +83,42 @@ def paired_wilcoxon(a, b, alternative: str = "two-sided") -> dict:
 def paired_by_image(table: pd.DataFrame, metric: str, method_a: str, method_b: str, key,
                     alternative: str = "two-sided") -> dict:
     """Wilcoxon signed-rank test of per-image means over the decisions both methods scored."""
-    a = table[table["method"] == method_a].set_index(list(key))[metric]
-    b = table[table["method"] == method_b].set_index(list(key))[metric]
-    both = a.index.intersection(b.index)
-    a, b = a.loc[both].to_numpy(np.float64), b.loc[both].to_numpy(np.float64)
-    ok = np.isfinite(a) & np.isfinite(b)
-    images = both.get_level_values("id").to_numpy()[ok] if len(both) else np.zeros(0)
-    per_image = pd.DataFrame({"id": images, "a": a[ok], "b": b[ok]}).groupby("id").mean()
-    res = paired_wilcoxon(per_image["a"].to_numpy(), per_image["b"].to_numpy(), alternative)
-    return {"unit": "image", "n_images": res.pop("n_pairs"), "n_rows": int(ok.sum()),
-            **{k: v for k, v in res.items() if k != "n_dropped"}, "n_dropped": int((~ok).sum())}
+    return ByMethod(table, key).paired(metric, method_a, method_b, alternative)
+
+
+class ByMethod:
+    """One group's rows split by method and indexed by the row key once, for the many paired tests
+    of a family (every pair of methods, or every method against a baseline, in every metric)."""
+
+    def __init__(self, table: pd.DataFrame, key):
+        self.frames = {m: g.set_index(list(key)) for m, g in table.groupby("method", sort=False)}
+        self._common: dict = {}
+
+    def _both(self, a: str, b: str):
+        """The keys both methods scored, and their rows in each method's frame."""
+        if (a, b) not in self._common:
+            index_a, index_b = self.frames[a].index, self.frames[b].index
+            both = index_a.intersection(index_b)
+            ids = both.get_level_values("id").to_numpy() if len(both) else np.zeros(0)
+            self._common[(a, b)] = (index_a.get_indexer(both), index_b.get_indexer(both), ids)
+        return self._common[(a, b)]
+
+    def paired(self, metric: str, method_a: str, method_b: str, alternative: str = "two-sided") -> dict:
+        empty = pd.DataFrame(columns=[metric])
+        frame_a, frame_b = self.frames.get(method_a, empty), self.frames.get(method_b, empty)
+        if method_a in self.frames and method_b in self.frames:
+            rows_a, rows_b, ids = self._both(method_a, method_b)
+        else:
+            rows_a = rows_b = np.zeros(0, np.int64)
+            ids = np.zeros(0)
+        a = frame_a[metric].to_numpy(np.float64)[rows_a]
+        b = frame_b[metric].to_numpy(np.float64)[rows_b]
+        ok = np.isfinite(a) & np.isfinite(b)
+        # per-image means (the unit of the test), images in sorted order (pandas' compensated sums)
+        per_image = pd.DataFrame({"a": a[ok], "b": b[ok]}).groupby(ids[ok]).mean()
+        res = paired_wilcoxon(per_image["a"].to_numpy(), per_image["b"].to_numpy(), alternative)
+        return {"unit": "image", "n_images": res.pop("n_pairs"), "n_rows": int(ok.sum()),
+                **{k: v for k, v in res.items() if k != "n_dropped"}, "n_dropped": int((~ok).sum())}
 
 
 def _key(table: pd.DataFrame):
@@ -144,12 +170,14 @@ def method_comparisons(table: pd.DataFrame, metrics=None, group: str = "model", 
     metrics = registry.tested() if metrics is None else metrics
     key = _key(table)
     records = []
+    splits = {model: ByMethod(rows, key) for model, rows in table.groupby(group, sort=True)}
     for metric in (m for m in metrics if m in table):
         for model, rows in table.groupby(group, sort=True):
             if not np.isfinite(rows[metric].to_numpy(np.float64)).any():
                 continue  # a metric of another kind of row (the game outside triplets): nothing to test
+            split = splits[model]
             for a, b in itertools.combinations(sorted(rows["method"].unique()), 2):
-                res = paired_by_image(rows, metric, a, b, key)
+                res = split.paired(metric, a, b)
                 records.append({"metric": metric, group: model, "method_a": a, "method_b": b, **res})
     out = pd.DataFrame.from_records(records, columns=["metric", group, "method_a", "method_b", *TEST_COLUMNS])
     out = _adjust(out, alpha)
@@ -163,13 +191,15 @@ def _verdicts(table: pd.DataFrame, metrics, baseline: str, alpha: float, group: 
     `baseline` in each metric's good direction, per `group` and metric; Holm per metric; `beats`."""
     key = _key(table)
     records = []
+    splits = {model: ByMethod(rows, key) for model, rows in table.groupby(group, sort=True)}
     for metric in (m for m in metrics if m in table):
         direction = registry.direction(metric)
         for model, rows in table.groupby(group, sort=True):
             if not np.isfinite(rows[metric].to_numpy(np.float64)).any():
                 continue  # a metric of another kind of row (the game outside triplets): nothing to test
+            split = splits[model]
             for method in sorted(set(rows["method"]) - {baseline, *exclude}):
-                res = paired_by_image(rows, metric, method, baseline, key, "greater" if direction > 0 else "less")
+                res = split.paired(metric, method, baseline, "greater" if direction > 0 else "less")
                 records.append({"metric": metric, group: model, "method": method,
                                 "direction": "higher" if direction > 0 else "lower", **res})
     out = pd.DataFrame.from_records(records, columns=["metric", group, "method", "direction", *TEST_COLUMNS])
