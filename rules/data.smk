@@ -5,6 +5,8 @@ rule generate_synthetic:
         f"{R}/logs/generate_synthetic/{{dataset}}.log",
     benchmark:
         f"{R}/benchmarks/generate_synthetic/{{dataset}}.tsv"
+    # the data first: every model's training waits on them (rules/models.smk)
+    priority: 10
     conda:
         "../envs/facexai.yaml"
     threads: config["threads"]
@@ -70,6 +72,8 @@ rule fuse_shard:
         f"{R}/logs/fuse/{{dataset}}/{{shard}}.log",
     benchmark:
         f"{R}/benchmarks/fuse/{{dataset}}/{{shard}}.tsv"
+    # the data first: every model's training waits on them (rules/models.smk)
+    priority: 10
     conda:
         "../envs/facexai.yaml"
     threads: config["threads"]
@@ -100,6 +104,8 @@ rule merge_fused:
         f"{R}/logs/merge_fused/{{dataset}}.log",
     benchmark:
         f"{R}/benchmarks/merge_fused/{{dataset}}.tsv"
+    # the data first: every model's training waits on them (rules/models.smk)
+    priority: 10
     conda:
         "../envs/facexai.yaml"
     resources:
@@ -123,6 +129,8 @@ rule split:
         f"{R}/data/{{dataset}}/split.tsv",
     log:
         f"{R}/logs/split/{{dataset}}.log",
+    # the data first: every model's training waits on them (rules/models.smk)
+    priority: 10
     conda:
         "../envs/facexai.yaml"
     params:
