@@ -6,10 +6,11 @@ against the fixed count, and how close the stopped map is to a map from many mor
 
 Reads a finished run (its fused dataset, pairs and embedder). On the first `per-kind` explained
 pairs of each kind the run explains (per region for swap pairs, their controls and triplets, as the
-run picks them), the pair scores of `reference` masks of one seeded set are drawn once; then for
-each tolerance the stopping rule of `methods.corrrise.tolerance` is applied to them
-(`rise.converged_counts`: a map stops when it changed by less than the tolerance over the last
-`block` masks). Printed per tolerance and kind: the mean and range of the masks used, the model
+run picks them), the pair scores of the config's `n_masks` masks are drawn once (the method's own
+mask set, whose first masks the stopping rule uses); then for each tolerance the stopping rule of
+`methods.corrrise.tolerance` is applied to them (`rise.converged_counts`: a map stops when it
+changed by less than the tolerance over the last `block` masks). The reference map uses
+`reference` masks of the same seed. Printed per tolerance and kind: the mean and range of the masks used, the model
 passes saved against the fixed `n_masks` of the config (the speed-up of the attribution job's model
 passes), the Spearman correlation of each stopped map with the `reference`-mask map (mean and
 minimum), beside the same for the fixed count; and, for pairs with an expected region, the lift of
@@ -69,14 +70,16 @@ def main():
 
     images = to_model_input(subjects.images)
     size = tuple(images.shape[-2:])
-    scorer = _MaskedScores({**params, "n_masks": args.reference}, seed=0)
+    # the method's own mask set (n_masks; the stopping rule uses its first masks) and a larger set of
+    # the same seed for the reference map (a larger set is not an extension of a smaller one)
     started = time.perf_counter()
-    masks, scores = scorer(subjects.task(0, n), images, pairs["id_a"].to_numpy())
-    seconds_per_mask = (time.perf_counter() - started) / (n * args.reference)
-    scores = scores.cpu().numpy()
-    flat = masks.view(masks.shape[0], -1).cpu().numpy()
-    reference = correlation_maps(scores, flat)
-    at_fixed = correlation_maps(scores[:, :fixed], flat[:fixed])
+    masks, scores = _MaskedScores(params, seed=0)(subjects.task(0, n), images, pairs["id_a"].to_numpy())
+    seconds_per_mask = (time.perf_counter() - started) / (n * fixed)
+    scores, flat = scores.cpu().numpy(), masks.view(masks.shape[0], -1).cpu().numpy()
+    big_masks, big_scores = _MaskedScores({**params, "n_masks": args.reference}, seed=0)(
+        subjects.task(0, n), images, pairs["id_a"].to_numpy())
+    reference = correlation_maps(big_scores.cpu().numpy(), big_masks.view(args.reference, -1).cpu().numpy())
+    at_fixed = correlation_maps(scores, flat)
     truth_rows = np.isin(pairs["kind"], GROUND_TRUTH_KINDS)
     regions = None
     if truth_rows.any():
@@ -104,7 +107,7 @@ def main():
     rho_fixed = rho(at_fixed, reference)
     rows = []
     for tolerance in args.tolerances:
-        used, stopped = converged_counts(scores[:, :fixed], flat[:fixed], args.block, tolerance)
+        used, stopped = converged_counts(scores, flat, args.block, tolerance)
         rho_stop, lift_stop = rho(stopped, reference), lift(stopped)
         for kind in [*dict.fromkeys(pairs["kind"]), "all"]:
             sel = np.ones(n, bool) if kind == "all" else (pairs["kind"] == kind).to_numpy()

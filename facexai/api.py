@@ -32,7 +32,7 @@ DEFAULT_SETTINGS: dict = {
     "road": {"percentages": [10, 30, 50, 70, 90], "noise": 0.01},
     "occlusion": {"fill": "blur"},
     "falsification": {"k": 8, "high": 0.7, "low": 0.3, "fraction": 0.5, "q": 10, "magnitude": False},
-    "sanity": {"stages": 4, "max_samples": 8, "smooth": {"samples": 4, "noise": 0.05, "max_samples": 4}},
+    "sanity": {"stages": 3, "max_samples": 8, "smooth": {"samples": 4, "noise": 0.05, "max_samples": 2}},
     "game": {"steps": 32},
 }
 

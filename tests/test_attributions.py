@@ -467,7 +467,7 @@ def test_corrrise_stops_each_map_where_it_converged():
     fixed_maps = fixed(task, x, np.array([0, 1]), seed=0)
     assert (fixed.diagnostics["masks_used"] == n_masks).all()
     np.testing.assert_allclose(fixed_maps, correlation_maps(scores.numpy(), flat).reshape(maps.shape), atol=1e-6)
-    assert fixed.budget() == f"{n_masks} masks" and method.budget() == f"<= {n_masks} masks, tol 0.25"
+    assert fixed.budget() == f"{n_masks} masks" and method.budget() == f"<= {n_masks} masks, tol 0.25 per {block}"
     with pytest.raises(ValueError, match="corrrise.block"):
         get_method("corrrise", {**params, "tolerance": 0.1, "block": 0})(task, x, np.array([0, 1]), seed=0)
 

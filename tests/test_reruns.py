@@ -149,6 +149,9 @@ def test_kill_9_during_attribution_then_rerun(tiny_run, random_change, tmp_path)
     assert {s: mtime(s) for s in kept} == kept  # finished shards were not rewritten
     assert not list((work / "results/attributions").glob("*/random/.*.tmp-*")), "a killed job's temporary is left"
     assert planned(work, *TABLE_TARGETS, *change) == {}
+    # the resume made only the compared tables: what is still due reads them (figures, gallery,
+    # report), never a map or a metrics table
+    assert not {"attribute", "metrics", "attribute_pairs", "pair_metrics"} & set(planned(work, *change))
     assert_same_results(work, reference, TABLES)
 
 

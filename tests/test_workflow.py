@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from facexai.attributions.run import by_image, pair_shard
 from facexai.data.synthetic import SyntheticConfig, generate
 from facexai.labels import ATTRIBUTE_INDEX
 from facexai.metrics import registry
@@ -22,7 +23,8 @@ EMBEDDERS = ("trained", "dlib", "scripted") if has_dlib_extra() else ("trained",
 
 
 # the pair kinds tests/tiny.yaml explains (triplets only where the embedder keeps some)
-EXPLAINED_KINDS = {"region", "swap", "swap_control", "triplet", "genuine"}
+TINY_KINDS = ["region", "swap", "swap_control", "triplet", "genuine"]  # tests/tiny.yaml, in its order
+EXPLAINED_KINDS = set(TINY_KINDS)
 
 
 def test_fused_dataset_equals_an_independent_refusion(tiny_run):
@@ -447,6 +449,13 @@ def test_verification_pair_maps(tiny_run):
                     assert (np.abs(f["score"][:][~pair]) <= 2.0002).all()
                 for a, b, kind in zip(f["ids"][:], f["partner_id"][:], kinds):
                     assert ((pairs.id_a == a) & (pairs.id_b == b) & (pairs.kind == kind)).any()
+                # explained with the rows of one image side by side, written in the shard's own order
+                scores = pd.read_csv(tiny_run / f"results/verification/{embedder}/scores.tsv", sep="\t",
+                                     keep_default_na=False)
+                own = pair_shard(scores, 0, 1, TINY_KINDS, 4)
+                assert list(zip(own["kind"], own["id_a"], own["id_b"])) == list(zip(kinds, f["ids"][:],
+                                                                                    f["partner_id"][:]))
+                assert (by_image(own) != np.arange(len(own))).any()  # the explaining order did differ
 
 
 def test_verification_localisation_table(tiny_run):

@@ -247,7 +247,8 @@ class CorrRISE(AttributionMethod):
     def budget(self):
         n = int(self.params["n_masks"])
         tolerance = float(self.params["tolerance"])
-        return f"{n} masks" if tolerance <= 0 else f"<= {n} masks, tol {tolerance:g}"
+        return f"{n} masks" if tolerance <= 0 else \
+            f"<= {n} masks, tol {tolerance:g} per {int(self.params['block'])}"
 
     def attribute(self, task, images, sample_ids, seed):
         scorer = _MaskedScores(self.params, seed)

@@ -119,16 +119,17 @@ def pair_shard(pairs: pd.DataFrame, shard: int, n_shards: int, kinds: list[str],
     return chosen.iloc[np.array_split(np.arange(len(chosen)), n_shards)[shard]].reset_index(drop=True)
 
 
-def by_image(pairs: pd.DataFrame) -> pd.DataFrame:
-    """The pairs with the rows that explain one image (`id_a`) next to each other, in the order of
-    their first row (a swap pair and its control explain the same A): a method that masks the image
-    (RISE, CorrRISE) then scores one set of masked copies for both rows of a batch. The order within
-    each kind is kept."""
+def by_image(pairs: pd.DataFrame) -> np.ndarray:
+    """An order of the pairs' rows that puts the rows explaining one image (`id_a`) next to each
+    other, at the place of the image's first row (a swap pair and its control explain the same A):
+    a method that masks the image (RISE, CorrRISE) then scores one set of masked copies for both
+    rows of a batch. `explain_pair_shard` explains in this order and writes the shard in the pairs'
+    own order."""
     first = {}
     for i, image in enumerate(pairs["id_a"].to_numpy()):
         first.setdefault(int(image), i)
-    key = np.array([first[int(image)] for image in pairs["id_a"].to_numpy()])
-    return pairs.iloc[np.argsort(key, kind="stable")].reset_index(drop=True)
+    key = np.array([first[int(image)] for image in pairs["id_a"].to_numpy()], np.int64)
+    return np.argsort(key, kind="stable")
 
 
 @dataclasses.dataclass
@@ -144,13 +145,15 @@ class PairSubjects:
     model: torch.nn.Module
     meta: dict
     name: str
+    order: np.ndarray | None = None  # with `grouped`: row k is row order[k] of the shard's own order
 
 
 def load_pair_subjects(dataset_h5, pairs_tsv, embedder_dir, *, shard: int, n_shards: int, kinds: list[str],
                        max_pairs: int | None, dev, pairs_h5=None, embedder_name: str | None = None,
-                       partner_fill: bool = True) -> PairSubjects:
+                       partner_fill: bool = True, grouped: bool = False) -> PairSubjects:
     """Load one shard of pairs and the embedder (see `explain_pair_shard`); `partner_fill` keeps the
-    partner photos as model input for a method that fills masked pixels from them."""
+    partner photos as model input for a method that fills masked pixels from them; `grouped` puts
+    the rows in `by_image` order."""
     from ..data.pairs import GROUND_TRUTH_KINDS, read_pair_images, triplet_columns
     from ..models.verification import embed, load_embedder
     from .base import PairTask
@@ -158,8 +161,10 @@ def load_pair_subjects(dataset_h5, pairs_tsv, embedder_dir, *, shard: int, n_sha
     model, meta = load_embedder(embedder_dir, dev)
     similarity = meta["similarity"]
     name = embedder_name or meta.get("name") or "embedder"
-    pairs = by_image(pair_shard(pd.read_csv(pairs_tsv, sep="\t", keep_default_na=False), shard, n_shards, kinds,
-                                max_pairs))
+    pairs = pair_shard(pd.read_csv(pairs_tsv, sep="\t", keep_default_na=False), shard, n_shards, kinds, max_pairs)
+    order = by_image(pairs) if grouped else None
+    if grouped:
+        pairs = pairs.iloc[order].reset_index(drop=True)
     extra = triplet_columns(pairs)
     has_twin = (pairs["kind"] == "triplet").to_numpy()
     images = read_pair_images(dataset_h5, pairs_h5, pairs["row_a"].to_numpy())
@@ -186,7 +191,7 @@ def load_pair_subjects(dataset_h5, pairs_tsv, embedder_dir, *, shard: int, n_sha
         out.oracle_images = (oracle[0][a:b], oracle[1][a:b])
         return out
 
-    return PairSubjects(pairs, extra, images, task, model, meta, name)
+    return PairSubjects(pairs, extra, images, task, model, meta, name, order)
 
 
 def explain_pair_shard(dataset_h5, pairs_tsv, embedder_dir, out_h5, *, method: str, params: dict, shard: int,
@@ -212,8 +217,10 @@ def explain_pair_shard(dataset_h5, pairs_tsv, embedder_dir, out_h5, *, method: s
     dev = resolve_device(device)
     explainer = get_method(method, params)
     refuse_partner_fill(method, explainer.params, kinds)
+    # explained in by_image order (rows of one image side by side), written in the shard's own order
     subjects = load_pair_subjects(dataset_h5, pairs_tsv, embedder_dir, shard=shard, n_shards=n_shards, kinds=kinds,
-                                  max_pairs=max_pairs, dev=dev, pairs_h5=pairs_h5, embedder_name=embedder_name)
+                                  max_pairs=max_pairs, dev=dev, pairs_h5=pairs_h5, embedder_name=embedder_name,
+                                  grouped=True)
     pairs, extra, images, task, name = (subjects.pairs, subjects.extra, subjects.images, subjects.task,
                                         subjects.name)
     similarity = subjects.meta["similarity"]
@@ -232,6 +239,11 @@ def explain_pair_shard(dataset_h5, pairs_tsv, embedder_dir, out_h5, *, method: s
             scores = task(0, n).score(to_model_input(images, dev), list(range(n))).cpu().numpy() if n else \
                 np.zeros(0, np.float32)
         diagnostics = {}
+    back = np.argsort(subjects.order)  # the shard's own order
+    pairs, extra = pairs.iloc[back].reset_index(drop=True), extra.iloc[back].reset_index(drop=True)
+    maps, scores = maps[back], np.asarray(scores)[back]
+    diagnostics = {key: np.asarray(values)[back] for key, values in diagnostics.items()}
+    partner_ids = pairs["id_b"].to_numpy(np.int64)
     write_shard(out_h5, maps, {
         "row": pairs["row_a"].to_numpy(np.int64), "ids": pairs["id_a"].to_numpy(np.int64),
         "partner_row": pairs["row_b"].to_numpy(np.int64), "partner_id": partner_ids,
