@@ -168,7 +168,10 @@ def test_a_damaged_shard_is_made_again_not_read(tiny_run, tmp_path):
     assert csv.is_file() and not (csv.parent / "0.csv.corrupt").exists()
     shards = [p for p in (work / "results").glob("*/*/*/*") if p.suffix in (".h5", ".csv")]
     before = {p: p.stat().st_mtime_ns for p in shards}
-    result = snakemake(work, *TABLE_TARGETS)
+    # the whole workflow, whose targets name every shard: Snakemake does not remake a missing
+    # intermediate file for a target that is otherwise up to date (a run of the tables alone leaves
+    # the quarantined files missing)
+    result = snakemake(work)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"{h5.relative_to(work)}: unreadable HDF5" in result.stderr
     assert f"{csv.relative_to(work)}: does not end with a newline" in result.stderr
