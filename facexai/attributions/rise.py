@@ -208,26 +208,34 @@ def converged_counts(scores: np.ndarray, flat_masks: np.ndarray, block: int, tol
     """Where each row would stop: the mask count (a multiple of `block`, at least 2 blocks) at which its
     map first changed by less than `tolerance` since the previous block (`map_change`), else all
     K masks; and its map there. For scores already drawn for all K masks (benchmarks); the method
-    itself draws the scores block by block (`CorrRISE.attribute`)."""
-    n, k = scores.shape
-    used = np.full(n, k)
-    maps = np.zeros((n, flat_masks.shape[1]))
+    draws them block by block through the same rule (`_converge`)."""
+    return _converge(lambda rows, start, stop: scores[:, start:stop], flat_masks, block, tolerance, len(scores))
+
+
+def _converge(draw, flat_masks: np.ndarray, block: int, tolerance: float, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The stopping rule: `draw(rows, start, stop)` gives the scores (n, stop - start) of masks
+    start..stop (those of `rows`, the rows still going, at least); returns (masks used, maps)."""
+    k = flat_masks.shape[0]
+    scores = np.full((n, k), np.nan)
+    used = np.full(n, k, np.int64)
+    out = np.zeros((n, flat_masks.shape[1]))
     active = np.ones(n, bool)
-    previous = None
-    for count in _checkpoints(k, block):
-        current = correlation_maps(scores[:, :count], flat_masks[:count])
+    previous, done = None, 0
+    for count in [*range(block, k, block), k]:
+        rows = np.flatnonzero(active)
+        scores[:, done:count] = draw(rows, done, count)
+        done = count
+        current = correlation_maps(scores[rows, :count], flat_masks[:count])
         if previous is not None:
-            stop = active & (map_change(current, previous) < tolerance)
-            used[stop], maps[stop] = count, current[stop]
-            active &= ~stop
+            stop = map_change(current, previous) < tolerance
+            used[rows[stop]], out[rows[stop]] = count, current[stop]
+            active[rows[stop]] = False
+            current = current[~stop]
         previous = current
-    maps[active] = previous[active]
-    return used, maps
-
-
-def _checkpoints(k: int, block: int) -> list[int]:
-    counts = list(range(block, k, block)) + [k]
-    return counts
+        if not active.any():
+            break
+    out[active] = previous
+    return used, out
 
 
 class CorrRISE(AttributionMethod):
@@ -263,27 +271,10 @@ class CorrRISE(AttributionMethod):
         if block < 1:
             raise ValueError(f"methods.{self.name}.block: masks per convergence check, at least 1; got {block}")
         masks = scorer.masks(tuple(images.shape[-2:]), images.device)
-        flat = masks.view(masks.shape[0], -1).cpu().numpy()
-        k = masks.shape[0]
-        scores = np.full((n, k), np.nan)
-        used = np.full(n, k, np.int64)
-        out = np.zeros((n, flat.shape[1]))
-        active = np.ones(n, bool)
-        previous, done = None, 0
-        for count in _checkpoints(k, block):
-            rows = np.flatnonzero(active)
-            _, part = scorer(task, images, sample_ids, masks=masks[done:count], rows=rows)
-            scores[:, done:count] = part.cpu().numpy()
-            done = count
-            current = correlation_maps(scores[rows, :count], flat[:count])
-            if previous is not None:
-                stop = map_change(current, previous) < tolerance
-                used[rows[stop]], out[rows[stop]] = count, current[stop]
-                active[rows[stop]] = False
-                current = current[~stop]
-            previous = current
-            if not active.any():
-                break
-        out[active] = previous
+
+        def draw(rows, start, stop):
+            return scorer(task, images, sample_ids, masks=masks[start:stop], rows=rows)[1].cpu().numpy()
+
+        used, out = _converge(draw, masks.view(masks.shape[0], -1).cpu().numpy(), block, tolerance, n)
         self.diagnostics = {"masks_used": used}
         return out.reshape(n, *images.shape[-2:])
