@@ -116,11 +116,34 @@ TABLES = ["localisation_by_region.csv", "beats_random.csv"]
 TABLE_TARGETS = [f"results/tables/{name}" for name in TABLES]
 
 
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory):
-    """The whole workflow at tiny size (tests/tiny.yaml), run once per session; tests only read it
-    (copy it first to change anything)."""
-    workdir = tmp_path_factory.mktemp("run")
+def _built_once(tmp_path_factory, name, build):
+    """A folder that `build(folder)` fills once per test session, also when pytest-xdist runs the tests in
+    several worker processes: the first worker to ask builds it under a file lock, the others wait for it
+    and then read the same folder (a failed build fails them too, with its message, and is not retried)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker is None:
+        path = tmp_path_factory.mktemp(name)
+        build(path)
+        return path
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp().parent  # shared by the workers of one session
+    path, done, failed = base / name, base / f"{name}.done", base / f"{name}.failed"
+    with FileLock(str(base / f"{name}.lock")):
+        if failed.exists():
+            pytest.fail(f"{name} failed in another worker:\n{failed.read_text()}")
+        if not done.exists():
+            path.mkdir()
+            try:
+                build(path)
+            except BaseException as error:
+                failed.write_text(f"{type(error).__name__}: {error}")
+                raise
+            done.touch()
+    return path
+
+
+def _tiny_run(workdir):
     scripted = write_scripted_embedder(workdir / "scripted.pt")
     dlib = "    - {name: dlib, kind: dlib}\n" if has_dlib_extra() else ""
     (workdir / EMBEDDERS_CONFIG).write_text(
@@ -131,7 +154,30 @@ def tiny_run(tmp_path_factory):
         " std: [0.5, 0.5, 0.5]}\n")
     result = snakemake(workdir)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return workdir
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """The whole workflow at tiny size (tests/tiny.yaml), run once per session; tests only read it
+    (copy it first to change anything)."""
+    return _built_once(tmp_path_factory, "tiny_run", _tiny_run)
+
+
+def copy_run(run, dest):
+    """A copy of a run (the shared tiny run is read only) for a test to change or interrupt, without
+    Snakemake's log and lock folders: another worker's dry run or report in `run` may write and remove
+    files there while it is copied."""
+    import shutil
+
+    def volatile(folder, names):
+        return [n for n in names if n in ("log", "locks") and os.path.basename(folder) == ".snakemake"]
+
+    shutil.copytree(run, dest, symlinks=True, ignore=volatile)
+    return dest
+
+
+# the change of the random baseline's parameter (random_change)
+RANDOM_CHANGE = "methods:\n  random: {cells: 4}\n"
 
 
 @pytest.fixture(scope="session")
@@ -141,13 +187,42 @@ def random_change(tiny_run, tmp_path_factory):
     to date with it uninterrupted: the reference of the kill -9 tests, which interrupt the same
     update in their own copies (once during an attribution job, once during a metrics job). Only
     the compared tables are made (TABLE_TARGETS)."""
-    import shutil
+    def build(tmp):
+        (tmp / "change.yaml").write_text(RANDOM_CHANGE)
+        copy_run(tiny_run, tmp / "reference")
+        result = snakemake(tmp / "reference", *TABLE_TARGETS, "--configfile", str(tmp / "change.yaml"))
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
-    tmp = tmp_path_factory.mktemp("random_change")
-    (tmp / "change.yaml").write_text("methods:\n  random: {cells: 4}\n")
-    change = ["--configfile", str(tmp / "change.yaml")]
-    reference = tmp / "reference"
-    shutil.copytree(tiny_run, reference, symlinks=True)
-    result = snakemake(reference, *TABLE_TARGETS, *change)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return change, reference
+    tmp = _built_once(tmp_path_factory, "random_change", build)
+    return ["--configfile", str(tmp / "change.yaml")], tmp / "reference"
+
+
+def pytest_collection_modifyitems(config, items):
+    """With pytest-xdist's workers (pyproject's addopts: -n 2 --dist loadgroup, which hands the tests out
+    one at a time in this order), the order keeps both cores busy: one test that needs the tiny run
+    first (its worker builds it), the end-to-end tests that do not need it next (the other worker runs
+    them meanwhile), then those that need it, then the quick tests, which fill the gaps at the end. The
+    tests do not depend on their order; without workers it is only another order."""
+    def needs_run(item):
+        return "tiny_run" in getattr(item, "fixturenames", ())
+
+    def slow(item):
+        return item.get_closest_marker("slow") is not None
+
+    builder = [next(i for i in items if needs_run(i))] if any(needs_run(i) for i in items) else []
+    rest = [i for i in items if i not in builder]
+    items[:] = (builder + [i for i in rest if slow(i) and not needs_run(i)]
+                + [i for i in rest if "random_change" in i.fixturenames] + [i for i in rest if needs_run(i) and
+                                                                             "random_change" not in i.fixturenames]
+                + [i for i in rest if not slow(i) and not needs_run(i)])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_thread_per_worker():
+    """Two workers on two cores: each one's own torch work (not the Snakemake jobs it starts, which set
+    their threads from the config) on one thread, so that they do not oversubscribe the cores."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is not None:
+        import torch
+
+        torch.set_num_threads(1)
+    yield

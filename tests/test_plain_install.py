@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import EMBEDDERS_CONFIG
+from conftest import EMBEDDERS_CONFIG, copy_run
 from conftest import REPO as _REPO
 
 REPO = Path(_REPO)
@@ -43,7 +43,7 @@ def test_report_and_command_from_a_plain_install_in_a_fresh_venv(tiny_run, tmp_p
                             capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env)
     assert result.returncode == 0 and "### FR vs RP" in result.stdout, result.stderr[-2000:]
     run = tmp_path / "run"  # the shared run is read only: report on a copy
-    shutil.copytree(tiny_run, run, symlinks=True)
+    copy_run(tiny_run, run)
     # the run's embedders without dlib's (the dlib extra is not part of a plain install)
     embedders = (run / EMBEDDERS_CONFIG).read_text().splitlines()
     (tmp_path / "embedders.yaml").write_text("\n".join(line for line in embedders if "kind: dlib" not in line))

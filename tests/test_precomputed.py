@@ -1,7 +1,6 @@
 """Maps made elsewhere as a named method (facexai/attributions/precomputed.py): read, checked, and
 scored through the workflow exactly as facexai.evaluate scores them."""
 
-import shutil
 
 import h5py
 import numpy as np
@@ -16,7 +15,7 @@ from facexai.attributions.precomputed import PrecomputedMaps, read_source
 from facexai.config import check_config
 from facexai.errors import BadInputError, ConfigError
 
-from conftest import REPO, snakemake
+from conftest import REPO, copy_run, snakemake
 
 
 def test_the_three_formats_read_alike(tmp_path):
@@ -116,8 +115,7 @@ def test_precomputed_maps_through_the_workflow_equal_facexai_evaluate(tiny_run, 
     take it up, and the sanity checks say why they cannot run."""
     from facexai.models.train import load_model
 
-    work = tmp_path / "run"
-    shutil.copytree(tiny_run, work, symlinks=True)
+    work = copy_run(tiny_run, tmp_path / "run")
     rng = np.random.default_rng(5)
     expected = {}
     (tmp_path / "maps").mkdir()

@@ -18,9 +18,9 @@ from PIL import Image
 
 from facexai.data.synthetic import SyntheticConfig, generate
 
-from conftest import REPO, TABLE_TARGETS, TABLES, assert_same_results, has_dlib_extra, snakemake
+from conftest import REPO, TABLE_TARGETS, TABLES, assert_same_results, copy_run, has_dlib_extra, snakemake
 from test_fusion import BAD_CASES
-from test_reruns import copy_of, extra_config, kill_mid_run, planned
+from test_reruns import extra_config, kill_mid_run, planned
 
 # --------------------------------------------------------------------------- native crash in training
 
@@ -241,7 +241,7 @@ def test_kill_9_during_a_metrics_job_then_rerun(tiny_run, random_change, tmp_pat
     # due; one copy was updated uninterrupted (conftest.random_change), this one is killed while a
     # metrics job runs, after another metrics table is recorded
     change, reference = random_change
-    work = copy_of(tiny_run, tmp_path)
+    work = copy_run(tiny_run, tmp_path / "run")
     tables = sorted(p.relative_to(work).as_posix() for p in (work / "results/metrics").glob("*/random/*.csv"))
     assert len(tables) == 4
     victim, kept, mtime = kill_mid_run(work, tables, change, tmp_path / "killed.log")

@@ -17,7 +17,7 @@ from PIL import Image
 
 from facexai.data.synthetic import SyntheticConfig, generate
 
-from conftest import EMBEDDERS_CONFIG, REPO, TABLE_TARGETS, TABLES, assert_same_results, snakemake
+from conftest import EMBEDDERS_CONFIG, REPO, TABLE_TARGETS, TABLES, assert_same_results, copy_run, snakemake
 
 
 pytestmark = pytest.mark.slow
@@ -86,13 +86,6 @@ def _marker(workdir, kind, path):
     return workdir / ".snakemake" / kind / base64.urlsafe_b64encode(path.encode()).decode()
 
 
-def copy_of(tiny_run, tmp_path):
-    """A copy of the tiny run for a test to change or interrupt."""
-    work = tmp_path / "run"
-    shutil.copytree(tiny_run, work, symlinks=True)
-    return work
-
-
 def kill_mid_run(work, outputs, change, log_path):
     """Run the workflow in `work` with one job at a time and SIGKILL its whole process tree once one of
     `outputs` has been rewritten and recorded by Snakemake and another is being made. Returns the
@@ -133,7 +126,7 @@ def test_kill_9_during_attribution_then_rerun(tiny_run, random_change, tmp_path)
     # (conftest.random_change), this one is killed with SIGKILL while an attribution job runs, after
     # Snakemake has recorded at least one finished shard, and is then resumed
     change, reference = random_change
-    work = copy_of(tiny_run, tmp_path)
+    work = copy_run(tiny_run, tmp_path / "run")
     shards = sorted(p.relative_to(work).as_posix() for p in (work / "results/attributions").glob("*/random/*.h5"))
     assert len(shards) == 4
     victim, kept, mtime = kill_mid_run(work, shards, change, tmp_path / "killed.log")
@@ -156,8 +149,7 @@ def test_kill_9_during_attribution_then_rerun(tiny_run, random_change, tmp_path)
 
 
 def test_a_damaged_shard_is_made_again_not_read(tiny_run, tmp_path):
-    work = tmp_path / "run"
-    shutil.copytree(tiny_run, work, symlinks=True)
+    work = copy_run(tiny_run, tmp_path / "run")
     h5 = work / "results/attributions/resnet/random/1.h5"
     h5.write_bytes(h5.read_bytes()[: h5.stat().st_size // 2])  # truncated
     csv = work / "results/metrics/biased/gradcam/0.csv"
