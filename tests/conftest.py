@@ -201,20 +201,21 @@ def pytest_collection_modifyitems(config, items):
     """With pytest-xdist's workers (pyproject's addopts: -n 2 --dist loadgroup, which hands the tests out
     one at a time in this order), the order keeps both cores busy: one test that needs the tiny run
     first (its worker builds it), the end-to-end tests that do not need it next (the other worker runs
-    them meanwhile), then those that need it, then the quick tests, which fill the gaps at the end. The
-    tests do not depend on their order; without workers it is only another order."""
+    them meanwhile), then those that need it, the SLURM test first (it mostly waits on the scheduler,
+    beside the others' work), then the quick tests, which fill the gaps at the end. The tests do not
+    depend on their order; without workers it is only another order."""
     def needs_run(item):
         return "tiny_run" in getattr(item, "fixturenames", ())
 
     def slow(item):
         return item.get_closest_marker("slow") is not None
 
-    builder = [next(i for i in items if needs_run(i))] if any(needs_run(i) for i in items) else []
-    rest = [i for i in items if i not in builder]
-    items[:] = (builder + [i for i in rest if slow(i) and not needs_run(i)]
-                + [i for i in rest if "random_change" in i.fixturenames] + [i for i in rest if needs_run(i) and
-                                                                             "random_change" not in i.fixturenames]
-                + [i for i in rest if not slow(i) and not needs_run(i)])
+    first = [i for i in items if needs_run(i) and i.path.name != "test_slurm.py"][:1]
+    rest = [i for i in items if i not in first]
+    independent = [i for i in rest if slow(i) and not needs_run(i)]
+    dependent = sorted((i for i in rest if needs_run(i)), key=lambda i: i.path.name != "test_slurm.py")
+    quick = [i for i in rest if not slow(i) and not needs_run(i)]
+    items[:] = first + independent + dependent + quick
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,10 +44,13 @@ class LocalSlurm:
         self.started: list[Path] = []  # pid files of the daemons this object started
         self.linked = False
         self.conf = self.root / "slurm.conf"
+        # slurmd's spool holds Unix sockets named by job and step, and a socket's path must fit in 108
+        # bytes: pytest's temporary folders (longer still under pytest-xdist) do not leave room
+        self.spool = Path(tempfile.mkdtemp(prefix="slurmd-"))
         self.env = {**os.environ, "SLURM_CONF": str(self.conf)}
 
     def _write_conf(self) -> None:
-        for sub in ("state", "spool", "log", "run"):
+        for sub in ("state", "log", "run"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         r = self.root
         # stand-in GPUs: sbatch --gpus=1 needs a gres with device files; nothing here uses them
@@ -58,7 +62,7 @@ AuthType=auth/munge
 SlurmUser=root
 SlurmdUser=root
 StateSaveLocation={r}/state
-SlurmdSpoolDir={r}/spool
+SlurmdSpoolDir={self.spool}
 SlurmctldLogFile={r}/log/slurmctld.log
 SlurmdLogFile={r}/log/slurmd.log
 SlurmctldPidFile={r}/run/slurmctld.pid
@@ -129,3 +133,4 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
         if self.linked and SYSTEM_CONF.is_symlink():
             SYSTEM_CONF.unlink()
         self.linked = False
+        shutil.rmtree(self.spool, ignore_errors=True)
