@@ -305,7 +305,7 @@ def test_pipeline_input_matches_dlibs_own_descriptor(demo, aligner, faces):
 
 
 FAST = """\
-threads: 2
+threads: 1
 methods:
   corrrise: {n_masks: 200, cells: 6, p: 0.5, batch_size: 50}
 metrics:
