@@ -33,8 +33,10 @@ def main() -> None:
 
     from facexai.data.demo_photos import write_demo_folder
     from facexai.data.landmark_masks import landmark_masks
-    from facexai.data.photos import (AlignSettings, FaceAligner, align_shard, decode_photo, list_photos,
-                                     shard_photos, write_sample)
+    from facexai.data.photos.align import AlignSettings, FaceAligner
+    from facexai.data.photos.decode import decode_photo
+    from facexai.data.photos.folder import list_photos, shard_photos
+    from facexai.data.photos.shards import align_shard, write_sample
 
     settings = AlignSettings(chip_size=args.chip_size, padding=0.5, detect_size=512, min_score=0.3,
                              mask_size=args.mask_size)

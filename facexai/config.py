@@ -218,7 +218,8 @@ def check_photos(config: dict) -> None:
     import importlib.util
 
     from .data.landmark_masks import LANDMARK_CLASSES
-    from .data.photos import ATTRIBUTES_FILE, PHOTO_EXTENSIONS, list_photos, read_identities, read_photo_attributes
+    from .data.photos.folder import (ATTRIBUTES_FILE, PHOTO_EXTENSIONS, list_photos, read_identities,
+                                     read_photo_attributes)
     from .errors import BadInputError
 
     root = require_dataset_root(config, "/data/my-photos")

@@ -82,7 +82,7 @@ class RunPlan:
     def photos(self) -> list[str]:
         """The photo folder's files (relative paths), listed once per plan."""
         if not hasattr(self, "_photos"):
-            from .data.photos import list_photos
+            from .data.photos.folder import list_photos
 
             self._photos = list_photos(self.config["dataset_root"])
         return self._photos
@@ -91,7 +91,7 @@ class RunPlan:
         """Names and sizes of a photo shard's files: a changed photo reruns its alignment shard."""
         import hashlib
 
-        from .data.photos import shard_photos
+        from .data.photos.folder import shard_photos
 
         root = Path(self.config["dataset_root"])
         items = []
@@ -106,7 +106,7 @@ class RunPlan:
         """identities.tsv and attributes.txt of a photo folder (their change re-assembles the layout)."""
         import hashlib
 
-        from .data.photos import ATTRIBUTES_FILE, IDENTITIES_FILE
+        from .data.photos.folder import ATTRIBUTES_FILE, IDENTITIES_FILE
 
         h = hashlib.sha256()
         for name in (IDENTITIES_FILE, ATTRIBUTES_FILE):
@@ -267,7 +267,7 @@ class RunPlan:
 
     def has_verification(self) -> bool:
         if self.is_photos:
-            from .data.photos import read_identities
+            from .data.photos.folder import read_identities
 
             return read_identities(self.config["dataset_root"], self.photos()) is not None
         return self.identity_file() is not None

@@ -1,4 +1,6 @@
-from facexai.data.photos import AlignSettings, align_shard, list_photos, shard_photos
+from facexai.data.photos.align import AlignSettings
+from facexai.data.photos.folder import list_photos, shard_photos
+from facexai.data.photos.shards import align_shard
 from facexai.logutil import log_to
 
 with log_to(snakemake.log[0]):

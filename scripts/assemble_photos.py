@@ -1,7 +1,7 @@
 import json
 
 from facexai.atomic import atomic_path
-from facexai.data.photos import assemble_layout
+from facexai.data.photos.layout import assemble_layout
 from facexai.logutil import log_to
 
 with log_to(snakemake.log[0]):

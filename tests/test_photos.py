@@ -1,5 +1,5 @@
 """Photo folders as datasets: dlib alignment, landmark part masks, the layout the reader reads, and a
-whole config/photos.yaml run on real public-domain photos (facexai/data/photos.py)."""
+whole config/photos.yaml run on real public-domain photos (facexai/data/photos/)."""
 
 import json
 import os
@@ -19,9 +19,12 @@ if not has_dlib_extra():  # find_spec: the package's __init__ needs pkg_resource
 
 from facexai.data import landmark_masks as lm  # noqa: E402
 from facexai.data.demo_photos import write_demo_folder  # noqa: E402
-from facexai.data.photos import (AlignSettings, FaceAligner, align_shard,  # noqa: E402
-                                 apply_affine, assemble_layout, chip_affine, decode_photo, list_photos,
-                                 read_identities, read_photo_attributes, shard_photos)
+from facexai.data.photos.align import AlignSettings, FaceAligner, apply_affine, chip_affine  # noqa: E402
+from facexai.data.photos.decode import decode_photo  # noqa: E402
+from facexai.data.photos.folder import (list_photos, read_identities, read_photo_attributes,  # noqa: E402
+                                        shard_photos)
+from facexai.data.photos.layout import assemble_layout  # noqa: E402
+from facexai.data.photos.shards import align_shard  # noqa: E402
 from facexai.errors import BadInputError  # noqa: E402
 
 SETTINGS = AlignSettings(chip_size=256, padding=0.5, detect_size=512, min_score=0.3, mask_size=128)

@@ -402,7 +402,7 @@ def test_embedder_import_errors_name_their_cause(tmp_path):
 
 
 def test_identities_table_conflicts_are_refused_and_a_bom_is_read(tmp_path):
-    from facexai.data.photos import read_identities
+    from facexai.data.photos.folder import read_identities
     from facexai.errors import BadInputError
 
     for f in ("a.jpg", "b.jpg", "c.jpg"):
@@ -436,7 +436,7 @@ def test_identities_table_conflicts_are_refused_and_a_bom_is_read(tmp_path):
 
 
 def test_attribute_table_conflicts_name_their_lines(tmp_path):
-    from facexai.data.photos import read_photo_attributes
+    from facexai.data.photos.folder import read_photo_attributes
     from facexai.errors import BadInputError
     from facexai.labels import ATTRIBUTE_NAMES
 
@@ -497,7 +497,8 @@ def test_attribute_names_and_repeated_list_items_are_refused_by_key():
 def test_16_bit_and_other_photo_formats_are_read_not_clipped(tmp_path):
     from skimage import data
 
-    from facexai.data.photos import decode_photo, ignored_files, list_photos
+    from facexai.data.photos.decode import decode_photo
+    from facexai.data.photos.folder import ignored_files, list_photos
     from facexai.errors import BadInputError
 
     grey8 = np.asarray(Image.fromarray(data.astronaut()).convert("L"))
@@ -531,7 +532,10 @@ def test_16_bit_and_other_photo_formats_are_read_not_clipped(tmp_path):
 def test_small_faces_are_recorded_and_skips_are_explained(tmp_path, caplog):
     from skimage import data
 
-    from facexai.data.photos import AlignSettings, align_shard, assemble_layout, list_photos, shard_photos
+    from facexai.data.photos.align import AlignSettings
+    from facexai.data.photos.folder import list_photos, shard_photos
+    from facexai.data.photos.layout import assemble_layout
+    from facexai.data.photos.shards import align_shard
     from facexai.errors import BadInputError
 
     folder = tmp_path / "photos"
@@ -580,7 +584,9 @@ def test_align_workers_end_when_their_parent_is_killed(tmp_path):
         Image.fromarray(data.astronaut()).save(folder / f"p{k:02d}.jpg")
     code = textwrap.dedent(f"""
         import os, sys
-        from facexai.data.photos import AlignSettings, align_shard, list_photos, shard_photos
+        from facexai.data.photos.align import AlignSettings
+        from facexai.data.photos.folder import list_photos, shard_photos
+        from facexai.data.photos.shards import align_shard
         print(os.getpid(), flush=True)
         align_shard("{folder}", shard_photos(list_photos("{folder}"), 0, 100), "{tmp_path}/shard",
                     AlignSettings(chip_size=128, mask_size=64), workers=2, progress=False)
