@@ -12,7 +12,7 @@ export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv,noheader -lms 500 > "$OUT/smi.csv" &
 SMI=$!
-FACEXAI_GPU_REPORT="$OUT/gpu_report.json" timeout 180 python3 -m pytest -q -m gpu tests/test_gpu.py -p no:cacheprovider \
+FACEXAI_GPU_REPORT="$OUT/gpu_report.json" timeout 180 python3 -m pytest -q -n 0 -m gpu tests/test_gpu.py -p no:cacheprovider \
     2>&1 | tee "$OUT/gpu_tests.log" | tail -4
 for b in 64 256 1024; do
     timeout 120 python3 benchmarks/method_cost.py --device cuda --size 128 --rows "$ROWS" --batch "$b" --no-engines

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .attributions import MODEL_FREE_BASELINES, RANDOM
+from .layout import Layout
 from .stats import ORACLE_METHOD as ORACLE  # the pair oracle: a reference, never ranked
 
 
@@ -63,28 +64,28 @@ def _share(value, ceiling) -> str:
     return _fmt(value / ceiling) if ok else "n/a"
 
 
-def triplet_count_lines(results: Path, embedder_dirs) -> list[str]:
+def triplet_count_lines(layout: Layout, embedders: list[str]) -> list[str]:
     """Per embedder and region: triplets made, kept (the swap matters to it), dropped, and among the
     kept the shares whose twin is rejected as a non-mate of the probe at the EER threshold and whose
     P' prefers the twin (the game can be won)."""
     lines = ["| embedder | EER (threshold) | region | made | kept | dropped | twin rejected at the threshold | "
              "P' prefers the twin |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for folder in embedder_dirs:
-        eer = json.loads((results / "verification" / folder.name / "eer.json").read_text())
+    for name in embedders:
+        eer = json.loads(layout.path("eer", embedder=name).read_text())
         for region, c in sorted((eer.get("triplets") or {}).items()):
-            lines.append(f"| {folder.name} | {_fmt(eer['eer'])} ({_fmt(eer['threshold'], 3)}) | {region} | "
+            lines.append(f"| {name} | {_fmt(eer['eer'])} ({_fmt(eer['threshold'], 3)}) | {region} | "
                          f"{c['made']} | {c['kept']} | {c['dropped']} | {_fmt(c['twin_rejected_at_threshold'])} | "
                          f"{_fmt(c['probe_swap_prefers_twin'])} |")
     return lines
 
 
-def game_lines(embedder_dirs) -> list[str]:
+def game_lines(layout: Layout, embedders: list[str]) -> list[str]:
     """The inpainting game per embedder, region and method, beside the oracle (`difference`)."""
     lines = ["| embedder | region | method | n | flip fraction [95 % CI] (lower is better) | game region lift "
              "[95 % CI] | lift in the pasted area [95 % CI] | lift, share of the oracle's | degenerate |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for folder in embedder_dirs:
-        table = pd.read_csv(folder / "localisation.csv", keep_default_na=False, na_values=[""])
+    for name in embedders:
+        table = pd.read_csv(layout.pair_table("localisation", name), keep_default_na=False, na_values=[""])
         triplets = table[table["kind"] == "triplet"]
         for region, group in triplets.groupby("region", sort=True):
             oracle = group[group["method"] == ORACLE]
@@ -93,21 +94,20 @@ def game_lines(embedder_dirs) -> list[str]:
                 flip, game, lift = (_ci(r[f"{m}_mean"], r[f"{m}_ci_low"], r[f"{m}_ci_high"])
                                     for m in ("game_flip_fraction", "game_region_lift", "lift"))
                 label = f"{r['method']} ({r['budget']})" + (" = oracle" if r["method"] == ORACLE else "")
-                lines.append(f"| {folder.name} | {region} | {label} | {r['n']} | {flip} | {game} | {lift} | "
+                lines.append(f"| {name} | {region} | {label} | {r['n']} | {flip} | {game} | {lift} | "
                              f"{_share(r['lift_mean'], ceiling)} | {_reasons(r)} |")
     return lines
 
 
-def verification_lines(results: Path, embedder_dirs) -> list[str]:
+def verification_lines(layout: Layout, embedders: list[str]) -> list[str]:
     """Region and region-swap pairs: similarity (positive) and dissimilarity (negative) lift in the
     changed region, beside the oracle, with the degenerate rows per reason (scored at chance)."""
     lines = ["| embedder | EER (threshold) | pairs | region | method | n | similarity lift [95 % CI] | "
              "dissimilarity lift [95 % CI] | similarity lift, share of the oracle's | degenerate |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for folder in embedder_dirs:
-        name = folder.name
-        eer = json.loads((results / "verification" / name / "eer.json").read_text())
-        table = pd.read_csv(folder / "localisation.csv", keep_default_na=False, na_values=[""])
+    for name in embedders:
+        eer = json.loads(layout.path("eer", embedder=name).read_text())
+        table = pd.read_csv(layout.pair_table("localisation", name), keep_default_na=False, na_values=[""])
         changed = table[table["kind"].isin(["region", "swap", "swap_control"])].sort_values(["kind", "region",
                                                                                               "method"])
         for (kind, region), group in changed.groupby(["kind", "region"], sort=True):
@@ -125,13 +125,13 @@ def verification_lines(results: Path, embedder_dirs) -> list[str]:
     return lines
 
 
-def pair_verdict_lines(embedder_dirs, kind: str = "triplet") -> list[str]:
+def pair_verdict_lines(layout: Layout, embedders: list[str], kind: str = "triplet") -> list[str]:
     """Per embedder and method, on one pair kind: the tested metrics it beats random / edge / centre on."""
     baselines = (RANDOM, *MODEL_FREE_BASELINES)
     lines = [f"| embedder | method | {' | '.join(f'beats {b}' for b in baselines)} | untestable |",
              "| --- | --- | " + "--- | " * len(baselines) + "--- |"]
-    for folder in embedder_dirs:
-        path = folder / "beats_random.csv"
+    for name in embedders:
+        path = layout.path("pair_table", table="beats_random", embedder=name)
         if not path.is_file():
             continue
         verdicts = pd.read_csv(path)
@@ -144,7 +144,7 @@ def pair_verdict_lines(embedder_dirs, kind: str = "triplet") -> list[str]:
                              if column in group else "n/a")
             untestable = sorted({m for suffix in baselines if f"verdict_{suffix}" in group
                                  for m in group.loc[group[f"verdict_{suffix}"] == "untestable", "metric"]})
-            lines.append(f"| {folder.name} | {method} | {' | '.join(c or '-' for c in cells)} | "
+            lines.append(f"| {name} | {method} | {' | '.join(c or '-' for c in cells)} | "
                          f"{', '.join(untestable) or '-'} |")
     return lines
 
@@ -206,7 +206,7 @@ def twin_lines(twin: pd.DataFrame, part: str = "background") -> list[str]:
 
 def photo_lines(results: Path) -> list[str]:
     """The photo stage's counts (dataset.source photos), or nothing."""
-    path = results / "photos/main/summary.json"
+    path = Layout(results).path("photo_summary", dataset="main")
     if not path.is_file():
         return []
     s = json.loads(path.read_text())
@@ -232,25 +232,27 @@ def headlines(results_dir) -> str:
     """The headlines of a finished run; FileNotFoundError naming the folder when it is missing or
     holds no finished run (no summary.json and no verification table)."""
     results = Path(results_dir)
+    layout = Layout(results)
     if not results.is_dir():
         raise FileNotFoundError(f"{results}: no such results folder")
-    finished = (results / "summary.json").is_file() or any((results / "tables/verification").glob("*/localisation.csv"))
+    pair_tables = layout.find("pair_table", table="localisation")
+    finished = layout.path("summary").is_file() or bool(pair_tables)
     if not finished:
         raise FileNotFoundError(f"{results}: no finished run here (neither summary.json nor "
                                 "tables/verification/*/localisation.csv); run snakemake first, or name the run's "
                                 "results folder (results_dir in its config)")
     out = []
-    summary_path = results / "summary.json"
+    summary_path = layout.path("summary")
     if summary_path.is_file():  # attribute models (none in a verification-only run)
         summary = json.loads(summary_path.read_text())
         out += [f"Results of `{results}` (schema {summary['schema']}); the unit of every CI and test is the image.",
                 "", *photo_lines(results),
                 "### FR vs RP across model x method points (CIs: images resampled, every point recomputed)", "",
                 *correlation_lines(summary), "",
-                *points_lines(pd.read_csv(results / "tables/fr_vs_rp.csv")), "",
+                *points_lines(pd.read_csv(layout.table("fr_vs_rp"))), "",
                 "### Beats the random baseline (one-sided paired Wilcoxon by image, Holm per metric)", "",
-                *verdict_lines(pd.read_csv(results / "tables/beats_random.csv"))]
-        verdicts = pd.read_csv(results / "tables/beats_random.csv")
+                *verdict_lines(pd.read_csv(layout.table("beats_random")))]
+        verdicts = pd.read_csv(layout.table("beats_random"))
         for baseline in MODEL_FREE_BASELINES:
             if f"verdict_{baseline}" in verdicts:
                 out += ["", f"### Beats the {baseline} baseline (model-free; same test)", "",
@@ -261,21 +263,21 @@ def headlines(results_dir) -> str:
     else:
         out += [f"Results of `{results}` (no attribute models: verification only); the unit of every CI and "
                 "test is the image.", "", *photo_lines(results)]
-    embedders = sorted(p.parent for p in (results / "tables/verification").glob("*/localisation.csv"))
+    embedders = [p.parent.name for p in pair_tables]
     if embedders:
-        triplets = any((pd.read_csv(folder / "localisation.csv")["kind"] == "triplet").any() for folder in embedders)
+        triplets = any((pd.read_csv(p)["kind"] == "triplet").any() for p in pair_tables)
         if triplets:
             out += ["", "### Verification triplets: which ones the swap matters to", "",
-                    *triplet_count_lines(results, embedders),
+                    *triplet_count_lines(layout, embedders),
                     "", "### The inpainting game on the kept triplets (CIs: triplets resampled by probe image; "
                     "`difference` reads where M and M' differ: the oracle, not a method)", "",
-                    *game_lines(embedders),
+                    *game_lines(layout, embedders),
                     "", "### Triplets: beats the model-free baselines (one-sided paired Wilcoxon by probe image, "
-                    "Holm per metric)", "", *pair_verdict_lines(embedders)]
+                    "Holm per metric)", "", *pair_verdict_lines(layout, embedders)]
         out += ["", "### Verification pairs that differ in one region: lift in the changed region (1 = a uniform "
                 "map; rows whose map has no mass there count at 1)", "",
-                *verification_lines(results, embedders)]
-    twin = results / "tables/twin_shift.csv"
+                *verification_lines(layout, embedders)]
+    twin = Path(layout.table("twin_shift"))
     if twin.is_file():
         out += ["", "### Fair vs biased twin: mass on the background for the shortcut attribute", "",
                 *twin_lines(pd.read_csv(twin))]

@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 from .atomic import atomic_path  # noqa: E402
 from .data.samples import read_rows  # noqa: E402
 from .labels import CLASS_NAMES  # noqa: E402
+from .layout import Layout  # noqa: E402
 from .render import LABEL_CMAP, heat_of, overlay_rgb, save  # noqa: E402
 
 def _load_maps(paths, extra=()) -> dict:
@@ -203,14 +204,14 @@ def swap_sheet(results_dir, out_png, per_region: int = 2, dpi: int = 90) -> int:
 
     from .data.pairs import read_pair_images, store_index
 
-    results_dir = Path(results_dir)
-    pairs = pd.read_csv(results_dir / "verification/pairs.tsv", sep="\t", keep_default_na=False)
+    layout = Layout(results_dir)
+    pairs = pd.read_csv(layout("pairs_tsv"), sep="\t", keep_default_na=False)
     swap = pairs[pairs["kind"] == "swap"]
     if swap.empty:
-        raise ValueError(f"{results_dir / 'verification/pairs.tsv'}: no region-swap pairs "
+        raise ValueError(f"{layout('pairs_tsv')}: no region-swap pairs "
                          "(set verification.region_swap.regions and pairs_per_region)")
     chosen = pd.concat(g.iloc[:per_region] for _, g in swap.groupby("region", sort=False))
-    data, store = results_dir / "data/main/dataset.h5", results_dir / "verification/pairs.h5"
+    data, store = layout.path("dataset_h5", dataset="main"), layout.path("pairs_h5")
     with h5py.File(data, "r") as h5:
         row_of = dict(zip(h5["ids"][:].tolist(), range(len(h5["ids"]))))
     faces = read_pair_images(data, store, chosen["row_a"].to_numpy())

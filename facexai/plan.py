@@ -12,12 +12,14 @@ from pathlib import Path
 
 from .config import digest, model_settings
 from .data.celebamask import IDENTITY_FILE, annotation_files, read_sample_count
+from .layout import Layout
 
 
 class RunPlan:
     def __init__(self, config: dict):
         self.config = config
         self.results = config["results_dir"]
+        self.layout = Layout(self.results)
         self.models = [m["name"] for m in config["models"]]
         self.methods = list(config["explain"]["methods"])
         self.pair_methods = list(config["verification"]["explain"]["methods"])
@@ -65,11 +67,11 @@ class RunPlan:
         return self.config["dataset"]["source"] == "photos"
 
     def synthetic_root(self, dataset: str) -> str:
-        return f"{self.results}/synthetic/{dataset}/CelebAMask-HQ"
+        return self.layout("synthetic_root", dataset=dataset)
 
     def photos_root(self, dataset: str = "main") -> str:
         """The CelebAMask-HQ layout the photo stage writes from a folder of photos."""
-        return f"{self.results}/photos/{dataset}/CelebAMask-HQ"
+        return self.layout("photos_root", dataset=dataset)
 
     def dataset_root(self, dataset: str) -> str:
         """The CelebAMask-HQ layout that fusion reads."""
@@ -116,10 +118,10 @@ class RunPlan:
 
     def dataset_h5(self, model: str) -> str:
         """The fused dataset a model trains on and is explained on."""
-        return f"{self.results}/data/{self.model_dataset(model)}/dataset.h5"
+        return self.layout("dataset_h5", dataset=self.model_dataset(model))
 
     def split_tsv(self, model: str) -> str:
-        return f"{self.results}/data/{self.model_dataset(model)}/split.tsv"
+        return self.layout("split_tsv", dataset=self.model_dataset(model))
 
     def identity_file(self, dataset: str = "main") -> str | None:
         """The identity file to read, or None (then the split follows CelebA's official partition)."""
@@ -274,46 +276,45 @@ class RunPlan:
 
     def shard_outputs(self) -> dict[str, list[str]]:
         """The shard files a run reads, by kind, for the integrity check."""
-        R = self.results
+        L = self.layout
         embedders = self.embedders if self.has_verification() else []  # no identities, no pairs
+        classes = [dict(model=m, method=method, shard=s)
+                   for m in self.models for method in self.methods for s in self.explain_shards]
+        pairs = [dict(embedder=e, method=method, shard=s)
+                 for e in embedders for method in self.pair_methods for s in self.pair_shards]
         return {
-            "fused": [f"{R}/data/{d}/shards/fused_{s}.h5" for d in self.datasets for s in self.fuse_shards]
-            + [f"{R}/data/{d}/dataset.h5" for d in self.datasets],
-            "attributions": [f"{R}/attributions/{m}/{method}/{s}.h5"
-                             for m in self.models for method in self.methods for s in self.explain_shards]
-            + [f"{R}/attributions/verification/{e}/{method}/{s}.h5"
-               for e in embedders for method in self.pair_methods for s in self.pair_shards],
-            "csv": [f"{R}/metrics/{m}/{method}/{s}.csv"
-                    for m in self.models for method in self.methods for s in self.explain_shards]
-            + [f"{R}/metrics/verification/{e}/{method}/{s}.csv"
-               for e in embedders for method in self.pair_methods for s in self.pair_shards],
+            "fused": [L("fused_shard", dataset=d, shard=s) for d in self.datasets for s in self.fuse_shards]
+            + [L("dataset_h5", dataset=d) for d in self.datasets],
+            "attributions": [L("maps", **k) for k in classes] + [L("pair_maps", **k) for k in pairs],
+            "csv": [L("metrics_csv", **k) for k in classes] + [L("pair_metrics_csv", **k) for k in pairs],
         }
 
     def final_outputs(self) -> list[str]:
-        R = self.results
+        L = self.layout
         verification = self.has_verification()
         pair_outputs = verification and bool(self.pair_methods)
         shards = self.shard_outputs()
         # attribute models: none in a verification-only run (a photo folder without attributes)
         attribute_outputs = [
-            f"{R}/tables/localisation_by_attribute.csv",
-            f"{R}/tables/localisation_by_region.csv",
-            f"{R}/tables/model_accuracy.csv",
-            f"{R}/tables/method_comparison.csv",
-            f"{R}/summary.json",
-            f"{R}/figures/fr_vs_rp.png",
-            f"{R}/gallery/index.html",
+            L.table("localisation_by_attribute"),
+            L.table("localisation_by_region"),
+            L.table("model_accuracy"),
+            L.table("method_comparison"),
+            L("summary"),
+            L.figure("fr_vs_rp"),
+            L("gallery"),
         ] if self.models else []
+        pair_embedders = self.embedders if pair_outputs else []
         return [
             *attribute_outputs,
-            *([f"{R}/figures/twin_mass.png"] if self.twins else []),
-            *[f"{R}/figures/overlay_{m}.png" for m in self.models],
-            *[f"{R}/figures/training_curves_{m}.png" for m in self.trained_models],
-            *([f"{R}/verification/{e}/eer.json" for e in self.embedders] if verification else []),
-            *([f"{R}/tables/verification/{e}/localisation.csv" for e in self.embedders] if pair_outputs else []),
-            *([f"{R}/figures/verification_pairs_{e}.png" for e in self.embedders] if pair_outputs else []),
-            *([f"{R}/figures/triplet_game_{e}.png" for e in self.embedders] if pair_outputs and self.triplets else []),
-            *([f"{R}/gallery/verification_{e}.html" for e in self.embedders] if pair_outputs else []),
+            *([L.figure("twin_mass")] if self.twins else []),
+            *[L.figure(f"overlay_{m}") for m in self.models],
+            *[L.figure(f"training_curves_{m}") for m in self.trained_models],
+            *([L("eer", embedder=e) for e in self.embedders] if verification else []),
+            *[L.pair_table("localisation", embedder=e) for e in pair_embedders],
+            *[L.figure(f"verification_pairs_{e}") for e in pair_embedders],
+            *([L.figure(f"triplet_game_{e}") for e in pair_embedders] if self.triplets else []),
+            *[L("pair_gallery", embedder=e) for e in pair_embedders],
             # the per-shard maps and metric tables are results too: a missing or damaged one is remade
             *shards["attributions"],
             *shards["csv"],

@@ -2,16 +2,16 @@ rule attribute:
     input:
         data=dataset_h5,
         split=split_tsv,
-        weights=f"{R}/models/{{model}}/weights.pt",
-        meta=f"{R}/models/{{model}}/model.json",
+        weights=L("weights"),
+        meta=L("model_meta"),
         # maps made elsewhere (methods.NAME.precomputed): their files, none for other methods
         precomputed=lambda wc: PLAN.precomputed_inputs(wc.model, wc.method),
     output:
-        f"{R}/attributions/{{model}}/{{method}}/{{shard}}.h5",
+        L("maps"),
     log:
-        f"{R}/logs/attribute/{{model}}/{{method}}/{{shard}}.log",
+        L.log("attribute/{model}/{method}/{shard}"),
     benchmark:
-        f"{R}/benchmarks/attribute/{{model}}/{{method}}/{{shard}}.tsv"
+        L.benchmark("attribute/{model}/{method}/{shard}")
     conda:
         "../envs/facexai.yaml"
     threads: config["threads"]
@@ -29,18 +29,18 @@ rule attribute:
 
 rule attribute_pairs:
     input:
-        data=f"{R}/data/main/dataset.h5",
+        data=L("dataset_h5", dataset="main"),
         # the pairs with this embedder's scores (triplets: which ones the swap matters to)
-        pairs=f"{R}/verification/{{embedder}}/scores.tsv",
-        store=f"{R}/verification/pairs.h5",
-        weights=f"{R}/verification/{{embedder}}/weights.pt",
-        meta=f"{R}/verification/{{embedder}}/model.json",
+        pairs=L("scores"),
+        store=L("pairs_h5"),
+        weights=L("embedder_weights"),
+        meta=L("embedder_meta"),
     output:
-        f"{R}/attributions/verification/{{embedder}}/{{method}}/{{shard}}.h5",
+        L("pair_maps"),
     log:
-        f"{R}/logs/attribute/verification/{{embedder}}/{{method}}/{{shard}}.log",
+        L.log("attribute/verification/{embedder}/{method}/{shard}"),
     benchmark:
-        f"{R}/benchmarks/attribute/verification/{{embedder}}/{{method}}/{{shard}}.tsv"
+        L.benchmark("attribute/verification/{embedder}/{method}/{shard}")
     conda:
         "../envs/facexai.yaml"
     threads: config["threads"]

@@ -4,13 +4,14 @@
 import sys
 
 from facexai.config import check_config
-from facexai.data.synthetic import PAIRS_FILE
+from facexai.data.photos.layout import BAD_PHOTOS
+from facexai.data.synthetic import META_FILE, PAIRS_FILE
 from facexai.plan import RunPlan, jobs_will_run
 
 check_config(config)
 PLAN = RunPlan(config)
 
-R = PLAN.results
+L = PLAN.layout  # every path of the results folder (facexai/layout.py)
 MODELS = PLAN.models
 METHODS = PLAN.methods
 PAIR_METHODS = PLAN.pair_methods
@@ -111,7 +112,7 @@ def report_photo_counts():
 
     from facexai.headlines import photo_counts
 
-    path = Path(R) / "photos/main/summary.json"
+    path = L.path("photo_summary", dataset="main")
     if PLAN.is_photos and path.is_file():
         counts = photo_counts(json.loads(path.read_text()))
         print(

@@ -1,10 +1,10 @@
 rule generate_synthetic:
     output:
-        directory(f"{R}/synthetic/{{dataset}}/CelebAMask-HQ"),
+        directory(L("synthetic_root")),
     log:
-        f"{R}/logs/generate_synthetic/{{dataset}}.log",
+        L.log("generate_synthetic/{dataset}"),
     benchmark:
-        f"{R}/benchmarks/generate_synthetic/{{dataset}}.tsv"
+        L.benchmark("generate_synthetic/{dataset}")
     # the data first: every model's training waits on them (rules/models.smk)
     priority: 10
     conda:
@@ -22,11 +22,11 @@ rule generate_synthetic:
 
 rule align_photos:
     output:
-        directory(f"{R}/photos/{{dataset}}/shards/{{shard}}"),
+        directory(L("photo_shard")),
     log:
-        f"{R}/logs/align_photos/{{dataset}}/{{shard}}.log",
+        L.log("align_photos/{dataset}/{shard}"),
     benchmark:
-        f"{R}/benchmarks/align_photos/{{dataset}}/{{shard}}.tsv"
+        L.benchmark("align_photos/{dataset}/{shard}")
     conda:
         "../envs/facexai.yaml"
     threads: config["threads"]
@@ -44,12 +44,12 @@ rule align_photos:
 
 rule assemble_photos:
     input:
-        expand(f"{R}/photos/{{{{dataset}}}}/shards/{{shard}}", shard=FUSE_SHARDS),
+        expand(L("photo_shard", dataset="{{dataset}}"), shard=FUSE_SHARDS),
     output:
-        root=directory(f"{R}/photos/{{dataset}}/CelebAMask-HQ"),
-        summary=f"{R}/photos/{{dataset}}/summary.json",
+        root=directory(L("photos_root")),
+        summary=L("photo_summary"),
     log:
-        f"{R}/logs/assemble_photos/{{dataset}}.log",
+        L.log("assemble_photos/{dataset}"),
     conda:
         "../envs/facexai.yaml"
     resources:
@@ -66,12 +66,12 @@ rule fuse_shard:
     input:
         unpack(dataset_inputs),
     output:
-        h5=f"{R}/data/{{dataset}}/shards/fused_{{shard}}.h5",
-        bad=f"{R}/data/{{dataset}}/shards/bad_{{shard}}.tsv",
+        h5=L("fused_shard"),
+        bad=L("bad_shard"),
     log:
-        f"{R}/logs/fuse/{{dataset}}/{{shard}}.log",
+        L.log("fuse/{dataset}/{shard}"),
     benchmark:
-        f"{R}/benchmarks/fuse/{{dataset}}/{{shard}}.tsv"
+        L.benchmark("fuse/{dataset}/{shard}")
     # the data first: every model's training waits on them (rules/models.smk)
     priority: 10
     conda:
@@ -91,19 +91,15 @@ rule fuse_shard:
 
 rule merge_fused:
     input:
-        h5=expand(
-            f"{R}/data/{{{{dataset}}}}/shards/fused_{{shard}}.h5", shard=FUSE_SHARDS
-        ),
-        bad=expand(
-            f"{R}/data/{{{{dataset}}}}/shards/bad_{{shard}}.tsv", shard=FUSE_SHARDS
-        ),
+        h5=expand(L("fused_shard", dataset="{{dataset}}"), shard=FUSE_SHARDS),
+        bad=expand(L("bad_shard", dataset="{{dataset}}"), shard=FUSE_SHARDS),
     output:
-        h5=f"{R}/data/{{dataset}}/dataset.h5",
-        bad=f"{R}/data/{{dataset}}/bad_samples.tsv",
+        h5=L("dataset_h5"),
+        bad=L("bad_samples"),
     log:
-        f"{R}/logs/merge_fused/{{dataset}}.log",
+        L.log("merge_fused/{dataset}"),
     benchmark:
-        f"{R}/benchmarks/merge_fused/{{dataset}}.tsv"
+        L.benchmark("merge_fused/{dataset}")
     # the data first: every model's training waits on them (rules/models.smk)
     priority: 10
     conda:
@@ -114,9 +110,7 @@ rule merge_fused:
         digest=lambda wc: dataset_digest(wc.dataset),
         # photos without a usable face, listed by the photo stage
         extra_bad=lambda wc: (
-            [f"{PLAN.photos_root(wc.dataset)}/bad_photos.tsv"]
-            if PLAN.is_photos
-            else []
+            [f"{PLAN.photos_root(wc.dataset)}/{BAD_PHOTOS}"] if PLAN.is_photos else []
         ),
     script:
         "../scripts/merge_fused.py"
@@ -124,11 +118,11 @@ rule merge_fused:
 
 rule split:
     input:
-        f"{R}/data/{{dataset}}/dataset.h5",
+        L("dataset_h5"),
     output:
-        f"{R}/data/{{dataset}}/split.tsv",
+        L("split_tsv"),
     log:
-        f"{R}/logs/split/{{dataset}}.log",
+        L.log("split/{dataset}"),
     # the data first: every model's training waits on them (rules/models.smk)
     priority: 10
     conda:

@@ -3,16 +3,16 @@ from facexai.metrics.registry import summarised
 
 rule metrics:
     input:
-        attributions=f"{R}/attributions/{{model}}/{{method}}/{{shard}}.h5",
+        attributions=L("maps"),
         data=dataset_h5,
-        weights=f"{R}/models/{{model}}/weights.pt",
-        meta=f"{R}/models/{{model}}/model.json",
+        weights=L("weights"),
+        meta=L("model_meta"),
     output:
-        f"{R}/metrics/{{model}}/{{method}}/{{shard}}.csv",
+        L("metrics_csv"),
     log:
-        f"{R}/logs/metrics/{{model}}/{{method}}/{{shard}}.log",
+        L.log("metrics/{model}/{method}/{shard}"),
     benchmark:
-        f"{R}/benchmarks/metrics/{{model}}/{{method}}/{{shard}}.tsv"
+        L.benchmark("metrics/{model}/{method}/{shard}")
     conda:
         "../envs/facexai.yaml"
     threads: config["threads"]
@@ -35,18 +35,18 @@ rule metrics:
 
 rule pair_metrics:
     input:
-        attributions=f"{R}/attributions/verification/{{embedder}}/{{method}}/{{shard}}.h5",
-        data=f"{R}/data/main/dataset.h5",
-        store=f"{R}/verification/pairs.h5",
-        weights=f"{R}/verification/{{embedder}}/weights.pt",
-        meta=f"{R}/verification/{{embedder}}/model.json",
-        eer=f"{R}/verification/{{embedder}}/eer.json",
+        attributions=L("pair_maps"),
+        data=L("dataset_h5", dataset="main"),
+        store=L("pairs_h5"),
+        weights=L("embedder_weights"),
+        meta=L("embedder_meta"),
+        eer=L("eer"),
     output:
-        f"{R}/metrics/verification/{{embedder}}/{{method}}/{{shard}}.csv",
+        L("pair_metrics_csv"),
     log:
-        f"{R}/logs/metrics/verification/{{embedder}}/{{method}}/{{shard}}.log",
+        L.log("metrics/verification/{embedder}/{method}/{shard}"),
     benchmark:
-        f"{R}/benchmarks/metrics/verification/{{embedder}}/{{method}}/{{shard}}.tsv"
+        L.benchmark("metrics/verification/{embedder}/{method}/{shard}")
     conda:
         "../envs/facexai.yaml"
     threads: config["threads"]
@@ -68,43 +68,43 @@ rule pair_metrics:
 rule verification_localisation:
     input:
         expand(
-            f"{R}/metrics/verification/{{{{embedder}}}}/{{method}}/{{shard}}.csv",
+            L("pair_metrics_csv", embedder="{{embedder}}"),
             method=PAIR_METHODS,
             shard=PAIR_SHARDS,
         ),
     output:
         localisation=report(
-            f"{R}/tables/verification/{{embedder}}/localisation.csv",
+            L.pair_table("localisation"),
             caption="../report/verification_localisation.rst",
             category="3 Metrics",
             subcategory="Verification: {embedder}",
         ),
         comparisons=report(
-            f"{R}/tables/verification/{{embedder}}/method_comparison.csv",
+            L.pair_table("method_comparison"),
             caption="../report/verification_statistics.rst",
             category="4 Statistics",
             subcategory="Verification: {embedder}",
         ),
         beats_random=report(
-            f"{R}/tables/verification/{{embedder}}/beats_random.csv",
+            L.pair_table("beats_random"),
             caption="../report/verification_statistics.rst",
             category="4 Statistics",
             subcategory="Verification: {embedder}",
         ),
         agreement=report(
-            f"{R}/tables/verification/{{embedder}}/metric_agreement.csv",
+            L.pair_table("metric_agreement"),
             caption="../report/agreement.rst",
             category="4 Statistics",
             subcategory="Verification: {embedder}",
         ),
         ranks=report(
-            f"{R}/tables/verification/{{embedder}}/method_ranks.csv",
+            L.pair_table("method_ranks"),
             caption="../report/agreement.rst",
             category="4 Statistics",
             subcategory="Verification: {embedder}",
         ),
     log:
-        f"{R}/logs/verification/{{embedder}}/localisation.log",
+        L.log("verification/{embedder}/localisation"),
     conda:
         "../envs/facexai.yaml"
     params:

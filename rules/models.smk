@@ -3,14 +3,14 @@ rule train_attribute_model:
         data=dataset_h5,
         split=split_tsv,
     output:
-        weights=f"{R}/models/{{model}}/weights.pt",
-        meta=f"{R}/models/{{model}}/model.json",
-        metrics=f"{R}/models/{{model}}/test_metrics.tsv",
-        curves=f"{R}/models/{{model}}/curves.tsv",
+        weights=L("weights"),
+        meta=L("model_meta"),
+        metrics=L("test_metrics"),
+        curves=L("curves"),
     log:
-        f"{R}/logs/train/{{model}}.log",
+        L.log("train/{model}"),
     benchmark:
-        f"{R}/benchmarks/train/{{model}}.tsv"
+        L.benchmark("train/{model}")
     wildcard_constraints:
         model="|".join(TRAINED_MODELS) or "^$",
     # models first: every later job waits on one, and a model trained last leaves its explanations
@@ -36,11 +36,11 @@ rule import_user_model:
         data=dataset_h5,
         split=split_tsv,
     output:
-        weights=f"{R}/models/{{model}}/weights.pt",
-        meta=f"{R}/models/{{model}}/model.json",
-        metrics=f"{R}/models/{{model}}/test_metrics.tsv",
+        weights=L("weights"),
+        meta=L("model_meta"),
+        metrics=L("test_metrics"),
     log:
-        f"{R}/logs/import/{{model}}.log",
+        L.log("import/{model}"),
     wildcard_constraints:
         model="|".join(USER_MODELS) or "^$",
     conda:
@@ -57,14 +57,14 @@ rule import_user_model:
 
 rule evaluate_attribute_model:
     input:
-        weights=f"{R}/models/{{model}}/weights.pt",
-        meta=f"{R}/models/{{model}}/model.json",
-        data=f"{R}/data/{{dataset}}/dataset.h5",
-        split=f"{R}/data/{{dataset}}/split.tsv",
+        weights=L("weights"),
+        meta=L("model_meta"),
+        data=L("dataset_h5"),
+        split=L("split_tsv"),
     output:
-        f"{R}/models/{{model}}/eval_{{dataset}}.tsv",
+        L("model_eval"),
     log:
-        f"{R}/logs/evaluate/{{model}}_{{dataset}}.log",
+        L.log("evaluate/{model}_{dataset}"),
     conda:
         "../envs/facexai.yaml"
     threads: config["threads"]
@@ -73,9 +73,7 @@ rule evaluate_attribute_model:
         mem_mb=2000,
     params:
         synthetic_meta=lambda wc: (
-            f"{synthetic_root(wc.dataset)}/synthetic-meta.json"
-            if is_synthetic()
-            else None
+            f"{synthetic_root(wc.dataset)}/{META_FILE}" if is_synthetic() else None
         ),
         device=config["device"],
     script:
@@ -85,18 +83,18 @@ rule evaluate_attribute_model:
 rule model_accuracy:
     input:
         expand(
-            f"{R}/models/{{model}}/eval_{{dataset}}.tsv",
+            L("model_eval"),
             model=MODELS,
             dataset=DATASETS,
         ),
     output:
         report(
-            f"{R}/tables/model_accuracy.csv",
+            L.table("model_accuracy"),
             caption="../report/model_accuracy.rst",
             category="1 Models",
         ),
     log:
-        f"{R}/logs/model_accuracy.log",
+        L.log("model_accuracy"),
     conda:
         "../envs/facexai.yaml"
     script:
@@ -105,15 +103,15 @@ rule model_accuracy:
 
 rule training_curves:
     input:
-        f"{R}/models/{{model}}/curves.tsv",
+        L("curves"),
     output:
         report(
-            f"{R}/figures/training_curves_{{model}}.png",
+            L.figure("training_curves_{model}"),
             caption="../report/curves.rst",
             category="1 Models",
         ),
     log:
-        f"{R}/logs/figures/training_curves_{{model}}.log",
+        L.log("figures/training_curves_{model}"),
     conda:
         "../envs/facexai.yaml"
     script:
@@ -122,14 +120,14 @@ rule training_curves:
 
 rule build_pairs:
     input:
-        split=f"{R}/data/main/split.tsv",
-        data=f"{R}/data/main/dataset.h5",
+        split=L("split_tsv", dataset="main"),
+        data=L("dataset_h5", dataset="main"),
     output:
-        pairs=f"{R}/verification/pairs.tsv",
-        store=f"{R}/verification/pairs.h5",
-        summary=f"{R}/verification/pairs.json",
+        pairs=L("pairs_tsv"),
+        store=L("pairs_h5"),
+        summary=L("pairs_json"),
     log:
-        f"{R}/logs/verification/build_pairs.log",
+        L.log("verification/build_pairs"),
     conda:
         "../envs/facexai.yaml"
     resources:
@@ -149,16 +147,16 @@ rule build_pairs:
 
 rule train_embedder:
     input:
-        data=f"{R}/data/main/dataset.h5",
-        split=f"{R}/data/main/split.tsv",
+        data=L("dataset_h5", dataset="main"),
+        split=L("split_tsv", dataset="main"),
     output:
-        weights=f"{R}/verification/{{embedder}}/weights.pt",
-        meta=f"{R}/verification/{{embedder}}/model.json",
-        curves=f"{R}/verification/{{embedder}}/curves.tsv",
+        weights=L("embedder_weights"),
+        meta=L("embedder_meta"),
+        curves=L("embedder_curves"),
     log:
-        f"{R}/logs/verification/{{embedder}}/train.log",
+        L.log("verification/{embedder}/train"),
     benchmark:
-        f"{R}/benchmarks/verification/{{embedder}}/train.tsv"
+        L.benchmark("verification/{embedder}/train")
     wildcard_constraints:
         embedder="|".join(TRAINED_EMBEDDERS) or "^$",
     # models first: every later job waits on one, and a model trained last leaves its explanations
@@ -182,10 +180,10 @@ rule import_embedder:
     input:
         source=lambda wc: PLAN.embedder_source(wc.embedder),
     output:
-        weights=f"{R}/verification/{{embedder}}/weights.pt",
-        meta=f"{R}/verification/{{embedder}}/model.json",
+        weights=L("embedder_weights"),
+        meta=L("embedder_meta"),
     log:
-        f"{R}/logs/verification/{{embedder}}/import.log",
+        L.log("verification/{embedder}/import"),
     wildcard_constraints:
         embedder="|".join(IMPORTED_EMBEDDERS) or "^$",
     conda:
@@ -201,21 +199,21 @@ rule import_embedder:
 
 rule evaluate_verification:
     input:
-        weights=f"{R}/verification/{{embedder}}/weights.pt",
-        meta=f"{R}/verification/{{embedder}}/model.json",
-        data=f"{R}/data/main/dataset.h5",
+        weights=L("embedder_weights"),
+        meta=L("embedder_meta"),
+        data=L("dataset_h5", dataset="main"),
         pairs=rules.build_pairs.output.pairs,
         store=rules.build_pairs.output.store,
     output:
-        scores=f"{R}/verification/{{embedder}}/scores.tsv",
+        scores=L("scores"),
         summary=report(
-            f"{R}/verification/{{embedder}}/eer.json",
+            L("eer"),
             caption="../report/verification.rst",
             category="1 Models",
             subcategory="{embedder}",
         ),
     log:
-        f"{R}/logs/verification/{{embedder}}/evaluate.log",
+        L.log("verification/{embedder}/evaluate"),
     conda:
         "../envs/facexai.yaml"
     threads: config["threads"]

@@ -1,46 +1,46 @@
 rule metric_figures:
     input:
         tables=expand(
-            f"{R}/metrics/{{model}}/{{method}}/{{shard}}.csv",
+            L("metrics_csv"),
             model=MODELS,
             method=METHODS,
             shard=EXPLAIN_SHARDS,
         ),
-        fr_vs_rp=f"{R}/tables/fr_vs_rp.csv",
-        summary=f"{R}/summary.json",
-        agreement=f"{R}/tables/metric_agreement.csv",
-        ranks=f"{R}/tables/method_ranks.csv",
+        fr_vs_rp=L.table("fr_vs_rp"),
+        summary=L("summary"),
+        agreement=L.table("metric_agreement"),
+        ranks=L.table("method_ranks"),
     output:
         box=report(
-            f"{R}/figures/box_rp_lift.png",
+            L.figure("box_rp_lift"),
             caption="../report/box.rst",
             category="3 Metrics",
             subcategory="Figures",
         ),
         fr_vs_rp=report(
-            f"{R}/figures/fr_vs_rp.png",
+            L.figure("fr_vs_rp"),
             caption="../report/fr_vs_rp.rst",
             category="4 Statistics",
         ),
         curves=report(
-            f"{R}/figures/curves.png",
+            L.figure("curves"),
             caption="../report/perturbation_curves.rst",
             category="3 Metrics",
             subcategory="Figures",
         ),
         lift_heatmap=report(
-            f"{R}/figures/lift_heatmap.png",
+            L.figure("lift_heatmap"),
             caption="../report/lift_heatmap.rst",
             category="3 Metrics",
             subcategory="Figures",
         ),
         agreement=report(
-            f"{R}/figures/metric_agreement.png",
+            L.figure("metric_agreement"),
             caption="../report/agreement.rst",
             category="4 Statistics",
         ),
         pdfs=multiext(
-            f"{R}/figures/",
+            L("figures") + "/",
             "box_rp_lift.pdf",
             "fr_vs_rp.pdf",
             "curves.pdf",
@@ -48,9 +48,9 @@ rule metric_figures:
             "metric_agreement.pdf",
         ),
     log:
-        f"{R}/logs/figures/metric_figures.log",
+        L.log("figures/metric_figures"),
     benchmark:
-        f"{R}/benchmarks/metric_figures.tsv"
+        L.benchmark("metric_figures")
     conda:
         "../envs/facexai.yaml"
     resources:
@@ -67,14 +67,14 @@ rule twin_figure:
         rules.twin_shift.output,
     output:
         png=report(
-            f"{R}/figures/twin_mass.png",
+            L.figure("twin_mass"),
             caption="../report/twin.rst",
             category="3 Metrics",
             subcategory="Figures",
         ),
-        pdf=f"{R}/figures/twin_mass.pdf",
+        pdf=L.figure("twin_mass", "pdf"),
     log:
-        f"{R}/logs/figures/twin_mass.log",
+        L.log("figures/twin_mass"),
     conda:
         "../envs/facexai.yaml"
     script:
@@ -85,19 +85,19 @@ rule overlay_figure:
     input:
         data=dataset_h5,
         attributions=expand(
-            f"{R}/attributions/{{{{model}}}}/{{method}}/{{shard}}.h5",
+            L("maps", model="{{model}}"),
             method=METHODS,
             shard=EXPLAIN_SHARDS,
         ),
     output:
         png=report(
-            f"{R}/figures/overlay_{{model}}.png",
+            L.figure("overlay_{model}"),
             caption="../report/overlay.rst",
             category="2 Attribution maps",
         ),
-        pdf=f"{R}/figures/overlay_{{model}}.pdf",
+        pdf=L.figure("overlay_{model}", "pdf"),
     log:
-        f"{R}/logs/figures/overlay_{{model}}.log",
+        L.log("figures/overlay_{model}"),
     conda:
         "../envs/facexai.yaml"
     params:
@@ -110,22 +110,22 @@ rule overlay_figure:
 
 rule pair_figure:
     input:
-        data=f"{R}/data/main/dataset.h5",
-        store=f"{R}/verification/pairs.h5",
+        data=L("dataset_h5", dataset="main"),
+        store=L("pairs_h5"),
         attributions=expand(
-            f"{R}/attributions/verification/{{{{embedder}}}}/{{method}}/{{shard}}.h5",
+            L("pair_maps", embedder="{{embedder}}"),
             method=PAIR_METHODS,
             shard=PAIR_SHARDS,
         ),
     output:
         png=report(
-            f"{R}/figures/verification_pairs_{{embedder}}.png",
+            L.figure("verification_pairs_{embedder}"),
             caption="../report/pair_figure.rst",
             category="2 Attribution maps",
         ),
-        pdf=f"{R}/figures/verification_pairs_{{embedder}}.pdf",
+        pdf=L.figure("verification_pairs_{embedder}", "pdf"),
     log:
-        f"{R}/logs/figures/verification_pairs_{{embedder}}.log",
+        L.log("figures/verification_pairs_{embedder}"),
     conda:
         "../envs/facexai.yaml"
     params:
@@ -137,16 +137,16 @@ rule pair_figure:
 
 rule game_figure:
     input:
-        localisation=f"{R}/tables/verification/{{embedder}}/localisation.csv",
+        localisation=L.pair_table("localisation"),
     output:
         png=report(
-            f"{R}/figures/triplet_game_{{embedder}}.png",
+            L.figure("triplet_game_{embedder}"),
             caption="../report/game_figure.rst",
             category="3 Metrics",
         ),
-        pdf=f"{R}/figures/triplet_game_{{embedder}}.pdf",
+        pdf=L.figure("triplet_game_{embedder}", "pdf"),
     log:
-        f"{R}/logs/figures/triplet_game_{{embedder}}.log",
+        L.log("figures/triplet_game_{embedder}"),
     conda:
         "../envs/facexai.yaml"
     script:
@@ -156,25 +156,25 @@ rule game_figure:
 rule pair_gallery:
     input:
         tables=expand(
-            f"{R}/metrics/verification/{{{{embedder}}}}/{{method}}/{{shard}}.csv",
+            L("pair_metrics_csv", embedder="{{embedder}}"),
             method=PAIR_METHODS,
             shard=PAIR_SHARDS,
         ),
         attributions=expand(
-            f"{R}/attributions/verification/{{{{embedder}}}}/{{method}}/{{shard}}.h5",
+            L("pair_maps", embedder="{{embedder}}"),
             method=PAIR_METHODS,
             shard=PAIR_SHARDS,
         ),
-        data=f"{R}/data/main/dataset.h5",
-        store=f"{R}/verification/pairs.h5",
+        data=L("dataset_h5", dataset="main"),
+        store=L("pairs_h5"),
     output:
         report(
-            f"{R}/gallery/verification_{{embedder}}.html",
+            L("pair_gallery"),
             caption="../report/pair_gallery.rst",
             category="2 Attribution maps",
         ),
     log:
-        f"{R}/logs/gallery_verification_{{embedder}}.log",
+        L.log("gallery_verification_{embedder}"),
     conda:
         "../envs/facexai.yaml"
     resources:
@@ -188,28 +188,28 @@ rule pair_gallery:
 rule gallery:
     input:
         tables=expand(
-            f"{R}/metrics/{{model}}/{{method}}/{{shard}}.csv",
+            L("metrics_csv"),
             model=MODELS,
             method=METHODS,
             shard=EXPLAIN_SHARDS,
         ),
         attributions=expand(
-            f"{R}/attributions/{{model}}/{{method}}/{{shard}}.h5",
+            L("maps"),
             model=MODELS,
             method=METHODS,
             shard=EXPLAIN_SHARDS,
         ),
-        data=[f"{R}/data/{model_dataset(m)}/dataset.h5" for m in MODELS],
+        data=[L("dataset_h5", dataset=model_dataset(m)) for m in MODELS],
     output:
         report(
-            f"{R}/gallery/index.html",
+            L("gallery"),
             caption="../report/gallery.rst",
             category="2 Attribution maps",
         ),
     log:
-        f"{R}/logs/gallery.log",
+        L.log("gallery"),
     benchmark:
-        f"{R}/benchmarks/gallery.tsv"
+        L.benchmark("gallery")
     conda:
         "../envs/facexai.yaml"
     resources:

@@ -1,35 +1,35 @@
 rule aggregate:
     input:
         tables=expand(
-            f"{R}/metrics/{{model}}/{{method}}/{{shard}}.csv",
+            L("metrics_csv"),
             model=MODELS,
             method=METHODS,
             shard=EXPLAIN_SHARDS,
         ),
-        model_metrics=expand(f"{R}/models/{{model}}/test_metrics.tsv", model=MODELS),
+        model_metrics=expand(L("test_metrics"), model=MODELS),
     output:
         by_attribute=report(
-            f"{R}/tables/localisation_by_attribute.csv",
+            L.table("localisation_by_attribute"),
             caption="../report/localisation.rst",
             category="3 Metrics",
             subcategory="Tables",
         ),
         by_region=report(
-            f"{R}/tables/localisation_by_region.csv",
+            L.table("localisation_by_region"),
             caption="../report/localisation.rst",
             category="3 Metrics",
             subcategory="Tables",
         ),
         by_outcome=report(
-            f"{R}/tables/localisation_by_outcome.csv",
+            L.table("localisation_by_outcome"),
             caption="../report/localisation.rst",
             category="3 Metrics",
             subcategory="Tables",
         ),
     log:
-        f"{R}/logs/aggregate.log",
+        L.log("aggregate"),
     benchmark:
-        f"{R}/benchmarks/aggregate.tsv"
+        L.benchmark("aggregate")
     conda:
         "../envs/facexai.yaml"
     resources:
@@ -44,21 +44,21 @@ rule aggregate:
 
 rule twin_shift:
     input:
-        data=[f"{R}/data/{model_dataset(m)}/dataset.h5" for m in TWIN_MODELS],
+        data=[L("dataset_h5", dataset=model_dataset(m)) for m in TWIN_MODELS],
         attributions=[
-            f"{R}/attributions/{m}/{method}/{shard}.h5"
+            L("maps", model=m, method=method, shard=shard)
             for m in TWIN_MODELS
             for method in METHODS
             for shard in EXPLAIN_SHARDS
         ],
     output:
         report(
-            f"{R}/tables/twin_shift.csv",
+            L.table("twin_shift"),
             caption="../report/twin_table.rst",
             category="4 Statistics",
         ),
     log:
-        f"{R}/logs/twin_shift.log",
+        L.log("twin_shift"),
     conda:
         "../envs/facexai.yaml"
     params:
@@ -75,7 +75,7 @@ rule twin_shift:
 rule statistics:
     input:
         tables=expand(
-            f"{R}/metrics/{{model}}/{{method}}/{{shard}}.csv",
+            L("metrics_csv"),
             model=MODELS,
             method=METHODS,
             shard=EXPLAIN_SHARDS,
@@ -83,41 +83,41 @@ rule statistics:
         twin=rules.twin_shift.output if TWINS else [],
         # each embedder's triplet game goes into summary.json too
         verification=expand(
-            f"{R}/tables/verification/{{embedder}}/localisation.csv",
+            L.pair_table("localisation"),
             embedder=EMBEDDERS,
         ),
-        eer=expand(f"{R}/verification/{{embedder}}/eer.json", embedder=EMBEDDERS),
+        eer=expand(L("eer"), embedder=EMBEDDERS),
     output:
         comparisons=report(
-            f"{R}/tables/method_comparison.csv",
+            L.table("method_comparison"),
             caption="../report/statistics.rst",
             category="4 Statistics",
         ),
         beats_random=report(
-            f"{R}/tables/beats_random.csv",
+            L.table("beats_random"),
             caption="../report/statistics.rst",
             category="4 Statistics",
         ),
         fr_vs_rp=report(
-            f"{R}/tables/fr_vs_rp.csv",
+            L.table("fr_vs_rp"),
             caption="../report/statistics.rst",
             category="4 Statistics",
         ),
         agreement=report(
-            f"{R}/tables/metric_agreement.csv",
+            L.table("metric_agreement"),
             caption="../report/agreement.rst",
             category="4 Statistics",
         ),
         ranks=report(
-            f"{R}/tables/method_ranks.csv",
+            L.table("method_ranks"),
             caption="../report/agreement.rst",
             category="4 Statistics",
         ),
-        summary=f"{R}/summary.json",
+        summary=L("summary"),
     log:
-        f"{R}/logs/statistics.log",
+        L.log("statistics"),
     benchmark:
-        f"{R}/benchmarks/statistics.tsv"
+        L.benchmark("statistics")
     conda:
         "../envs/facexai.yaml"
     resources:

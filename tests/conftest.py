@@ -83,9 +83,10 @@ def snakemake(workdir, *args, timeout=1800):
 
 def assert_same_results(work, reference, tables, subset: bool = False):
     """Every per-sample metrics CSV of `reference` and the named tables equal those of `work`, to
-    float32 resolution: the scores are float32 model outputs, and a job run on its own after a kill
-    (with one thread instead of two: another summation order in the CPU kernels) has been seen to
-    differ from the same job in an uninterrupted run by a few 1e-8 (relative) in one deletion value,
+    float32 resolution: the scores are float32 model outputs, and a job run with another thread count
+    than the reference's (another summation order in the CPU kernels; the tests' runs now use one
+    thread per job, the tiny run once used two) has been seen to differ from the same job in an
+    uninterrupted run by a few 1e-8 (relative) in one deletion value,
     and by 1e-7 (absolute) in a dlib pair score, minus the distance between two nearly equal
     128-d embeddings, whose float32 error is absolute, not relative; a resume defect (a stale,
     missing or half-written table) differs by far more. Two uninterrupted runs are compared bit for bit in
@@ -133,6 +134,8 @@ def _built_once(tmp_path_factory, name, build):
         if failed.exists():
             pytest.fail(f"{name} failed in another worker:\n{failed.read_text()}")
         if not done.exists():
+            if path.exists():  # a worker that died mid-build (a native crash, the OOM killer) left it
+                pytest.fail(f"{name}: an earlier build in {path} was interrupted; see that worker's report")
             path.mkdir()
             try:
                 build(path)
@@ -165,12 +168,12 @@ def tiny_run(tmp_path_factory):
 
 def copy_run(run, dest):
     """A copy of a run (the shared tiny run is read only) for a test to change or interrupt, without
-    Snakemake's log and lock folders: another worker's dry run or report in `run` may write and remove
-    files there while it is copied."""
+    Snakemake's log, lock and I/O cache folders: another worker's dry run in `run` writes (and a
+    report removes) its I/O cache while it is copied."""
     import shutil
 
     def volatile(folder, names):
-        return [n for n in names if n in ("log", "locks") and os.path.basename(folder) == ".snakemake"]
+        return [n for n in names if n in ("log", "locks", "iocache") and os.path.basename(folder) == ".snakemake"]
 
     shutil.copytree(run, dest, symlinks=True, ignore=volatile)
     return dest

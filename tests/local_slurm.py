@@ -44,12 +44,13 @@ class LocalSlurm:
         self.started: list[Path] = []  # pid files of the daemons this object started
         self.linked = False
         self.conf = self.root / "slurm.conf"
-        # slurmd's spool holds Unix sockets named by job and step, and a socket's path must fit in 108
-        # bytes: pytest's temporary folders (longer still under pytest-xdist) do not leave room
-        self.spool = Path(tempfile.mkdtemp(prefix="slurmd-"))
+        self.spool: Path | None = None  # made by __enter__, removed by __exit__
         self.env = {**os.environ, "SLURM_CONF": str(self.conf)}
 
     def _write_conf(self) -> None:
+        # slurmd's spool holds Unix sockets named by job and step, and a socket's path must fit in 108
+        # bytes: pytest's temporary folders (longer still under pytest-xdist) do not leave room
+        self.spool = Path(tempfile.mkdtemp(prefix="slurmd-"))
         for sub in ("state", "log", "run"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         r = self.root
@@ -93,6 +94,14 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
         self.started.append(Path("/run/munge/munged.pid"))
 
     def __enter__(self) -> "LocalSlurm":
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__(None, None, None)  # what did start stops, and the spool goes
+            raise
+        return self
+
+    def _start(self) -> None:
         self._write_conf()
         if SYSTEM_CONF.is_symlink():
             SYSTEM_CONF.unlink()  # left by an earlier test run that was killed
@@ -108,9 +117,8 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
         while time.time() < deadline:
             state = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, env=self.env)
             if state.stdout.strip() == "idle":
-                return self
+                return
             time.sleep(1)
-        self.__exit__(None, None, None)
         raise RuntimeError(f"the local SLURM node did not become idle; see {self.root}/log")
 
     def __exit__(self, *exc) -> None:
@@ -133,4 +141,6 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
         if self.linked and SYSTEM_CONF.is_symlink():
             SYSTEM_CONF.unlink()
         self.linked = False
-        shutil.rmtree(self.spool, ignore_errors=True)
+        if self.spool is not None:
+            shutil.rmtree(self.spool, ignore_errors=True)
+            self.spool = None

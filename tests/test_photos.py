@@ -3,6 +3,7 @@ whole config/photos.yaml run on real public-domain photos (facexai/data/photos/)
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -237,6 +238,25 @@ def test_attribute_table_in_celebas_format(tmp_path):
     with pytest.raises(BadInputError, match="no attributes for photo z.jpg"):
         read_photo_attributes(tmp_path, ["x.jpg", "z.jpg"])
     assert read_photo_attributes(tmp_path / "nowhere", ["x.jpg"]) is None
+
+
+def test_a_pool_of_workers_aligns_as_one_process(tmp_path, demo):
+    """align_shard with two worker processes: the same manifest rows, in photo order, and the same
+    files, byte for byte, as one process (a bad photo among them, skipped in both)."""
+    folder = tmp_path / "photos"
+    shutil.copytree(demo, folder)
+    Image.fromarray(np.full((100, 100, 3), 90, np.uint8)).save(folder / "empty_wall.png")
+    photos = shard_photos(list_photos(folder), 0, 10)
+    rows = {w: align_shard(folder, photos, tmp_path / f"w{w}", SETTINGS, on_bad_sample="skip", workers=w,
+                           progress=False) for w in (1, 2)}
+    assert rows[1] == rows[2] and [r["id"] for r in rows[2]] == list(range(len(photos)))
+    assert sum(r["status"] == "bad" for r in rows[2]) == 1
+
+    def files(root):
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    one, two = files(tmp_path / "w1"), files(tmp_path / "w2")
+    assert len(one) > 5 and one == two
 
 
 def test_layout_is_read_by_the_celebamask_reader(tmp_path, demo):

@@ -33,6 +33,7 @@ def test_training_with_two_threads_and_odd_last_batches(arch, tmp_path):
     code = textwrap.dedent(f"""
         import numpy as np, pandas as pd, h5py, torch
         torch.set_num_threads(2)
+        from facexai.models.backbones import channels_last_trains
         from facexai.models.train import train_attribute_classifier
         n = 2 * 33 + 9   # training split 66: batches of 8 leave an odd last batch of 2; 33 leaves 0; ...
         rng = np.random.default_rng(0)
@@ -47,7 +48,9 @@ def test_training_with_two_threads_and_odd_last_batches(arch, tmp_path):
         for batch in (5, 7, 13, 31):   # last batches 1, 3, 1, 4 ... and odd full batches
             train_attribute_classifier("{tmp_path}/d.h5", "{tmp_path}/split.tsv", "{tmp_path}/m{{}}".format(batch),
                                        arch="{arch}", attributes=["Eyeglasses"], epochs=1, batch_size=batch,
-                                       lr=1e-3, weight_decay=0.0, seed=0, width=4, progress=False)
+                                       lr=1e-3, weight_decay=0.0, seed=0, width=4, threads=2, progress=False)
+            # two threads: NCHW training (the crash was in channels-last weight gradients)
+            assert torch.get_num_threads() == 2 and not channels_last_trains(torch.device("cpu"))
         print("trained")
     """)
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,

@@ -312,8 +312,8 @@ def test_pair_gallery_in_a_real_browser(tiny_run):
         browser.quit()
 
 
-def test_snakemake_report_has_every_stage(tiny_run):
-    out = tiny_run / "results/report.html"
+def test_snakemake_report_has_every_stage(tiny_run, tmp_path):
+    out = tmp_path / "report.html"  # not in the shared run, which other tests copy meanwhile
     result = snakemake(tiny_run, "--report", str(out))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "WARNING" not in result.stderr and "ERROR" not in result.stderr, result.stderr[-3000:]
@@ -345,7 +345,9 @@ def test_verification_through_the_real_reader_with_dlib_and_region_swaps(tmp_pat
     dlib = "    - {name: dlib, kind: dlib}\n" if has_dlib_extra() else ""
     real = tmp_path / "real.yaml"
     real.write_text(
-        f"dataset_root: {root}\ndataset:\n  source: celebamask_hq\n  image_size: 32\n  mask_size: 32\n"
+        # two threads per job (the other runs use one): fusion's worker processes and NCHW training
+        # with two threads inside Snakemake jobs
+        f"threads: 2\ndataset_root: {root}\ndataset:\n  source: celebamask_hq\n  image_size: 32\n  mask_size: 32\n"
         "  shard_size: 40\nmodels:\n  - {name: resnet}\n"
         "verification:\n  embedders:\n"
         "    - {name: trained, kind: trained, arch: resnet_small, width: 8, dim: 16, epochs: 2, batch_size: 16,\n"

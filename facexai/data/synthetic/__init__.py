@@ -28,4 +28,4 @@ from .geometry import FaceShapes, face_coordinates, fuse_class_masks  # noqa: F4
 from .rendering import render_face  # noqa: F401
 from .sampling import (CELEBA_SIZE, PAIR_ATTRIBUTES, SIGNAL_ATTRIBUTES, SyntheticConfig, _plan,  # noqa: F401
                        _sample, draw_attributes, draw_identity, draw_scene)
-from .writer import PAIRS_FILE, generate  # noqa: F401
+from .writer import META_FILE, PAIRS_FILE, generate  # noqa: F401

@@ -25,6 +25,7 @@ from .sampling import SIGNAL_ATTRIBUTES, SyntheticConfig, _plan, _sample
 log = logging.getLogger(__name__)
 
 PAIRS_FILE = "synthetic-pairs.txt"
+META_FILE = "synthetic-meta.json"  # the generator's settings and what it drew
 
 
 
@@ -83,7 +84,7 @@ def generate(cfg: SyntheticConfig, root: str | os.PathLike, progress: bool = Tru
                 "signal_attributes": SIGNAL_ATTRIBUTES,
                 "shortcut_tint": tints.astype(int).tolist(),
                 "test_split": plan["test"].astype(int).tolist()}
-        (tmp / "synthetic-meta.json").write_text(json.dumps(meta))
+        (tmp / META_FILE).write_text(json.dumps(meta))
     return root
 
 

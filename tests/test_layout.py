@@ -1,0 +1,59 @@
+"""The results layout: every path of a run named once (facexai/layout.py), and the rules ask it."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from facexai.layout import FILES, Layout
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_a_path_by_hand_and_wildcards_kept_for_patterns():
+    L = Layout("out")
+    assert L("metrics_csv", model="resnet", method="gradcam", shard=0) == "out/metrics/resnet/gradcam/0.csv"
+    # a rule's pattern: every wildcard kept; an expand pattern: one kept through the expand
+    assert L("metrics_csv") == "out/metrics/{model}/{method}/{shard}.csv"
+    assert L("metrics_csv", model="{{model}}") == "out/metrics/{{model}}/{method}/{shard}.csv"
+    assert L.figure("overlay_{model}", "pdf") == "out/figures/overlay_{model}.pdf"
+    assert L.pair_table("localisation", "dlib") == "out/tables/verification/dlib/localisation.csv"
+    assert L.log("train/{model}") == "out/logs/train/{model}.log"
+    assert L.benchmark("statistics") == "out/benchmarks/statistics.tsv"
+
+
+def test_unknown_names_and_wildcards_are_refused_naming_them():
+    with pytest.raises(KeyError, match="no file 'metric_csv'"):
+        Layout()("metric_csv")
+    with pytest.raises(KeyError, match=r"has no wildcard \['embedder'\]"):
+        Layout()("metrics_csv", embedder="dlib")
+
+
+def test_no_two_entries_name_the_same_files():
+    # with every wildcard as one placeholder, two templates that could name one file would coincide
+    shapes = [re.sub(r"\{\w+\}", "*", t) for t in FILES.values()]
+    assert len(set(FILES.values())) == len(FILES)
+    for i, a in enumerate(shapes):
+        for b in shapes[i + 1:]:
+            pattern = re.escape(b).replace(r"\*", "[^/]+")
+            assert not re.fullmatch(pattern, a.replace("*", "x")) or a == b, (a, b)
+
+
+def test_find_matches_the_missing_wildcards_within_a_segment(tmp_path):
+    root = tmp_path / "run [1]"  # the root is not a pattern
+    for e in ("dlib", "trained"):
+        (root / "tables/verification" / e).mkdir(parents=True)
+        (root / "tables/verification" / e / "localisation.csv").write_text("x\n")
+    (root / "tables/verification/dlib/beats_random.csv").write_text("x\n")
+    found = Layout(root).find("pair_table", table="localisation")
+    assert [p.parent.name for p in found] == ["dlib", "trained"]
+    assert Layout(root).find("pair_table", table="beats_random", embedder="trained") == []
+
+
+def test_the_rules_spell_no_results_path_themselves():
+    """Every file under the results folder comes from the layout: no rule writes `{R}/...` or a
+    literal 'results/' path (the Snakefile and rules are read as text)."""
+    texts = {p.name: p.read_text() for p in [REPO / "Snakefile", *sorted((REPO / "rules").glob("*.smk"))]}
+    for name, text in texts.items():
+        assert "{R}" not in text and not re.search(r"[\"']results/", text), name
+    assert any('L("metrics_csv")' in t for t in texts.values())
