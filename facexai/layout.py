@@ -13,7 +13,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-# relative to the results folder
+# the files of one model folder (an attribute model or an embedder), as its trainers and importers
+# write them
+WEIGHTS, META, CURVES = "weights.pt", "model.json", "curves.tsv"
+
+# relative to the results folder. The table and figure entries name the folders and the file
+# pattern; each table's and figure's own name is given by the rule that makes it (and by the run
+# plan's final targets).
 FILES = {
     # the dataset: generated or aligned CelebAMask-HQ layouts, fused shards, the fused set, the split
     "synthetic_root": "synthetic/{dataset}/CelebAMask-HQ",
@@ -26,18 +32,18 @@ FILES = {
     "bad_samples": "data/{dataset}/bad_samples.tsv",
     "split_tsv": "data/{dataset}/split.tsv",
     # attribute models
-    "weights": "models/{model}/weights.pt",
-    "model_meta": "models/{model}/model.json",
-    "curves": "models/{model}/curves.tsv",
+    "weights": f"models/{{model}}/{WEIGHTS}",
+    "model_meta": f"models/{{model}}/{META}",
+    "curves": f"models/{{model}}/{CURVES}",
     "test_metrics": "models/{model}/test_metrics.tsv",
     "model_eval": "models/{model}/eval_{dataset}.tsv",
     # verification: the pairs, and per embedder its network, curves, scores and equal error rate
     "pairs_h5": "verification/pairs.h5",
     "pairs_tsv": "verification/pairs.tsv",
     "pairs_json": "verification/pairs.json",
-    "embedder_weights": "verification/{embedder}/weights.pt",
-    "embedder_meta": "verification/{embedder}/model.json",
-    "embedder_curves": "verification/{embedder}/curves.tsv",
+    "embedder_weights": f"verification/{{embedder}}/{WEIGHTS}",
+    "embedder_meta": f"verification/{{embedder}}/{META}",
+    "embedder_curves": f"verification/{{embedder}}/{CURVES}",
     "scores": "verification/{embedder}/scores.tsv",
     "eer": "verification/{embedder}/eer.json",
     # the maps and their per-sample metric tables
@@ -83,7 +89,7 @@ class Layout:
 
     def find(self, name: str, **values) -> list[Path]:
         """The existing files of `name`, sorted, with each wildcard not given matched by any value
-        (within a path segment); the root itself is not a pattern."""
+        (within a path segment); the root itself is not a pattern, given values are (glob)."""
         relative = self(name, **values)[len(self.root) + 1:]
         return sorted(Path(self.root).glob(_WILDCARD.sub("*", relative)))
 

@@ -169,7 +169,9 @@ def contact_sheet(root, sample_ids, out_png, mask_size: int, columns: int = 4, d
 
     files, _ = scan_mask_files(root, sample_ids)
     titles = {}
-    photos_table = Path(root) / "photos.tsv"  # a layout made from a photo folder names each id's photo
+    from .data.photos.layout import PHOTOS_TABLE
+
+    photos_table = Path(root) / PHOTOS_TABLE  # a layout made from a photo folder names each id's photo
     if photos_table.is_file():
         import pandas as pd
 

@@ -30,13 +30,36 @@ def test_unknown_names_and_wildcards_are_refused_naming_them():
 
 
 def test_no_two_entries_name_the_same_files():
-    # with every wildcard as one placeholder, two templates that could name one file would coincide
-    shapes = [re.sub(r"\{\w+\}", "*", t) for t in FILES.values()]
-    assert len(set(FILES.values())) == len(FILES)
-    for i, a in enumerate(shapes):
-        for b in shapes[i + 1:]:
-            pattern = re.escape(b).replace(r"\*", "[^/]+")
-            assert not re.fullmatch(pattern, a.replace("*", "x")) or a == b, (a, b)
+    """No file of one entry is a file of another or lies inside one (a folder entry such as
+    `figures`): each entry's example, its wildcards filled with a value no literal path holds, is
+    matched against every other entry's pattern and against every other example as a folder."""
+    sentinel = "\x00"
+    examples = {name: re.sub(r"\{\w+\}", sentinel, t) for name, t in FILES.items()}
+    patterns = {name: re.compile("^" + "[^/]+".join(re.escape(p) for p in re.split(r"\{\w+\}", t)) + "$")
+                for name, t in FILES.items()}
+    folders = {"figures"}  # the figures' folder: a prefix for multiext, never an output itself
+    for a, example in examples.items():
+        for b, pattern in patterns.items():
+            if a != b:
+                assert not pattern.match(example), (a, b)
+                assert b in folders or not example.startswith(examples[b] + "/"), (a, "inside", b)
+    # the checks can fail: an entry that a wildcard of another covers, and a file inside a folder entry
+    assert patterns["eer"].match("verification/dlib/eer.json")
+    assert examples["figure"].startswith(examples["figures"] + "/")
+
+
+def test_model_folder_names_are_the_writers_names():
+    """The trainers and importers write a model folder's files under layout.WEIGHTS / META / CURVES;
+    the layout's entries end in exactly those names (a rename in one place would leave a rule's
+    output missing)."""
+    from facexai.layout import CURVES, META, WEIGHTS
+
+    for entry, name in {"weights": WEIGHTS, "model_meta": META, "curves": CURVES, "embedder_weights": WEIGHTS,
+                        "embedder_meta": META, "embedder_curves": CURVES}.items():
+        assert FILES[entry].endswith("/" + name), entry
+    for module in ("models/train.py", "models/verification.py", "models/embedders.py", "models/user.py"):
+        text = (REPO / "facexai" / module).read_text()
+        assert not re.search(r"([\"'])(weights\.pt|model\.json|curves\.tsv)\1", text), module
 
 
 def test_find_matches_the_missing_wildcards_within_a_segment(tmp_path):
@@ -56,4 +79,5 @@ def test_the_rules_spell_no_results_path_themselves():
     texts = {p.name: p.read_text() for p in [REPO / "Snakefile", *sorted((REPO / "rules").glob("*.smk"))]}
     for name, text in texts.items():
         assert "{R}" not in text and not re.search(r"[\"']results/", text), name
+        assert "PLAN.results" not in text and "results_dir" not in text, name
     assert any('L("metrics_csv")' in t for t in texts.values())

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..atomic import atomic_path
+from ..layout import META, WEIGHTS
 from ..data.samples import PIXEL_MEAN, PIXEL_STD
 from .backbones import ARCHITECTURES, build_model, for_inference, with_contiguous_input
 from .adapter import InputAdapter
@@ -119,14 +120,14 @@ def wrap(net: nn.Module, meta: dict, image_size: int) -> nn.Module:
 def load_embedder(model_dir, device="cpu") -> tuple[nn.Module, dict]:
     """(model on the pipeline's input, model.json) of an embedder folder; every failure names the file."""
     model_dir = Path(model_dir)
-    for name in ("model.json", "weights.pt"):
+    for name in (META, WEIGHTS):
         if not (model_dir / name).is_file():
             raise FileNotFoundError(f"{model_dir / name}: model file not found")
-    meta = json.loads((model_dir / "model.json").read_text())
+    meta = json.loads((model_dir / META).read_text())
     meta = {"kind": "trained", "similarity": "cosine", **meta}
     if meta["kind"] == "embedder":  # written before embedder kinds existed
         meta["kind"] = "trained"
-    net = for_inference(_network(meta, model_dir / "weights.pt"))
+    net = for_inference(_network(meta, model_dir / WEIGHTS))
     # the embedder trained here takes the pipeline's input as it is
     model = net if meta["kind"] == "trained" else wrap(net, meta, meta["image_size"])
     return model.to(device).eval(), meta
@@ -188,9 +189,9 @@ def import_embedder(spec: dict, out_dir, *, image_size: int) -> dict:
     meta["dim"] = int(out.shape[1])
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_dir / "weights.pt") as tmp:
+    with atomic_path(out_dir / WEIGHTS) as tmp:
         shutil.copyfile(source, tmp)
-    with atomic_path(out_dir / "model.json") as tmp:
+    with atomic_path(out_dir / META) as tmp:
         tmp.write_text(json.dumps(meta, indent=2))
     log.info("embedder %s (%s): %s, %d-d, input %dx%d, %s similarity", name, kind, source, meta["dim"],
              meta["input_size"], meta["input_size"], meta["similarity"])

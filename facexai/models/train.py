@@ -23,12 +23,10 @@ from ..data.samples import read_rows, to_model_input
 from ..data.splits import read_split
 from ..device import resolve_device
 from ..labels import ATTRIBUTE_INDEX
+from ..layout import CURVES, META, WEIGHTS
 from .backbones import build_model, channels_last, channels_last_trains, for_inference
 
 log = logging.getLogger(__name__)
-
-WEIGHTS = "weights.pt"
-META = "model.json"
 
 
 def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
@@ -153,7 +151,7 @@ def train_attribute_classifier(dataset_h5, split_tsv, out_dir, *, arch: str, att
             "image_size": int(train_x.shape[1]), "seed": seed, "min_auroc": min_auroc}
     with atomic_path(out_dir / "test_metrics.tsv") as tmp:
         metrics.to_csv(tmp, sep="\t", index=False)
-    with atomic_path(out_dir / "curves.tsv") as tmp:
+    with atomic_path(out_dir / CURVES) as tmp:
         pd.DataFrame(curves).to_csv(tmp, sep="\t", index=False)
     with atomic_path(out_dir / META) as tmp:
         tmp.write_text(json.dumps(meta, indent=2))

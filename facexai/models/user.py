@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..atomic import atomic_path
+from ..layout import META, WEIGHTS
 from .adapter import InputAdapter
 from .backbones import ARCHITECTURES, build_model, with_contiguous_input
 
@@ -209,8 +210,8 @@ def import_user_model(weights, out_dir, *, fmt: str, attributes: list[str], imag
     meta = {"kind": "attribute_classifier", "format": fmt, "arch": arch, "width": width,
             "attributes": list(attributes), "image_size": image_size, "input": settings,
             "source": str(weights)}
-    with atomic_path(out_dir / "weights.pt") as tmp:
+    with atomic_path(out_dir / WEIGHTS) as tmp:
         shutil.copyfile(weights, tmp)
-    with atomic_path(out_dir / "model.json") as tmp:
+    with atomic_path(out_dir / META) as tmp:
         tmp.write_text(json.dumps(meta, indent=2))
     return meta

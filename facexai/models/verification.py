@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..atomic import atomic_path
+from ..layout import CURVES, META, WEIGHTS
 from ..data.pairs import PAIR_COLUMNS
 from ..data.samples import read_rows, to_model_input
 from ..data.splits import read_split
@@ -200,11 +201,11 @@ def train_embedder(dataset_h5, split_tsv, out_dir, *, arch: str, width: int, dim
     meta = {"kind": "trained", "name": name, "arch": arch, "width": width, "dim": dim,
             "image_size": int(images.shape[1]), **trained_input(int(images.shape[1])), "similarity": "cosine",
             "n_train_identities": int(labels.max()) + 1, "seed": seed}
-    with atomic_path(out_dir / "curves.tsv") as tmp:
+    with atomic_path(out_dir / CURVES) as tmp:
         pd.DataFrame(curves).to_csv(tmp, sep="\t", index=False)
-    with atomic_path(out_dir / "model.json") as tmp:
+    with atomic_path(out_dir / META) as tmp:
         tmp.write_text(json.dumps(meta, indent=2))
-    with atomic_path(out_dir / "weights.pt") as tmp:
+    with atomic_path(out_dir / WEIGHTS) as tmp:
         torch.save({k: v.cpu() for k, v in model.state_dict().items()}, tmp)
     return meta
 
