@@ -202,11 +202,12 @@ def random_change(tiny_run, tmp_path_factory):
 
 def pytest_collection_modifyitems(config, items):
     """With pytest-xdist's workers (pyproject's addopts: -n 2 --dist loadgroup, which hands the tests out
-    one at a time in this order), the order keeps both cores busy: one test that needs the tiny run
-    first (its worker builds it), the end-to-end tests that do not need it next (the other worker runs
-    them meanwhile), then those that need it, the SLURM test first (it mostly waits on the scheduler,
-    beside the others' work), then the quick tests, which fill the gaps at the end. The tests do not
-    depend on their order; without workers it is only another order."""
+    in this order as the workers ask, each holding at most three), the order keeps both cores busy:
+    one test that needs the tiny run first (its worker builds it), the end-to-end tests that do not
+    need it next (the other worker runs them meanwhile), then those that need it, the SLURM test
+    first (it mostly waits on the scheduler, beside the others' work), then the quick tests, which
+    fill the gaps at the end. The tests do not depend on their order; without workers it is only
+    another order."""
     def needs_run(item):
         return "tiny_run" in getattr(item, "fixturenames", ())
 
