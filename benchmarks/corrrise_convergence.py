@@ -31,7 +31,8 @@ import yaml
 from scipy.stats import spearmanr
 
 from facexai.attributions.rise import _MaskedScores, converged_counts, correlation_maps
-from facexai.attributions.run import load_pair_subjects
+from facexai.layout import Layout
+from facexai.subjects.pairs import load_pairs
 from facexai.data.pairs import GROUND_TRUTH_KINDS, expected_regions
 from facexai.metrics.topq import mask_metrics
 
@@ -60,33 +61,34 @@ def main():
     fixed = int(params["n_masks"])
     explain = config["verification"]["explain"]
     R = args.results
-    subjects = load_pair_subjects(R / "data/main/dataset.h5", R / f"verification/{args.embedder}/scores.tsv",
-                                  R / f"verification/{args.embedder}", shard=0, n_shards=1,
-                                  kinds=explain["kinds"], max_pairs=args.per_kind, dev=torch.device("cpu"),
-                                  pairs_h5=R / "verification/pairs.h5", partner_fill=False)
-    pairs = subjects.pairs.reset_index(drop=True)
+    L = Layout(R)
+    inputs = {"data": L("dataset_h5", dataset="main"), "pairs": L("scores", embedder=args.embedder),
+              "meta": L("embedder_meta", embedder=args.embedder), "store": L("pairs_h5")}
+    pairs, extra, loaded, _, _ = load_pairs(inputs, shard=0, n_shards=1, kinds=explain["kinds"],
+                                            max_pairs=args.per_kind, dev=torch.device("cpu"), partner_fill=False)
+    pairs = pairs.reset_index(drop=True)
     n = len(pairs)
     from facexai.data.samples import to_model_input
 
-    images = to_model_input(subjects.images)
+    images = to_model_input(loaded.images)
     size = tuple(images.shape[-2:])
     # the method's own mask set (n_masks; the stopping rule uses its first masks) and a larger set of
     # the same seed for the reference map (a larger set is not an extension of a smaller one)
     started = time.perf_counter()
-    masks, scores = _MaskedScores(params, seed=0)(subjects.task(0, n), images, pairs["id_a"].to_numpy())
+    masks, scores = _MaskedScores(params, seed=0)(loaded.span(0, n), images, pairs["id_a"].to_numpy())
     seconds_per_mask = (time.perf_counter() - started) / (n * fixed)
     scores, flat = scores.cpu().numpy(), masks.view(masks.shape[0], -1).cpu().numpy()
     big_masks, big_scores = _MaskedScores({**params, "n_masks": args.reference}, seed=0)(
-        subjects.task(0, n), images, pairs["id_a"].to_numpy())
+        loaded.span(0, n), images, pairs["id_a"].to_numpy())
     reference = correlation_maps(big_scores.cpu().numpy(), big_masks.view(args.reference, -1).cpu().numpy())
     at_fixed = correlation_maps(scores, flat)
     truth_rows = np.isin(pairs["kind"], GROUND_TRUTH_KINDS)
     regions = None
     if truth_rows.any():
-        regions = expected_regions(R / "data/main/dataset.h5", R / "verification/pairs.h5",
+        regions = expected_regions(inputs["data"], inputs["store"],
                                    pairs["row_a"].to_numpy(), pairs["row_b"].to_numpy(), list(pairs["kind"]),
                                    list(pairs["region"]), config["regions"],
-                                   probe_swap_rows=subjects.extra["row_d"].to_numpy())
+                                   probe_swap_rows=extra["row_d"].to_numpy())
 
     def lift(maps):
         if regions is None:

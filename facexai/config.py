@@ -169,7 +169,7 @@ def check_parts(config: dict) -> None:
 
 def check_pair_fills(config: dict) -> None:
     """`fill: partner` is refused for the pair kinds whose ground truth is where two images differ
-    (attributions.run.refuse_partner_fill says why)."""
+    (data.pairs.refuse_partner_fill says why)."""
     from .data.pairs import refuse_partner_fill
 
     explain = config["verification"]["explain"]

@@ -46,11 +46,10 @@ FILES = {
     "embedder_curves": f"verification/{{embedder}}/{CURVES}",
     "scores": "verification/{embedder}/scores.tsv",
     "eer": "verification/{embedder}/eer.json",
-    # the maps and their per-sample metric tables
-    "maps": "attributions/{model}/{method}/{shard}.h5",
-    "pair_maps": "attributions/verification/{embedder}/{method}/{shard}.h5",
-    "metrics_csv": "metrics/{model}/{method}/{shard}.csv",
-    "pair_metrics_csv": "metrics/verification/{embedder}/{method}/{shard}.csv",
+    # the maps and their per-sample metric tables, per explained subject (`subject`: a model's
+    # decisions, or an embedder's pairs)
+    "maps": "attributions/{subject}/{method}/{shard}.h5",
+    "metrics_csv": "metrics/{subject}/{method}/{shard}.csv",
     # what a reader opens: tables, figures, galleries, the summary
     "table": "tables/{table}.csv",
     "pair_table": "tables/verification/{embedder}/{table}.csv",
@@ -65,6 +64,22 @@ FILES = {
 }
 
 _WILDCARD = re.compile(r"\{(\w+)\}")
+# the `subject` of an embedder's verification pairs (an attribute model's is its name)
+PAIRS_SUBJECT = "verification/{embedder}"
+
+
+def subject(model: str | None = None, *, embedder: str | None = None) -> str:
+    """The `subject` wildcard's value: a model's name for its attribute decisions, verification/NAME
+    for an embedder's pairs (a wildcard such as "{{embedder}}" may be given as the name)."""
+    if (model is None) == (embedder is None):
+        raise ValueError("subject: give a model or an embedder")
+    return model if embedder is None else PAIRS_SUBJECT.format(embedder=embedder)
+
+
+def subject_of(value: str) -> tuple[str, str]:
+    """(kind, name) of a `subject` value: ("attributes", model) or ("pairs", embedder)."""
+    prefix = PAIRS_SUBJECT.split("{", 1)[0]
+    return ("pairs", value[len(prefix):]) if value.startswith(prefix) else ("attributes", value)
 
 
 class Layout:

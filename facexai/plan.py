@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .config import digest, model_settings
 from .data.celebamask import IDENTITY_FILE, annotation_files, read_sample_count
-from .layout import Layout
+from .layout import Layout, subject, subject_of
 
 
 class RunPlan:
@@ -188,6 +188,58 @@ class RunPlan:
         """Ask the scheduler for a GPU only where the config says the jobs need one."""
         return 1 if self.config["device"] == "cuda" else 0
 
+    # ----------------------------------------------------------------------------- explained subjects
+
+    @property
+    def subjects(self) -> list[str]:
+        """Every value of the `subject` wildcard of the attribution and metric jobs: each model (its
+        attribute decisions) and verification/EMBEDDER (an embedder's pairs); layout.subject."""
+        return [*self.models, *(subject(embedder=e) for e in self.embedders)]
+
+    def subject_kind(self, value: str) -> tuple[str, str]:
+        """(subject kind, model or embedder name) of a `subject` value (facexai/subjects)."""
+        return subject_of(value)
+
+    def attribution_inputs(self, value: str, method: str) -> dict:
+        """An attribution job's input files by name, as its subject kind reads them."""
+        kind, name = subject_of(value)
+        L = self.layout
+        if kind == "attributes":
+            return {"data": self.dataset_h5(name), "split": self.split_tsv(name), "weights": L("weights", model=name),
+                    "meta": L("model_meta", model=name),
+                    # maps made elsewhere (methods.NAME.precomputed): their files, none for other methods
+                    "precomputed": self.precomputed_inputs(name, method)}
+        return {"data": L("dataset_h5", dataset="main"),
+                # the pairs with this embedder's scores (triplets: which ones the swap matters to)
+                "pairs": L("scores", embedder=name), "store": L("pairs_h5"),
+                "weights": L("embedder_weights", embedder=name), "meta": L("embedder_meta", embedder=name)}
+
+    def metric_inputs(self, value: str, method: str, shard) -> dict:
+        """A metric job's input files by name: the attribution file and what its kind reads."""
+        kind, name = subject_of(value)
+        L = self.layout
+        maps = L("maps", subject=value, method=method, shard=shard)
+        if kind == "attributes":
+            return {"attributions": maps, "data": self.dataset_h5(name), "weights": L("weights", model=name),
+                    "meta": L("model_meta", model=name)}
+        return {"attributions": maps, "data": L("dataset_h5", dataset="main"), "store": L("pairs_h5"),
+                "weights": L("embedder_weights", embedder=name), "meta": L("embedder_meta", embedder=name),
+                "eer": L("eer", embedder=name)}
+
+    def explain_selection(self, value: str) -> dict:
+        """Which subjects an attribution job explains (config explain or verification.explain,
+        without the method list)."""
+        return self.explain_params() if subject_of(value)[0] == "attributes" else self.pair_explain_params()
+
+    def metric_settings(self, value: str) -> dict:
+        """config `metrics` as a metric job of this subject reads it (attribute jobs: without the
+        pair-only settings, so that changing those reruns no attribute job)."""
+        return self.class_metric_settings() if subject_of(value)[0] == "attributes" else self.config["metrics"]
+
+    def attribute_regions(self, value: str) -> dict:
+        """The expected region of each attribute, for an attribute model's metric jobs only."""
+        return self.config["attribute_regions"] if subject_of(value)[0] == "attributes" else {}
+
     # ----------------------------------------------------------------------------- shards, params
 
     def explain_shard_count(self) -> int:
@@ -278,15 +330,15 @@ class RunPlan:
         """The shard files a run reads, by kind, for the integrity check."""
         L = self.layout
         embedders = self.embedders if self.has_verification() else []  # no identities, no pairs
-        classes = [dict(model=m, method=method, shard=s)
+        classes = [dict(subject=subject(m), method=method, shard=s)
                    for m in self.models for method in self.methods for s in self.explain_shards]
-        pairs = [dict(embedder=e, method=method, shard=s)
+        pairs = [dict(subject=subject(embedder=e), method=method, shard=s)
                  for e in embedders for method in self.pair_methods for s in self.pair_shards]
         return {
             "fused": [L("fused_shard", dataset=d, shard=s) for d in self.datasets for s in self.fuse_shards]
             + [L("dataset_h5", dataset=d) for d in self.datasets],
-            "attributions": [L("maps", **k) for k in classes] + [L("pair_maps", **k) for k in pairs],
-            "csv": [L("metrics_csv", **k) for k in classes] + [L("pair_metrics_csv", **k) for k in pairs],
+            "attributions": [L("maps", **k) for k in classes + pairs],
+            "csv": [L("metrics_csv", **k) for k in classes + pairs],
         }
 
     def final_outputs(self) -> list[str]:

@@ -41,7 +41,6 @@ from .agreement import agreement_summary, metric_agreement
 from .attributions import MODEL_FREE_BASELINES, ORACLES, RANDOM
 from .metrics import registry
 
-PAIR_KEY = ("model", "id", "attribute")
 
 
 def holm(pvalues) -> np.ndarray:
@@ -122,10 +121,11 @@ class ByMethod:
 
 
 def _key(table: pd.DataFrame):
-    """The columns naming one row across methods: (model, id, attribute) for attribute decisions;
-    (model, id, partner_id, region) for pairs (one probe and mate may form a triplet per region)."""
-    pair = ["partner_id"] + (["region"] if "region" in table else []) if "partner_id" in table else []
-    return [k for k in PAIR_KEY if k in table.columns] + pair
+    """The columns naming one row across methods (subjects.row_key): (model, id, attribute) for
+    attribute decisions; (model, id, partner_id, region) for pairs."""
+    from .subjects import row_key
+
+    return row_key(table)
 
 
 TEST_COLUMNS = ["unit", "n_images", "n_nonzero", "n_rows", "n_dropped", "median_difference", "statistic", "p",

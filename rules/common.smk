@@ -6,6 +6,7 @@ import sys
 from facexai.config import check_config
 from facexai.data.photos.layout import BAD_PHOTOS
 from facexai.data.synthetic import META_FILE, PAIRS_FILE
+from facexai.layout import subject
 from facexai.plan import RunPlan, jobs_will_run
 
 check_config(config)
@@ -21,8 +22,6 @@ DATASETS = PLAN.datasets
 FUSE_SHARDS = PLAN.fuse_shards
 EXPLAIN_SHARDS = PLAN.explain_shards
 PAIR_SHARDS = PLAN.pair_shards
-EXPLAIN_PARAMS = PLAN.explain_params()
-PAIR_EXPLAIN_PARAMS = PLAN.pair_explain_params()
 EMBEDDERS = PLAN.embedders
 TRAINED_EMBEDDERS = PLAN.trained_embedders
 IMPORTED_EMBEDDERS = PLAN.imported_embedders
@@ -49,6 +48,7 @@ wildcard_constraints:
     model="|".join(MODELS) or "^$",
     method="|".join(sorted(set(METHODS) | set(PAIR_METHODS))),
     embedder="|".join(EMBEDDERS),
+    subject="|".join(PLAN.subjects) or "^$",
     shard=r"\d+",
 
 
@@ -62,6 +62,14 @@ def dataset_h5(wildcards):
 
 def split_tsv(wildcards):
     return PLAN.split_tsv(wildcards.model)
+
+
+def attribution_inputs(wildcards):
+    return PLAN.attribution_inputs(wildcards.subject, wildcards.method)
+
+
+def metric_inputs(wildcards):
+    return PLAN.metric_inputs(wildcards.subject, wildcards.method, wildcards.shard)
 
 
 def dataset_inputs(wildcards):

@@ -3,16 +3,14 @@ from facexai.metrics.registry import summarised
 
 rule metrics:
     input:
-        attributions=L("maps"),
-        data=dataset_h5,
-        weights=L("weights"),
-        meta=L("model_meta"),
+        # the maps and, by subject, what its metrics read (plan.metric_inputs)
+        unpack(metric_inputs),
     output:
         L("metrics_csv"),
     log:
-        L.log("metrics/{model}/{method}/{shard}"),
+        L.log("metrics/{subject}/{method}/{shard}"),
     benchmark:
-        L.benchmark("metrics/{model}/{method}/{shard}")
+        L.benchmark("metrics/{subject}/{method}/{shard}")
     conda:
         "../envs/facexai.yaml"
     threads: config["threads"]
@@ -20,10 +18,11 @@ rule metrics:
         mem_mb=4000,
         gpu=gpu_request(),
     params:
+        kind=lambda wc: PLAN.subject_kind(wc.subject)[0],
         regions=config["regions"],
-        attribute_regions=config["attribute_regions"],
-        # without the pair-only settings (metrics.game): changing them reruns no attribute job
-        settings=PLAN.class_metric_settings(),
+        attribute_regions=lambda wc: PLAN.attribute_regions(wc.subject),
+        # attribute jobs without the pair-only settings (metrics.game): changing them reruns none
+        settings=lambda wc: PLAN.metric_settings(wc.subject),
         # read by no script (the job reads the parameters stored with the maps): a changed parameter
         # reruns the metrics too, whose sanity checks recompute maps with it
         method=lambda wc: config["methods"][wc.method],
@@ -33,42 +32,10 @@ rule metrics:
         "../scripts/metrics.py"
 
 
-rule pair_metrics:
-    input:
-        attributions=L("pair_maps"),
-        data=L("dataset_h5", dataset="main"),
-        store=L("pairs_h5"),
-        weights=L("embedder_weights"),
-        meta=L("embedder_meta"),
-        eer=L("eer"),
-    output:
-        L("pair_metrics_csv"),
-    log:
-        L.log("metrics/verification/{embedder}/{method}/{shard}"),
-    benchmark:
-        L.benchmark("metrics/verification/{embedder}/{method}/{shard}")
-    conda:
-        "../envs/facexai.yaml"
-    threads: config["threads"]
-    resources:
-        mem_mb=4000,
-        gpu=gpu_request(),
-    params:
-        regions=config["regions"],
-        settings=config["metrics"],
-        # read by no script (the job reads the parameters stored with the maps): a changed parameter
-        # reruns the metrics too, whose sanity checks recompute maps with it
-        method=lambda wc: config["methods"][wc.method],
-        seed=config["seed"],
-        device=config["device"],
-    script:
-        "../scripts/pair_metrics.py"
-
-
 rule verification_localisation:
     input:
         expand(
-            L("pair_metrics_csv", embedder="{{embedder}}"),
+            L("metrics_csv", subject=subject(embedder="{{embedder}}")),
             method=PAIR_METHODS,
             shard=PAIR_SHARDS,
         ),

@@ -2,7 +2,7 @@ rule metric_figures:
     input:
         tables=expand(
             L("metrics_csv"),
-            model=MODELS,
+            subject=MODELS,
             method=METHODS,
             shard=EXPLAIN_SHARDS,
         ),
@@ -85,7 +85,7 @@ rule overlay_figure:
     input:
         data=dataset_h5,
         attributions=expand(
-            L("maps", model="{{model}}"),
+            L("maps", subject="{{model}}"),
             method=METHODS,
             shard=EXPLAIN_SHARDS,
         ),
@@ -113,7 +113,7 @@ rule pair_figure:
         data=L("dataset_h5", dataset="main"),
         store=L("pairs_h5"),
         attributions=expand(
-            L("pair_maps", embedder="{{embedder}}"),
+            L("maps", subject=subject(embedder="{{embedder}}")),
             method=PAIR_METHODS,
             shard=PAIR_SHARDS,
         ),
@@ -156,12 +156,12 @@ rule game_figure:
 rule pair_gallery:
     input:
         tables=expand(
-            L("pair_metrics_csv", embedder="{{embedder}}"),
+            L("metrics_csv", subject=subject(embedder="{{embedder}}")),
             method=PAIR_METHODS,
             shard=PAIR_SHARDS,
         ),
         attributions=expand(
-            L("pair_maps", embedder="{{embedder}}"),
+            L("maps", subject=subject(embedder="{{embedder}}")),
             method=PAIR_METHODS,
             shard=PAIR_SHARDS,
         ),
@@ -189,13 +189,13 @@ rule gallery:
     input:
         tables=expand(
             L("metrics_csv"),
-            model=MODELS,
+            subject=MODELS,
             method=METHODS,
             shard=EXPLAIN_SHARDS,
         ),
         attributions=expand(
             L("maps"),
-            model=MODELS,
+            subject=MODELS,
             method=METHODS,
             shard=EXPLAIN_SHARDS,
         ),

@@ -2,7 +2,7 @@ rule aggregate:
     input:
         tables=expand(
             L("metrics_csv"),
-            model=MODELS,
+            subject=MODELS,
             method=METHODS,
             shard=EXPLAIN_SHARDS,
         ),
@@ -46,7 +46,7 @@ rule twin_shift:
     input:
         data=[L("dataset_h5", dataset=model_dataset(m)) for m in TWIN_MODELS],
         attributions=[
-            L("maps", model=m, method=method, shard=shard)
+            L("maps", subject=m, method=method, shard=shard)
             for m in TWIN_MODELS
             for method in METHODS
             for shard in EXPLAIN_SHARDS
@@ -76,7 +76,7 @@ rule statistics:
     input:
         tables=expand(
             L("metrics_csv"),
-            model=MODELS,
+            subject=MODELS,
             method=METHODS,
             shard=EXPLAIN_SHARDS,
         ),

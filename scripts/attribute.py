@@ -1,13 +1,9 @@
-from pathlib import Path
-
 from facexai.attributions.run import explain_shard
 from facexai.logutil import log_to
 
 with log_to(snakemake.log[0]):
-    e = snakemake.params.explain
+    p = snakemake.params
     explain_shard(
-        snakemake.input.data, snakemake.input.split, Path(snakemake.input.weights).parent, snakemake.output[0],
-        model_name=snakemake.wildcards.model, method=snakemake.wildcards.method, params=snakemake.params.method,
-        shard=int(snakemake.wildcards.shard), n_shards=e["shards"], explain=e["attributes"],
-        only_positive=e["only_positive"], max_samples=e["max_samples"], batch_size=e["batch_size"],
-        seed=snakemake.params.seed, device=snakemake.params.device, threads=snakemake.threads)
+        p.kind, dict(snakemake.input.items()), snakemake.output[0], name=p.name, method=snakemake.wildcards.method,
+        params=p.method, shard=int(snakemake.wildcards.shard), n_shards=p.explain["shards"], selection=p.explain,
+        batch_size=p.explain["batch_size"], seed=p.seed, device=p.device, threads=snakemake.threads)

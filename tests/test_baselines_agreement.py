@@ -13,7 +13,7 @@ from facexai.attributions.base import method_budget
 from facexai.attributions.model_free import centre_prior, part_share, sobel_magnitude
 from facexai.data.samples import to_model_input
 from facexai.metrics.localisation import energy_pointing, region_box, regional_precision
-from facexai.metrics.run import outcomes
+from facexai.subjects.base import outcomes
 from facexai.metrics.sanity import noisy_copies, smoothed_randomisation
 from facexai.models.backbones import build_model
 from facexai.stats import MODEL_FREE_BASELINES, beats_random

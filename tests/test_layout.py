@@ -5,17 +5,25 @@ from pathlib import Path
 
 import pytest
 
-from facexai.layout import FILES, Layout
+from facexai.layout import FILES, Layout, subject, subject_of
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_a_path_by_hand_and_wildcards_kept_for_patterns():
     L = Layout("out")
-    assert L("metrics_csv", model="resnet", method="gradcam", shard=0) == "out/metrics/resnet/gradcam/0.csv"
+    assert L("metrics_csv", subject="resnet", method="gradcam", shard=0) == "out/metrics/resnet/gradcam/0.csv"
     # a rule's pattern: every wildcard kept; an expand pattern: one kept through the expand
-    assert L("metrics_csv") == "out/metrics/{model}/{method}/{shard}.csv"
-    assert L("metrics_csv", model="{{model}}") == "out/metrics/{{model}}/{method}/{shard}.csv"
+    assert L("metrics_csv") == "out/metrics/{subject}/{method}/{shard}.csv"
+    assert L("metrics_csv", subject="{{model}}") == "out/metrics/{{model}}/{method}/{shard}.csv"
+    # an embedder's pairs are the subject verification/NAME, and back
+    assert L("maps", subject=subject(embedder="dlib"), method="gradcam", shard=1) == \
+        "out/attributions/verification/dlib/gradcam/1.h5"
+    assert subject_of(subject(embedder="dlib")) == ("pairs", "dlib")
+    assert subject_of(subject("resnet")) == ("attributes", "resnet")
+    assert subject_of("verification") == ("attributes", "verification")  # a model may be named so
+    with pytest.raises(ValueError, match="give a model or an embedder"):
+        subject("resnet", embedder="dlib")
     assert L.figure("overlay_{model}", "pdf") == "out/figures/overlay_{model}.pdf"
     assert L.pair_table("localisation", "dlib") == "out/tables/verification/dlib/localisation.csv"
     assert L.log("train/{model}") == "out/logs/train/{model}.log"

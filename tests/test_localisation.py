@@ -97,7 +97,7 @@ def test_pair_metrics_on_a_hand_made_file(tmp_path):
     import torch
 
     from facexai.labels import CLASS_INDEX, DEFAULT_REGIONS
-    from facexai.metrics.run import pair_metric_table
+    from facexai.metrics.run import metric_table
     from facexai.models.backbones import build_model
 
     labels = np.zeros((3, 4, 4), np.uint8)
@@ -118,9 +118,10 @@ def test_pair_metrics_on_a_hand_made_file(tmp_path):
     torch.save(build_model("resnet_small", 8, width=8).state_dict(), embedder / "weights.pt")
     (embedder / "model.json").write_text(json.dumps({"arch": "resnet_small", "dim": 8, "width": 8}))
     (tmp_path / "eer.json").write_text(json.dumps({"threshold": 0.5}))
-    table = pair_metric_table(tmp_path / "a.h5", tmp_path / "d.h5", embedder, tmp_path / "eer.json",
-                              tmp_path / "out.csv", regions={k: list(v) for k, v in DEFAULT_REGIONS.items()},
-                              settings=TINY_SETTINGS)
+    inputs = {"attributions": tmp_path / "a.h5", "data": tmp_path / "d.h5", "meta": embedder / "model.json",
+              "eer": tmp_path / "eer.json"}
+    table = metric_table("pairs", inputs, tmp_path / "out.csv",
+                         regions={k: list(v) for k, v in DEFAULT_REGIONS.items()}, settings=TINY_SETTINGS)
     assert len(table) == 2 and list(table["kind"]) == ["region", "genuine"]
     row = table.iloc[0]
     assert row["rp_dissimilarity"] == pytest.approx(1.0) and row["rp"] == pytest.approx(0.0)

@@ -249,7 +249,7 @@ def test_lift_on_the_part_and_on_the_pasted_border_apart(tmp_path):
     """A map equal to the donor's part has all its mass there (lift_part = 1 / the part's share of the
     image, lift_seam 0); a map on the border ring only has lift_part 0; other kinds stay NaN."""
     from facexai.data.pairs import write_pair_store
-    from facexai.metrics.run import part_and_seam
+    from facexai.subjects.pairs import part_and_seam
 
     part = np.zeros((8, 8), bool)
     part[3:5, 3:5] = True

@@ -10,10 +10,16 @@ import yaml
 from facexai.aggregate import summarise
 from facexai.attributions.store import make_shard, read_shard
 from facexai.metrics import chance_level, positive_part, registry, regional_precision, resize_maps
+from facexai.layout import META
 from facexai.metrics.run import metric_table
 from facexai.stats import beats_random
 
 from conftest import REPO
+
+
+def class_inputs(maps, tmp) -> dict:
+    """A metric job's inputs for an attribute model's maps (the rule's names)."""
+    return {"attributions": maps, "data": tmp / "d.h5", "meta": tmp / "model" / META}
 
 
 def toy_lift(maps, regions, settings):
@@ -91,7 +97,7 @@ def test_a_registered_metric_reaches_every_consumer(toy_metric, tiny_inputs):
     tmp, config, settings = tiny_inputs
     tables = []
     for method in ("toy", "random"):
-        tables.append(metric_table(tmp / f"{method}.h5", tmp / "d.h5", tmp / "model", tmp / f"{method}.csv",
+        tables.append(metric_table("attributes", class_inputs(tmp / f"{method}.h5", tmp), tmp / f"{method}.csv",
                                    regions=config["regions"], attribute_regions=config["attribute_regions"],
                                    settings=settings))
     table = pd.concat(tables, ignore_index=True)
@@ -131,7 +137,7 @@ def test_a_method_s_own_diagnostics_reach_the_tables(tiny_inputs):
     error = np.array([0.01, 0.2, 0.03, np.nan, 0.04, 0.5])
     make_shard(tmp / "ig.h5", maps, method="integrated_gradients", model="m", params={"n_steps": 2},
                completeness_error=error, completeness_flagged=error > 0.05)
-    table = metric_table(tmp / "ig.h5", tmp / "d.h5", tmp / "model", tmp / "ig.csv", regions=config["regions"],
+    table = metric_table("attributes", class_inputs(tmp / "ig.h5", tmp), tmp / "ig.csv", regions=config["regions"],
                          attribute_regions=config["attribute_regions"], settings=settings)
     np.testing.assert_allclose(table["completeness_error"], error)
     summary = summarise(table, ["model", "method"], n_resamples=50).iloc[0]
@@ -153,7 +159,7 @@ def test_rank_based_metrics_ignore_a_strictly_increasing_transform(tmp_path):
 
     def table_of(maps, name):
         make_shard(tmp / f"{name}.h5", maps, method="gradcam", model="m", score=np.full(6, 0.7))
-        return metric_table(tmp / f"{name}.h5", tmp / "d.h5", tmp / "model", tmp / f"{name}.csv",
+        return metric_table("attributes", class_inputs(tmp / f"{name}.h5", tmp), tmp / f"{name}.csv",
                             regions=config["regions"], attribute_regions=config["attribute_regions"],
                             settings=settings)
 

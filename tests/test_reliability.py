@@ -249,7 +249,7 @@ def test_kill_9_during_a_metrics_job_then_rerun(tiny_run, random_change, tmp_pat
     assert len(tables) == 4
     victim, kept, mtime = kill_mid_run(work, tables, change, tmp_path / "killed.log")
     assert snakemake(work, "--unlock", *change).returncode == 0
-    redone = {f"results/metrics/{w['model']}/{w['method']}/{w['shard']}.csv"
+    redone = {f"results/metrics/{w['subject']}/{w['method']}/{w['shard']}.csv"
               for w in planned(work, "--rerun-incomplete", *change).get("metrics", [])}
     assert victim in redone and not redone & set(kept), (victim, redone, kept)
     result = snakemake(work, "--rerun-incomplete", *TABLE_TARGETS, *change)
@@ -258,7 +258,7 @@ def test_kill_9_during_a_metrics_job_then_rerun(tiny_run, random_change, tmp_pat
     assert planned(work, *TABLE_TARGETS, *change) == {}
     # the resume made only the compared tables: what is still due reads them (figures, gallery,
     # report), never a map or a metrics table
-    assert not {"attribute", "metrics", "attribute_pairs", "pair_metrics"} & set(planned(work, *change))
+    assert not {"attribute", "metrics"} & set(planned(work, *change))
     assert_same_results(work, reference, TABLES)
 
 

@@ -52,7 +52,7 @@ def test_nothing_to_do_after_a_run(tiny_run):
 def test_changing_one_method_parameter_reruns_only_that_method(tiny_run, tmp_path):
     jobs = planned(tiny_run, *extra_config(tmp_path, "methods:\n  random: {cells: 4}\n"))
     # random explains both models in 2 shards; it is not a pair method in the tiny config
-    assert sorted((w["model"], w["shard"]) for w in jobs.pop("attribute")) == [
+    assert sorted((w["subject"], w["shard"]) for w in jobs.pop("attribute")) == [
         ("biased", "0"), ("biased", "1"), ("resnet", "0"), ("resnet", "1")]
     assert {w["method"] for w in jobs["metrics"]} == {"random"} and len(jobs.pop("metrics")) == 4
     # and what reads every method's shards: tables, statistics, figures, gallery, the twin table
@@ -72,13 +72,16 @@ def test_changing_one_embedder_reruns_only_its_jobs(tiny_run, tmp_path):
     text = (tiny_run / EMBEDDERS_CONFIG).read_text()
     assert "input_size: 48" in text
     jobs = planned(tiny_run, *extra_config(tmp_path, text.replace("input_size: 48", "input_size: 40")))
-    per_embedder = {"import_embedder", "evaluate_verification", "attribute_pairs", "pair_metrics",
-                    "verification_localisation", "pair_figure", "pair_gallery", "game_figure"}
+    per_embedder = {"import_embedder", "evaluate_verification", "verification_localisation", "pair_figure",
+                    "pair_gallery", "game_figure"}
+    # the attribution and metric jobs of its pairs (subject verification/scripted), none of a model
+    per_subject = {"attribute", "metrics"}
     # summary.json holds each embedder's triplet game: the statistics (and the figures drawn from them)
-    # are made again, no attribute job
-    assert set(jobs) == per_embedder | {"statistics", "metric_figures", "all"}
+    # are made again
+    assert set(jobs) == per_embedder | per_subject | {"statistics", "metric_figures", "all"}
     assert all(w["embedder"] == "scripted" for rule in per_embedder for w in jobs[rule])
-    assert len(jobs["attribute_pairs"]) == len(jobs["pair_metrics"]) == 2  # gradcam and corrrise, 1 shard
+    assert all(w["subject"] == "verification/scripted" for rule in per_subject for w in jobs[rule])
+    assert len(jobs["attribute"]) == len(jobs["metrics"]) == 2  # gradcam and corrrise, 1 shard
 
 
 def _marker(workdir, kind, path):
@@ -134,7 +137,7 @@ def test_kill_9_during_attribution_then_rerun(tiny_run, random_change, tmp_path)
     # what to do after a kill: unlock, then run again with --rerun-incomplete (an output of the killed
     # job left on disk, e.g. a metrics table written before its log, is marked incomplete)
     assert snakemake(work, "--unlock", *change).returncode == 0
-    redone = {f"results/attributions/{w['model']}/random/{w['shard']}.h5"
+    redone = {f"results/attributions/{w['subject']}/random/{w['shard']}.h5"
               for w in planned(work, "--rerun-incomplete", *change).get("attribute", [])}
     assert redone == set(shards) - set(kept), (redone, kept)  # exactly the unfinished ones
     result = snakemake(work, "--rerun-incomplete", *TABLE_TARGETS, *change)
@@ -144,7 +147,7 @@ def test_kill_9_during_attribution_then_rerun(tiny_run, random_change, tmp_path)
     assert planned(work, *TABLE_TARGETS, *change) == {}
     # the resume made only the compared tables: what is still due reads them (figures, gallery,
     # report), never a map or a metrics table
-    assert not {"attribute", "metrics", "attribute_pairs", "pair_metrics"} & set(planned(work, *change))
+    assert not {"attribute", "metrics"} & set(planned(work, *change))
     assert_same_results(work, reference, TABLES)
 
 

@@ -14,7 +14,7 @@ from local_slurm import LocalSlurm, available
 pytestmark = pytest.mark.slow
 
 GPU_RULES = {"train_attribute_model", "evaluate_attribute_model", "train_embedder", "evaluate_verification",
-             "attribute", "attribute_pairs", "metrics", "pair_metrics"}
+             "attribute", "metrics"}
 
 
 def _require_slurm():

@@ -416,7 +416,7 @@ def test_rows_no_mask_moves_are_counted_and_scored_at_chance(tmp_path):
 
 
 def test_the_explained_controls_are_those_of_the_explained_swaps():
-    from facexai.attributions.run import pair_shard
+    from facexai.subjects.pairs import pair_shard
 
     rows = [("swap", a, -1 - a, 100 + a, 10**9 + a, "eyes", 7) for a in range(5)]
     # controls exist for A = 1, 3, 4 only (the others have no second photo)
@@ -433,7 +433,7 @@ def test_pairs_that_explain_one_image_are_explained_side_by_side(monkeypatch):
     CorrRISE scores one set of masked copies of A for both (half the
     model passes of two separate batches), with the same maps."""
     from facexai.attributions import PairTask, get_method
-    from facexai.attributions.run import by_image, pair_shard
+    from facexai.subjects.pairs import by_image, pair_shard
 
     rows = [("swap", a, -1 - a, 100 + a, 10**9 + a, "eyes", 7) for a in range(4)]
     rows += [("swap_control", a, -20 - a, 100 + a, 10**9 + 20 + a, "eyes", 8) for a in range(4)]

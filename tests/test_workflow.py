@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from facexai.attributions.run import by_image, pair_shard
+from facexai.subjects.pairs import by_image, pair_shard
 from facexai.data.synthetic import SyntheticConfig, generate
 from facexai.labels import ATTRIBUTE_INDEX
 from facexai.metrics import registry

@@ -1,6 +1,6 @@
 """The one writer and reader of attribution shards (HDF5).
 
-One file per (model, method, shard):
+One file per (model or embedder, method, shard) (which rows: facexai/subjects):
 
     maps        float16 (R, H, W)  at the model resolution, chunked per row, gzip, Fletcher-32
     row         int64 (R,)         row of the sample in the fused dataset
@@ -13,9 +13,9 @@ One file per (model, method, shard):
     verification pairs:   partner_row, partner_id int64 (R,), kind, region bytes (R,); twin_row,
                           twin_id, game_row int64 (R,): a triplet's twin M' and P' (other kinds:
                           the partner's row and id, never read)
-Attributes: method, params (JSON), model (for pairs: the embedder's name), seed, facexai_version
-(pairs also `target`, a description of the score, `similarity`, and `not_applicable`: why the
-method could not run on this embedder, maps then NaN; empty when it ran).
+Attributes: method, params (JSON), model (for pairs: the embedder's name), seed, `not_applicable`
+(why the method could not run on this network, maps then NaN; empty when it ran), facexai_version;
+pairs also `target`, a description of the score, and `similarity`.
 
 Every module that needs maps or their rows reads them here (`read_shard`, `read_maps`,
 `group_shards`); `make_shard` writes a valid file for tests.

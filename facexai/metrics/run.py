@@ -1,6 +1,7 @@
-"""Per-sample metric tables for one (model, method, shard) attribution file.
+"""Per-sample metric tables for one (model or embedder, method, shard) attribution file.
 
-One row per explained decision: identification (model, method, id, attribute, region, score),
+One row per explained subject (its kind, facexai/subjects, gives the identification, truth,
+outcome and expected region): identification (model, method, id, attribute or pair, region, score),
 the metrics against the region mask (label resolution), and the metrics that call the model
 (deletion / insertion, ROAD, confidence change under occlusion, falsification, sanity check) at
 the model resolution, with their curves as columns `deletion@0.0625`, `road_morf@10`, ...
@@ -9,23 +10,19 @@ Undefined values are NaN, with the reason in `degenerate` (masks) or `falsificat
 
 from __future__ import annotations
 
-import json
 import logging
-from pathlib import Path
 
-import h5py
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from ..subjects import get as subject_kind
 from ..atomic import atomic_path
 from ..attributions.base import method_budget
 from ..attributions.store import read_shard
-from ..data.pairs import PAIR_SAME
-from ..data.samples import read_rows, to_model_input
+from ..data.samples import to_model_input
 from ..device import resolve_device
-from ..labels import ATTRIBUTE_INDEX, region_masks
 from .registry import added, mask_columns
 
 log = logging.getLogger(__name__)
@@ -50,12 +47,6 @@ def extra_columns(shard, masks: np.ndarray, settings: dict, rows=None) -> dict[s
         out[metric.name] = values
     out.update({name: shard[name] for name in DIAGNOSTIC_COLUMNS if name in shard.columns})
     return out
-
-
-def outcomes(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
-    """The decision's outcome per row: TP, FP, FN or TN (truth and prediction as bool)."""
-    truth, predicted = np.asarray(truth, bool), np.asarray(predicted, bool)
-    return np.where(predicted, np.where(truth, "TP", "FP"), np.where(truth, "FN", "TN")).astype(object)
 
 
 def model_resolution_masks(masks: np.ndarray, size: int) -> np.ndarray:
@@ -164,227 +155,77 @@ def model_metrics(task, images: np.ndarray, maps: np.ndarray, ids: np.ndarray, r
     return cols
 
 
-def metric_table(attribution_h5, dataset_h5, model_dir, out_csv, *, regions: dict, attribute_regions: dict,
-                 settings: dict, seed: int = 0, device: str = "auto",
+def metric_table(kind: str, inputs: dict, out_csv, *, regions: dict, settings: dict,
+                 attribute_regions: dict | None = None, seed: int = 0, device: str = "auto",
                  threads: int = 1) -> pd.DataFrame:
-    """Every metric for every explained decision of one attribution file (attribute classifiers)."""
-    from ..attributions.base import ClassTask, get_method
-    from ..models.train import load_model, seed_everything
-    from .topq import mask_metrics
+    """Every metric for every explained subject of one attribution file (`inputs["attributions"]`;
+    `inputs`: the job's input files by name; `kind`: the subject kind, facexai/subjects).
 
-    torch.set_num_threads(max(1, threads))
-    seed_everything(seed)
-    dev = resolve_device(device)
-    shard = read_shard(attribution_h5)
-    maps, rows, ids, score, targets = shard.maps, shard["row"], shard["ids"], shard["score"], shard["target"]
-    attributes = list(shard["attribute"])
-    method, model_name, stored_params = shard.method, shard.model, shard.params
-    missing = sorted({a for a in attributes if a not in attribute_regions})
-    if missing:
-        raise ValueError(f"attribute_regions: no expected region for explained attribute(s) {missing}")
-    with h5py.File(dataset_h5, "r") as h5:
-        labels = read_rows(h5, "labels", rows)
-        images = read_rows(h5, "images", rows)
-        truth = read_rows(h5, "attributes", rows)[np.arange(len(rows)), [ATTRIBUTE_INDEX[a] for a in attributes]] > 0
-    region_names = [attribute_regions[a] for a in attributes]
-    masks = region_masks(labels, region_names, regions)
-    # outcome at the model's decision threshold (probability 0.5, as its test metrics use)
-    table = pd.DataFrame({"model": model_name, "method": method, "budget": method_budget(method, stored_params),
-                          "id": ids, "attribute": attributes, "region": region_names, "score": score,
-                          "outcome": outcomes(truth, np.asarray(score) > 0.5)})
-    mm = mask_metrics(maps, masks, q=float(settings["q"]), tolerance=float(settings["pointing_tolerance"]),
-                      mode=settings["mass"], workers=threads)
-    for name in MASK_COLUMNS:
-        table[name] = mm[name]
-    table = table.assign(**extra_columns(shard, masks, settings))
-    if len(table):
-        model, _ = load_model(model_dir, dev)
-        task = ClassTask(model, torch.from_numpy(targets).to(dev))
-        explainer = get_method(method, stored_params)
-        x_all = to_model_input(images, dev)
-        target_t = torch.from_numpy(targets).to(dev)
-
-        def explain(other, sel, x=None):
-            task_of = ClassTask(other, target_t[sel])
-            task_of.part_labels = labels[sel] if explainer.needs_labels else None
-            return explainer(task_of, x_all[sel] if x is None else x, ids[sel], seed)
-
-        # maps made elsewhere cannot be re-made by a randomised model: no sanity check, said so
-        cols = model_metrics(task, images, maps, ids, model_resolution_masks(masks, images.shape[1]), settings,
-                             dev, explain=explain if explainer.recomputable else None, model=model, seed=seed)
-        table = pd.concat([table, pd.DataFrame(cols)], axis=1)
-    with atomic_path(out_csv) as tmp:
-        table.to_csv(tmp, index=False)
-    n_bad = int((table["degenerate"] != "").sum())
-    log.info("%s/%s: %d rows, %d degenerate against the masks", model_name, method, len(table), n_bad)
-    return table
-
-
-def part_and_seam(maps, masks, kinds, partner_rows, pairs_h5, settings) -> dict[str, np.ndarray]:
-    """For region-swap pairs and their controls: the lift of the map (the configured mass) in the donor's part and in
-    the rest of the pasted area (the border the blend made), apart: a map on the seam rather than
-    on the part shows in `lift_seam`. NaN for other kinds (and for a pair store without parts)."""
-    from ..data.pairs import SWAP_KINDS, swap_parts
-    from .topq import mask_metrics
-
-    n = len(maps)
-    out = {"lift_part": np.full(n, np.nan), "lift_seam": np.full(n, np.nan)}
-    swap = np.flatnonzero([k in SWAP_KINDS for k in kinds])
-    if not swap.size or pairs_h5 is None:
-        return out
-    parts = swap_parts(pairs_h5, partner_rows, kinds, masks.shape[-1])
-    if parts is None:
-        log.warning("%s: a pair store without the swapped parts; lift_part / lift_seam left NaN", pairs_h5)
-        return out
-    for column, region in (("lift_part", parts[swap]), ("lift_seam", masks[swap] & ~parts[swap])):
-        out[column][swap] = mask_metrics(maps[swap], region, q=float(settings["q"]), mode=settings["mass"])["lift"]
-    return out
-
-
-def game_columns(task, x_all, maps, ids, regions_model, has_twin, shard, dataset_h5, pairs_h5, settings,
-                 dev) -> dict[str, np.ndarray]:
-    """The inpainting game's columns: its values on the triplet rows, NaN and `not_a_triplet`
-    elsewhere."""
-    from ..data.pairs import read_pair_images
-    from .game import inpainting_game
-
-    n = len(maps)
-    out = {"game_flip_fraction": np.full(n, np.nan), "game_region_share": np.full(n, np.nan),
-           "game_region_lift": np.full(n, np.nan),
-           "game_degenerate": np.full(n, "not_a_triplet", dtype=object)}
-    sel = np.flatnonzero(has_twin)
-    if sel.size:
-        swapped = to_model_input(read_pair_images(dataset_h5, pairs_h5, shard["game_row"][sel]), dev)
-        game = inpainting_game(task, x_all[sel], swapped, maps[sel], regions_model[sel],
-                               steps=int((settings.get("game") or {}).get("steps", 32)), seeds=ids[sel],
-                               batch_size=int(settings["batch_size"]), rows=sel)
-        for key, values in game.items():
-            out[key][sel] = values
-    return out
-
-
-def pair_metric_table(attribution_h5, dataset_h5, embedder_dir, eer_json, out_csv, *, regions: dict,
-                      settings: dict, seed: int = 0, device: str = "auto", threads: int = 1,
-                      pairs_h5=None) -> pd.DataFrame:
-    """Every metric for the verification pairs of one attribution file (map over image a, partner b
-    fixed, score = the embedder's similarity; for a triplet the preference s(P, M) - s(P, M'), its
-    decision "prefers the mate" (preference >= 0) and its expected region R in P's labels; the
-    inpainting game (`game.inpainting_game`) on the triplets).
-
-    Against the masks (pairs with an expected region: the synthetic set's region pairs and the
-    region-swap pairs, `data.pairs.expected_regions`): the metrics of `mask_metrics` on the
-    similarity map (its mass per `metrics.mass`, positive part by default), plus rp/lift of the
-    dissimilarity map (negative part). Against the model (every pair): deletion / insertion of the
-    similarity and of verification correctness at the embedder's EER threshold, ROAD, falsification
-    on the drop of the pair score with the partner, the sanity check; confidence change for pairs
-    with a region. A file whose method was not applicable to the embedder gives rows with every
-    metric NaN, `degenerate` = not_applicable and the reason in `not_applicable`.
-    """
-    from ..attributions.base import PairTask, get_method
-    from ..attributions.run import explained_labels, oracle_pair
-    from ..data.pairs import GROUND_TRUTH_KINDS, REGION_KINDS, expected_regions, read_pair_images
+    Against the expected region (rows that have one; the others get the kind's `outside` values):
+    the mask metrics, the kind's own (for pairs: the dissimilarity map's rp / lift, the swapped
+    part against its seam) and every registered metric. Against the model (every row): deletion /
+    insertion (with the decision's correctness where the kind has a threshold), ROAD, confidence
+    change under occlusion, falsification, the sanity checks, and the kind's own (for triplets:
+    the inpainting game). A file whose method was not applicable to the network gives rows with
+    every metric NaN, `degenerate` = not_applicable and the reason in `not_applicable`."""
+    from ..attributions.base import get_method
+    from ..attributions.run import explained_labels
     from ..models.train import seed_everything
-    from ..models.verification import embed, load_embedder
-    from . import registry
     from .topq import mask_metrics
 
     torch.set_num_threads(max(1, threads))
     seed_everything(seed)
     dev = resolve_device(device)
-    shard = read_shard(attribution_h5)
-    maps, rows, partner_rows = shard.maps, shard["row"], shard["partner_row"]
-    ids, partner_ids, score = shard["ids"], shard["partner_id"], shard["score"]
-    kinds, region_names = list(shard["kind"]), list(shard["region"])
-    has_twin = np.array([k == "triplet" for k in kinds], bool)
-    if has_twin.any() and "twin_row" not in shard.columns:
-        raise ValueError(f"{attribution_h5}: triplet rows without twin_row (a file from an older version: delete it "
-                         "to have it made again)")
-    twin_rows = shard["twin_row"] if has_twin.any() else partner_rows
-    twin_ids = shard["twin_id"] if has_twin.any() else partner_ids
+    shard = read_shard(inputs["attributions"])
+    maps, ids = shard.maps, shard["ids"]
     method, stored_params = shard.method, shard.params
-    unknown = sorted(set(kinds) - set(PAIR_SAME))
-    if unknown:
-        raise ValueError(f"{attribution_h5}: unknown pair kind(s) {unknown}")
-    threshold = float(json.loads(Path(eer_json).read_text())["threshold"])
-    has_region = np.array([k in REGION_KINDS for k in kinds], bool)
-    masks = expected_regions(dataset_h5, pairs_h5, rows, partner_rows, kinds, region_names, regions,
-                             probe_swap_rows=shard["game_row"] if has_twin.any() else None)
-    # outcome of the verification decision at the EER threshold (accept when similarity >= threshold);
-    # a triplet's decision: the probe prefers its mate over the twin (preference >= 0)
-    thresholds = np.where(has_twin, 0.0, threshold)
+    sc = subject_kind(kind).scored(shard, inputs, regions=regions, settings=settings,
+                                   attribute_regions=attribute_regions)
     table = pd.DataFrame({"model": shard.model, "method": method, "budget": method_budget(method, stored_params),
-                          "id": ids, "partner_id": partner_ids, "kind": kinds, "region": region_names,
-                          "score": score, "outcome": outcomes([PAIR_SAME[k] for k in kinds],
-                                                              np.asarray(score) >= thresholds)})
-    reason = str(shard.attrs.get("not_applicable", "") or "")
-    if reason:
-        for name in (*MASK_COLUMNS, *registry.summarised(pairs=True), "rp_dissimilarity", "lift_dissimilarity",
-                     "game_degenerate"):
+                          **sc.columns})
+    masks, has_region = sc.masks, sc.with_region
+    if sc.not_applicable:
+        for name in (*MASK_COLUMNS, *sc.not_applicable_columns):
             table[name] = np.nan
         table["degenerate"] = "not_applicable"
-        table["not_applicable"] = reason
+        table["not_applicable"] = sc.not_applicable
         with atomic_path(out_csv) as tmp:
             table.to_csv(tmp, index=False)
-        log.info("verification/%s on %s: not applicable (%s); %d rows", method, shard.model, reason, len(table))
+        log.info("%s/%s on %s: not applicable (%s); %d rows", kind, method, shard.model, sc.not_applicable,
+                 len(table))
         return table
     mm = mask_metrics(maps, masks, q=float(settings["q"]), tolerance=float(settings["pointing_tolerance"]),
                       mode=settings["mass"], workers=threads)
-    dis = mask_metrics(maps, masks, q=float(settings["q"]), mode="negative", workers=threads)
     for name in MASK_COLUMNS:
-        outside = {"degenerate": "not_a_region_pair", "auc_degenerate": ""}.get(name, np.nan)
-        table[name] = np.where(has_region, mm[name], outside)
-    table["rp_dissimilarity"] = np.where(has_region, dis["rp"], np.nan)
-    table["lift_dissimilarity"] = np.where(has_region, dis["lift"], np.nan)
-    table["degenerate_dissimilarity"] = np.where(has_region, dis["degenerate"], "not_a_region_pair")
-    table = table.assign(**part_and_seam(maps, masks, kinds, partner_rows, pairs_h5, settings))
+        table[name] = mm[name] if has_region is None else np.where(has_region, mm[name], sc.outside.get(name, np.nan))
+    if sc.mask_extras is not None:
+        table = table.assign(**sc.mask_extras(maps, masks, threads))
     table = table.assign(**extra_columns(shard, masks, settings, rows=has_region))
-    table["not_applicable"] = ""
+    table = table.assign(**sc.trailing)
     if len(table):
-        images = read_pair_images(dataset_h5, pairs_h5, rows)
-        partners = read_pair_images(dataset_h5, pairs_h5, partner_rows)
-        twins = read_pair_images(dataset_h5, pairs_h5, twin_rows) if has_twin.any() else None
-        oracle = oracle_pair(images, partners, partners if twins is None else twins, has_twin, dev)
-        model, meta = load_embedder(embedder_dir, dev)
-        similarity = meta["similarity"]
+        model, images, task_for = sc.load(dev)
         explainer = get_method(method, stored_params)
-        labels = explained_labels(dataset_h5, rows) if explainer.needs_labels else None
+        labels = explained_labels(inputs["data"], shard["row"]) if explainer.needs_labels else None
         x_all = to_model_input(images, dev)
-        # the partner fill is refused for the kinds with a ground truth (attributions.run)
-        partner_x = None if np.isin(kinds, GROUND_TRUTH_KINDS).any() else to_model_input(partners, dev)
 
-        def task_for(m, sel):
-            def embedded(pixels, who):
-                return torch.from_numpy(embed(m, pixels[sel], dev, similarity=similarity, name=shard.model,
-                                              ids=who[sel], check=m is model)).to(dev)
-
-            task = PairTask(m, embedded(partners, partner_ids), partner_ids=partner_ids[sel],
-                            partner_images=None if partner_x is None else partner_x[sel], similarity=similarity,
-                            twin_embeddings=None if twins is None else embedded(twins, twin_ids),
-                            has_twin=has_twin[sel])
-            task.oracle_images = (oracle[0][sel], oracle[1][sel])
+        def task_of(network, sel):
+            task = task_for(network, sel)
             task.part_labels = None if labels is None else labels[sel]
             return task
 
         def explain(other, sel, x=None):
-            return explainer(task_for(other, sel), x_all[sel] if x is None else x, ids[sel], seed)
+            return explainer(task_of(other, sel), x_all[sel] if x is None else x, ids[sel], seed)
 
-        all_rows = np.arange(len(table))
-        same = np.array([PAIR_SAME[k] for k in kinds])
-        task = task_for(model, all_rows)
+        task = task_of(model, np.arange(len(table)))
         regions_model = model_resolution_masks(masks, images.shape[1])
-        cols = model_metrics(task, images, maps, ids, regions_model, settings, dev, threshold=thresholds,
-                             same=same, explain=explain, model=model, seed=seed)
-        # the relative drop (Y - O) / Y divides by the score: a triplet's preference is a difference that
-        # may sit just above its margin, so the ratio would be float noise amplified; not reported there
-        for key in ("drop_subject", "increase_subject", "drop_background", "increase_background"):
-            cols[key] = np.where(has_region & ~has_twin, cols[key], np.nan)
-        cols["occlusion_degenerate"] = np.where(has_twin, "relative_drop_of_a_preference",
-                                                cols["occlusion_degenerate"]).astype(object)
-        cols.update(game_columns(task, x_all, maps, ids, regions_model, has_twin, shard, dataset_h5, pairs_h5,
-                                 settings, dev))
+        # maps made elsewhere cannot be re-made by a randomised model: no sanity check, said so
+        cols = model_metrics(task, images, maps, ids, regions_model, settings, dev, threshold=sc.threshold,
+                             same=sc.same, explain=explain if explainer.recomputable else None, model=model,
+                             seed=seed)
+        if sc.finish is not None:
+            sc.finish(cols, task, x_all, maps, regions_model, dev)
         table = pd.concat([table, pd.DataFrame(cols)], axis=1)
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)
-    log.info("verification/%s on %s: %d pairs (%d with a region)", method, shard.model, len(table),
-             int(has_region.sum()))
+    log.info("%s", sc.summary(table) if sc.summary is not None else f"{shard.model}/{method}: {len(table)} rows")
     return table
