@@ -37,11 +37,20 @@ def _number(v):
 
 def gallery_data(metric_csvs, attribution_h5s: dict, dataset_h5s: dict, *, regions: dict,
                  mode: str = "positive", max_per_model: int | None = None) -> dict:
-    """The gallery's content. attribution_h5s: {(model, method): [shard files]}; dataset_h5s:
-    {model: fused dataset the model is explained on}; metric_csvs: the per-sample metric tables.
-    max_per_model caps the decisions per model (taken in turn from each attribute, lowest ids first)
-    so that the file stays small at dataset scale; None keeps all."""
-    needed = {"model", "method", "budget", "id", "attribute", "region", "degenerate", "completeness_flagged",
+    """The gallery's content for decisions on one image each (attribute decisions, or any subject
+    kind whose rows are named by the sample id and one more key column, facexai/subjects: its
+    values are the "attribute" filter). attribution_h5s: {(model, method): [shard files]};
+    dataset_h5s: {model: fused dataset the model is explained on}; metric_csvs: the per-sample
+    metric tables. max_per_model caps the decisions per model (taken in turn from each attribute,
+    lowest ids first) so that the file stays small at dataset scale; None keeps all."""
+    from .subjects import row_key
+
+    header = pd.concat([pd.read_csv(p, nrows=0) for p in metric_csvs], ignore_index=True)
+    column = row_key(header)[-1]  # the key column beside the sample id: attribute for attribute decisions
+    if row_key(header)[-2:] != ["id", column]:
+        raise ValueError(f"gallery: the tables' rows are named by {row_key(header)}, not by a sample id and one "
+                         "more column (pairs have their own gallery)")
+    needed = {"model", "method", "budget", "id", column, "region", "degenerate", "completeness_flagged",
               *(name for name, _ in registry.shown())}
     table = pd.concat([pd.read_csv(p, keep_default_na=False, na_values=[""], usecols=lambda c: c in needed)
                        for p in metric_csvs], ignore_index=True)
@@ -56,7 +65,7 @@ def gallery_data(metric_csvs, attribution_h5s: dict, dataset_h5s: dict, *, regio
         for path in paths:
             shard = read_shard(path, maps=False)
             rows, scores = shard["row"].tolist(), shard["score"].tolist()
-            for k, key in enumerate(shard.keys()):
+            for k, key in enumerate(zip(shard["ids"].tolist(), list(shard[column]))):
                 rows_of[model][key[0]] = rows[k]
                 where[(model, method) + key] = (path, k)
                 decisions.setdefault((model,) + key, {"model": model, "id": int(key[0]), "attribute": key[1],
@@ -75,7 +84,7 @@ def gallery_data(metric_csvs, attribution_h5s: dict, dataset_h5s: dict, *, regio
     for model in list(rows_of):
         shown_ids = {i for (m, i, _) in decisions if m == model}
         rows_of[model] = {i: r for i, r in rows_of[model].items() if i in shown_ids}
-    metric_rows = {(r["model"], r["method"], int(r["id"]), r["attribute"]): r
+    metric_rows = {(r["model"], r["method"], int(r["id"]), r[column]): r
                    for r in table.to_dict("records")}
     for model in models:
         with h5py.File(dataset_h5s[model], "r") as h5:
@@ -90,7 +99,7 @@ def gallery_data(metric_csvs, attribution_h5s: dict, dataset_h5s: dict, *, regio
                 continue
             any_row = next((metric_rows.get((model, method, sample_id, attribute)) for method in methods
                             if (model, method, sample_id, attribute) in metric_rows), None)
-            region = any_row["region"] if any_row else ""
+            region = any_row["region"] if any_row and isinstance(any_row["region"], str) else ""  # blank: none
             record["region"] = region
             image_key = f"img:{dataset_key}:{sample_id}"
             if image_key not in pictures:
@@ -120,12 +129,15 @@ def gallery_data(metric_csvs, attribution_h5s: dict, dataset_h5s: dict, *, regio
                     "metrics": {name: _number(row.get(name)) for name, _ in registry.shown() if name in row}}
     ordered = sorted(decisions.values(), key=lambda d: (models.index(d["model"]), d["attribute"], d["id"]))
     budgets = method_budgets(table)
-    return {"models": models, "methods": methods, "budgets": {m: budgets.get(m, "") for m in methods},
+    data = {"models": models, "methods": methods, "budgets": {m: budgets.get(m, "") for m in methods},
             "regions": sorted({d["region"] for d in ordered if d.get("region")}),
             "attributes": sorted({d["attribute"] for d in ordered}),
             "shown": [list(s) for s in registry.shown()],
             "sortable": {k: d for k, d in registry.sortable().items() if k in table},
             "mode": mode, "decisions": ordered, "pictures": pictures}
+    if column != "attribute":  # the filter's name (the page's default: attribute)
+        data = {**data, "names": {"attribute": column}}
+    return data
 
 
 PAIR_PARTS = (("similarity", "positive"), ("dissimilarity", "negative"))

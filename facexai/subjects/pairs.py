@@ -281,8 +281,9 @@ class VerificationPairs(SubjectKind):
                 cols[key] = np.where(has_region & ~has_twin, cols[key], np.nan)
             cols["occlusion_degenerate"] = np.where(has_twin, "relative_drop_of_a_preference",
                                                     cols["occlusion_degenerate"]).astype(object)
-            cols.update(game_columns(task, x_all, maps, shard["ids"], regions_model, has_twin, shard["game_row"],
-                                     inputs["data"], pairs_h5, settings, dev))
+            cols.update(game_columns(task, x_all, maps, shard["ids"], regions_model, has_twin,
+                                     shard["game_row"] if has_twin.any() else None, inputs["data"], pairs_h5,
+                                     settings, dev))
 
         return Scored(
             columns={"id": shard["ids"], "partner_id": partner_ids, "kind": kinds, "region": region_names,
