@@ -153,3 +153,29 @@ def test_pair_only_metric_settings_stay_out_of_the_attribute_metric_jobs(default
     config["verification"]["explain"]["kinds"] = ["genuine", "impostor"]
     assert not RunPlan(config).triplets
     assert not any("triplet_game_" in t for t in RunPlan(config).final_outputs())
+
+
+def test_each_subject_s_jobs_read_what_its_kind_needs(default_config):
+    """One attribute rule and one metrics rule serve every subject (a model's decisions,
+    verification/EMBEDDER for an embedder's pairs): the plan gives each job its kind's inputs and
+    settings, and only those (a pair setting reruns no attribute job, and back)."""
+    plan = RunPlan(default_config)
+    model, embedder = plan.models[0], plan.embedders[0]
+    pairs = f"verification/{embedder}"
+    assert plan.subjects == [*plan.models, *(f"verification/{e}" for e in plan.embedders)]
+    assert plan.subject_kind(model) == ("attributes", model) and plan.subject_kind(pairs) == ("pairs", embedder)
+    ours = plan.attribution_inputs(model, "gradcam")
+    assert set(ours) == {"data", "split", "weights", "meta", "precomputed"} and ours["precomputed"] == []
+    assert ours["meta"] == f"results/models/{model}/model.json"
+    theirs = plan.attribution_inputs(pairs, "gradcam")
+    assert set(theirs) == {"data", "pairs", "store", "weights", "meta"}
+    assert theirs["pairs"] == f"results/verification/{embedder}/scores.tsv"
+    assert plan.metric_inputs(model, "gradcam", 1)["attributions"] == f"results/attributions/{model}/gradcam/1.h5"
+    assert plan.metric_inputs(pairs, "gradcam", 0)["attributions"] == \
+        f"results/attributions/verification/{embedder}/gradcam/0.h5"
+    assert "eer" in plan.metric_inputs(pairs, "gradcam", 0) and "eer" not in plan.metric_inputs(model, "gradcam", 0)
+    assert plan.explain_selection(model) == plan.explain_params()
+    assert plan.explain_selection(pairs) == plan.pair_explain_params()
+    assert plan.metric_settings(model) == plan.class_metric_settings()
+    assert plan.metric_settings(pairs) == default_config["metrics"]
+    assert plan.attribute_regions(model) == default_config["attribute_regions"] and plan.attribute_regions(pairs) == {}

@@ -105,6 +105,7 @@ def make_data(path, n: int = 8):
 
 def test_a_toy_subject_kind_goes_through_every_consumer(toy_kind, tmp_path):
     from facexai.gallery import gallery_data
+    from facexai.map_figures import overlay_figure
 
     make_data(tmp_path / "d.h5")
     selection = {"quadrants": [0, 3]}
@@ -153,6 +154,11 @@ def test_a_toy_subject_kind_goes_through_every_consumer(toy_kind, tmp_path):
     assert data["attributes"] == [0, 3] and data["names"] == {"attribute": "quadrant"}
     card = next(d for d in data["decisions"] if (d["id"], d["attribute"]) == (105, 3))
     assert card["methods"]["integrated_gradients"]["metrics"]["rp"] == pytest.approx(1.0)
+    # the overlay figure: rows named by the kind's key, the same decision for every method
+    assert read_shard(files[("toy", "random")][0]).keys()[:2] == [(100, 0), (100, 3)]
+    drawn = overlay_figure(tmp_path / "d.h5", {m: files[("toy", m)] for m in ("integrated_gradients", "random")},
+                           tmp_path / "overlay.png", n_samples=3)
+    assert drawn == 3 and (tmp_path / "overlay.png").stat().st_size > 0
 
 
 def test_the_kinds_are_registered_once_and_named():

@@ -59,14 +59,20 @@ class Shard:
         return self.columns[name]
 
     def keys(self) -> list[tuple]:
-        """Per row: (sample id, attribute) for attribute decisions, (sample id, partner id, kind,
-        region) for pairs (a probe and its mate may form a genuine pair and a triplet per region)."""
+        """Per row: (sample id, partner id, kind, region) for pairs (a probe and its mate may form a
+        genuine pair and a triplet per region); for another subject kind its key columns
+        (facexai.subjects.row_key): (sample id, attribute) for attribute decisions."""
         if self.is_pairs:
             kinds = self.columns.get("kind", np.full(len(self), "", dtype=object))
             regions = self.columns.get("region", np.full(len(self), "", dtype=object))
             return list(zip(self.columns["ids"].tolist(), self.columns["partner_id"].tolist(), list(kinds),
                             list(regions)))
-        return list(zip(self.columns["ids"].tolist(), list(self.columns["attribute"])))
+        import pandas as pd
+
+        from ..subjects import row_key
+
+        names = [c for c in row_key(pd.DataFrame(columns=["id", *self.columns])) if c != "model"]
+        return list(zip(*(self.columns["ids" if c == "id" else c].tolist() for c in names)))
 
 
 def write_shard(out_h5, maps: np.ndarray, columns: dict, attrs: dict) -> None:
