@@ -50,6 +50,8 @@ FILES = {
     # decisions, or an embedder's pairs)
     "maps": "attributions/{subject}/{method}/{shard}.h5",
     "metrics_csv": "metrics/{subject}/{method}/{shard}.csv",
+    # per attribute model: the mean of its normalised maps over the aligned test images (facexai/mean_maps.py)
+    "mean_maps": "mean_maps/{model}.h5",
     # what a reader opens: tables, figures, galleries, the summary
     "table": "tables/{table}.csv",
     "pair_table": "tables/verification/{embedder}/{table}.csv",

@@ -361,6 +361,7 @@ class RunPlan:
             *attribute_outputs,
             *([L.figure("twin_mass")] if self.twins else []),
             *[L.figure(f"overlay_{m}") for m in self.models],
+            *[L.figure(f"mean_maps_{m}") for m in self.models],
             *[L.figure(f"training_curves_{m}") for m in self.trained_models],
             *([L("eer", embedder=e) for e in self.embedders] if verification else []),
             *[L.pair_table("localisation", embedder=e) for e in pair_embedders],

@@ -108,6 +108,48 @@ rule overlay_figure:
         "../scripts/overlay_figure.py"
 
 
+rule mean_maps:
+    input:
+        data=dataset_h5,
+        attributions=expand(
+            L("maps", subject="{{model}}"),
+            method=METHODS,
+            shard=EXPLAIN_SHARDS,
+        ),
+        tables=expand(
+            L("metrics_csv", subject="{{model}}"),
+            method=METHODS,
+            shard=EXPLAIN_SHARDS,
+        ),
+    output:
+        h5=L("mean_maps"),
+        table=report(
+            L.table("mean_maps_{model}"),
+            caption="../report/mean_maps.rst",
+            category="2 Attribution maps",
+        ),
+        png=report(
+            L.figure("mean_maps_{model}"),
+            caption="../report/mean_maps.rst",
+            category="2 Attribution maps",
+        ),
+        pdf=L.figure("mean_maps_{model}", "pdf"),
+    log:
+        L.log("figures/mean_maps_{model}"),
+    benchmark:
+        L.benchmark("mean_maps_{model}")
+    conda:
+        "../envs/facexai.yaml"
+    params:
+        regions=config["regions"],
+        attribute_regions=config["attribute_regions"],
+        mode=config["metrics"]["mass"],
+        resamples=config["aggregate"]["bootstrap_resamples"],
+        seed=config["seed"],
+    script:
+        "../scripts/mean_maps.py"
+
+
 rule pair_figure:
     input:
         data=L("dataset_h5", dataset="main"),
