@@ -95,6 +95,10 @@ def check_config(config: dict) -> None:
     if unknown:
         raise ConfigError(f"explain.attributes: {unknown} not CelebA attribute(s) (known: the 40 columns of "
                           "CelebAMask-HQ-attribute-anno.txt, e.g. Eyeglasses, Smiling)")
+    unknown = [g for g in config.get("groups") or [] if g not in ATTRIBUTE_INDEX]
+    if unknown:
+        raise ConfigError(f"groups: {unknown} not CelebA attribute(s) (a group is an attribute column, e.g. Male, "
+                          "Young, Pale_Skin)")
     names = [m["name"] for m in config["models"]]
     if len(set(names)) != len(names):
         raise ConfigError(f"models: names must be unique, got {names}")

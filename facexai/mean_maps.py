@@ -1,5 +1,5 @@
 """Aligned mean maps: where a method's mass goes on average, per model, method and attribute, over
-all explained images and per decision outcome.
+all explained images, per decision outcome and per group (config `groups`, facexai/groups.py).
 
 The faces are aligned (CelebA-HQ, dlib chips, the synthetic set), so a pixel is about the same
 place of the face in every image, and maps can be averaged. Each map's mass (the configured mass
@@ -35,7 +35,8 @@ from .metrics.localisation import mass_shares, positive_part, resize_maps
 log = logging.getLogger(__name__)
 
 ALL = "all"
-# how the decisions of one (model, method, attribute) are split: all of them, and by outcome
+# how the decisions of one (model, method, attribute) are split besides all of them: by outcome, and
+# by each configured group (membership yes / no; unknown left out)
 SPLITS = ("outcome",)
 SHARE_COLUMNS = ["model", "method", "attribute", "region", "split", "value", "part", "expected", "unit", "n_images",
                  "n_no_mass", "share_mean", "share_ci_low", "share_ci_high"]
@@ -91,13 +92,20 @@ def _decisions(shard_paths: dict[str, list], metric_csvs) -> pd.DataFrame:
 
 
 def mean_maps(dataset_h5, shard_paths: dict[str, list], metric_csvs, *, model: str, regions: dict,
-              attribute_regions: dict, mode: str = "positive", n_resamples: int = 1000, seed: int = 0
+              attribute_regions: dict, mode: str = "positive", groups=(), n_resamples: int = 1000, seed: int = 0
               ) -> tuple[dict, pd.DataFrame]:
     """The mean maps of one model: ({"maps": {(method, attribute, split, value): (M, M)}, "n":
     {same key: images with mass}, "frequency": {(attribute, split, value): {part: (M, M)}},
-    "mean_image": {(attribute, split, value): (S, S, 3) uint8}}, the share table).
-    shard_paths: {method: [attribution files]}."""
+    "mean_image": {(attribute, split, value): (S, S, 3) uint8}}, the share table). Splits: all
+    decisions (split and value `all`), by outcome, and per group (split: the group's attribute,
+    value yes / no). shard_paths: {method: [attribution files]}."""
+    from .groups import UNKNOWN, membership
+
     decisions = _decisions(shard_paths, metric_csvs)
+    groups = list(groups)
+    if groups:
+        found = membership(dataset_h5, decisions["id"].to_numpy(), groups)
+        decisions = decisions.assign(**{g: found[g].to_numpy() for g in groups})
     rows = np.unique(decisions["row"].to_numpy(np.int64))
     with h5py.File(dataset_h5, "r") as h5:
         size = int(h5.attrs["mask_size"])
@@ -114,8 +122,8 @@ def mean_maps(dataset_h5, shard_paths: dict[str, list], metric_csvs, *, model: s
     records = []
     for (method, attribute), group in decisions.groupby(["method", "attribute"], sort=True):
         region = attribute_regions.get(attribute, "")
-        splits = [(ALL, ALL, group.index)] + [(split, str(value), g.index) for split in SPLITS
-                                              for value, g in group.groupby(split, sort=True)]
+        splits = [(ALL, ALL, group.index)] + [(split, str(value), g.index) for split in (*SPLITS, *groups)
+                                              for value, g in group.groupby(split, sort=True) if value != UNKNOWN]
         for split, value, index in splits:
             key = (method, attribute, split, value)
             valid = index[np.isfinite(masses[index]).all(axis=(1, 2))]
@@ -250,14 +258,15 @@ def mean_map_figure(out: dict, shares: pd.DataFrame, out_png, *, model: str, met
 
 
 def write_model_mean_maps(dataset_h5, shard_paths: dict[str, list], metric_csvs, outputs: dict, *, model: str,
-                          regions: dict, attribute_regions: dict, mode: str = "positive", n_resamples: int = 1000,
-                          seed: int = 0) -> pd.DataFrame:
+                          regions: dict, attribute_regions: dict, mode: str = "positive", groups=(),
+                          n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
     """One model's mean maps (outputs["h5"]), share table (outputs["table"], with each method's
     budget) and figure (outputs["png"], and the PDF beside it); methods in the order given."""
     from .aggregate import method_budgets, with_budget
 
     out, shares = mean_maps(dataset_h5, shard_paths, metric_csvs, model=model, regions=regions,
-                            attribute_regions=attribute_regions, mode=mode, n_resamples=n_resamples, seed=seed)
+                            attribute_regions=attribute_regions, mode=mode, groups=groups, n_resamples=n_resamples,
+                            seed=seed)
     budgets = method_budgets(pd.concat([pd.read_csv(p, usecols=lambda c: c in ("method", "budget"))
                                         for p in metric_csvs], ignore_index=True))
     write_mean_maps(out, outputs["h5"])

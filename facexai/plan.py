@@ -355,6 +355,8 @@ class RunPlan:
             L("summary"),
             L.figure("fr_vs_rp"),
             L("gallery"),
+            # per-group audits (config groups)
+            *([L.table("localisation_by_group"), L.table("group_differences")] if self.config.get("groups") else []),
         ] if self.models else []
         pair_embedders = self.embedders if pair_outputs else []
         return [

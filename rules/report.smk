@@ -144,6 +144,7 @@ rule mean_maps:
         regions=config["regions"],
         attribute_regions=config["attribute_regions"],
         mode=config["metrics"]["mass"],
+        groups=config["groups"],
         resamples=config["aggregate"]["bootstrap_resamples"],
         seed=config["seed"],
     script:

@@ -42,6 +42,47 @@ rule aggregate:
         "../scripts/aggregate.py"
 
 
+rule group_tables:
+    input:
+        tables=expand(
+            L("metrics_csv"),
+            subject=MODELS,
+            method=METHODS,
+            shard=EXPLAIN_SHARDS,
+        ),
+        # each model's dataset: the explained images' group membership (their attributes)
+        data=[L("dataset_h5", dataset=model_dataset(m)) for m in MODELS],
+    output:
+        by_group=report(
+            L.table("localisation_by_group"),
+            caption="../report/groups.rst",
+            category="4 Statistics",
+            subcategory="Groups",
+        ),
+        differences=report(
+            L.table("group_differences"),
+            caption="../report/groups.rst",
+            category="4 Statistics",
+            subcategory="Groups",
+        ),
+    log:
+        L.log("group_tables"),
+    benchmark:
+        L.benchmark("group_tables")
+    conda:
+        "../envs/facexai.yaml"
+    resources:
+        mem_mb=tables_mem_mb,
+    params:
+        models=MODELS,
+        groups=config["groups"],
+        resamples=config["aggregate"]["bootstrap_resamples"],
+        alpha=config["aggregate"]["alpha"],
+        seed=config["seed"],
+    script:
+        "../scripts/group_tables.py"
+
+
 rule twin_shift:
     input:
         data=[L("dataset_h5", dataset=model_dataset(m)) for m in TWIN_MODELS],

@@ -6,5 +6,5 @@ with log_to(snakemake.log[0]):
     p = snakemake.params
     write_model_mean_maps(snakemake.input.data, group_shards(snakemake.input.attributions, by=("method",)),
                           snakemake.input.tables, dict(snakemake.output.items()), model=snakemake.wildcards.model,
-                          regions=p.regions, attribute_regions=p.attribute_regions, mode=p.mode,
+                          regions=p.regions, attribute_regions=p.attribute_regions, mode=p.mode, groups=p.groups,
                           n_resamples=p.resamples, seed=p.seed)

@@ -234,3 +234,10 @@ def test_schema_enumerations_are_the_codes_own():
                                     f"mapped but gone from the schema: {sorted(set(code) - set(found))}"
     for key, values in found.items():
         assert values == tuple(code[key]), f"{key}: schema {values}, code {tuple(code[key])}"
+
+
+def test_an_unknown_group_is_named():
+    config = load_default()
+    config["groups"] = ["Pale_Skin", "Tall"]
+    with pytest.raises(ConfigError, match=r"groups: \['Tall'\] not CelebA attribute"):
+        check_config(config)

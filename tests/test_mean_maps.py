@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from facexai.attributions.store import make_shard
-from facexai.labels import CLASS_INDEX, MASS_PARTS
+from facexai.labels import ATTRIBUTE_INDEX, CLASS_INDEX, MASS_PARTS
 from facexai.mean_maps import (ALL, EXPECTED, mean_map_figure, mean_maps, normalised_mass, part_frequency,
                                write_mean_maps)
 
@@ -54,7 +54,10 @@ def planted(tmp_path):
         labels[i, 12:13, 5:11] = CLASS_INDEX["mouth"]
     with h5py.File(tmp_path / "d.h5", "w") as h5:
         h5["images"] = rng.integers(0, 256, (n, SIZE, SIZE, 3), dtype=np.uint8)
-        h5["labels"] = labels
+        h5["labels"], h5["ids"] = labels, np.arange(100, 100 + n)
+        attributes = -np.ones((n, 40), np.int8)
+        attributes[::2, ATTRIBUTE_INDEX["Pale_Skin"]] = 1   # the even images are the group's members
+        h5["attributes"] = attributes
         h5.attrs["mask_size"], h5.attrs["image_size"] = LABELS, SIZE
     eyes = np.isin(labels, [CLASS_INDEX["l_eye"], CLASS_INDEX["r_eye"]])
     planted_maps = np.kron(eyes, np.ones((2, 2))).astype(np.float32) * rng.uniform(0.5, 1.5, (n, 1, 1))
@@ -69,7 +72,7 @@ def planted(tmp_path):
     config = yaml.safe_load(open(f"{REPO}/config/config.yaml"))
     out, shares = mean_maps(tmp_path / "d.h5", {m: [tmp_path / f"{m}.h5"] for m in ("planted", "random")}, csvs,
                             model="m", regions=config["regions"], attribute_regions=config["attribute_regions"],
-                            n_resamples=200)
+                            groups=["Pale_Skin"], n_resamples=200)
     return tmp_path, out, shares, eyes
 
 
@@ -83,8 +86,9 @@ def test_a_method_planted_in_one_region_peaks_there(planted):
     control = out["maps"][("random", "Eyeglasses", ALL, ALL)]
     assert control.max() < 2 / LABELS ** 2 and control[eyes.mean(axis=0) >= 0.5].sum() < 0.2
 
-    def share(method, part, value=ALL):
-        row = shares[(shares["method"] == method) & (shares["part"] == part) & (shares["value"] == value)]
+    def share(method, part, value=ALL, split=None):
+        row = shares[(shares["method"] == method) & (shares["part"] == part) & (shares["value"] == value)
+                     & (shares["split"] == (split or ("outcome" if value in ("TP", "FN") else ALL)))]
         assert len(row) == 1
         return row.iloc[0]
 
@@ -100,6 +104,10 @@ def test_a_method_planted_in_one_region_peaks_there(planted):
     assert total == pytest.approx(1.0)
     # by outcome: the 8 TP and 4 FN decisions apart (the zero map is a TP)
     assert share("planted", "eyes", "TP")["n_images"] == 7 and share("planted", "eyes", "FN")["n_images"] == 4
+    # by group: the 6 even images and the 6 odd ones (the zero map, image 3, is odd)
+    assert share("planted", "eyes", "yes", "Pale_Skin")["n_images"] == 6
+    assert share("planted", "eyes", "no", "Pale_Skin")[["n_images", "n_no_mass"]].tolist() == [5, 1]
+    assert ("planted", "Eyeglasses", "Pale_Skin", "yes") in out["maps"]
 
 
 def test_mean_maps_are_written_and_drawn(planted):

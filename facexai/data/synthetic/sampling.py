@@ -13,7 +13,8 @@ from ...labels import ATTRIBUTE_INDEX, ATTRIBUTE_NAMES
 from ..splits import identity_test_mask
 
 # Prevalence of each attribute that carries signal. Every other column is drawn with p = 0.5 and
-# changes no pixel (present in the file, unlearnable by design).
+# changes no pixel (present in the file, unlearnable by design), but Pale_Skin: the person's skin
+# tone (PALE_TONE).
 SIGNAL_ATTRIBUTES: dict[str, float] = {
     "Eyeglasses": 0.35,
     "Smiling": 0.5,
@@ -70,6 +71,11 @@ class SyntheticConfig:
 
 
 
+# the skin tone (drawn uniform in [0.25, 1]) above which a person counts as Pale_Skin: the group
+# variable of the synthetic set (`groups`), a property of the person that changes the skin's pixels
+PALE_TONE = 0.7
+
+
 def draw_identity(rng: np.random.Generator) -> dict:
     """Geometry and colours that stay fixed for one person."""
     tone = rng.uniform(0.25, 1.0)
@@ -99,6 +105,7 @@ def draw_identity(rng: np.random.Generator) -> dict:
         "iris": rng.choice([[0.25, 0.15, 0.08], [0.2, 0.35, 0.55], [0.3, 0.4, 0.2]]).tolist(),
         "lip": np.clip(np.array([0.75, 0.35, 0.35]) * (0.6 + 0.4 * tone) + rng.normal(0, 0.03, 3),
                        0, 1).tolist(),
+        "pale": bool(tone > PALE_TONE),
     }
 
 
@@ -128,7 +135,8 @@ def draw_scene(rng: np.random.Generator, size: int) -> dict:
 
 
 def draw_attributes(rng: np.random.Generator) -> np.ndarray:
-    """Independent draws: 1 / -1 per CelebA attribute; only SIGNAL_ATTRIBUTES change pixels."""
+    """Independent draws: 1 / -1 per CelebA attribute; only SIGNAL_ATTRIBUTES change pixels (and
+    Pale_Skin, set from the person's skin tone in `_sample`)."""
     p = np.full(len(ATTRIBUTE_NAMES), 0.5)
     for name, prevalence in SIGNAL_ATTRIBUTES.items():
         p[ATTRIBUTE_INDEX[name]] = prevalence
@@ -171,6 +179,7 @@ def _sample(cfg: SyntheticConfig, plan: dict, i: int) -> tuple[dict, dict, np.nd
     identity = plan["identities"][plan["owner"][i]]
     scene = draw_scene(rng, cfg.image_size)
     attributes = draw_attributes(rng)
+    attributes[ATTRIBUTE_INDEX["Pale_Skin"]] = 1 if identity["pale"] else -1
     tint = False
     if cfg.shortcut_attribute is not None:
         positive = attributes[ATTRIBUTE_INDEX[cfg.shortcut_attribute]] > 0

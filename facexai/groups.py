@@ -1,0 +1,182 @@
+"""Per-group audits: does a method score, or put its mass, differently on one group of faces than on
+the rest?
+
+A group is a binary attribute of the explained image (config `groups`: CelebA attribute columns
+such as Male, Young, Pale_Skin; in the synthetic set Pale_Skin follows the drawn skin tone). An
+image is a member when the dataset's attribute is positive, not one when it is negative; 0
+(unknown, e.g. a photo folder without the column) leaves it out of that group's rows, counted.
+For a verification pair the group is that of the explained image (image a).
+
+* `group_rows`: the per-sample rows once per group, with columns `group` (the attribute) and
+  `member` (yes / no), to be summarised like any table (CIs by image).
+* `group_differences`: per model, method, region, metric and group, the mean over member images
+  against the mean over the other images (each image's decisions averaged first: the unit is the
+  image), the difference with a bootstrap CI (images resampled within each side), and a two-sided
+  Mann-Whitney U test of the per-image means; Holm per metric and model over methods, regions and
+  groups; `untestable` where even complete separation of the two sides (the smallest p their
+  sizes allow) could not pass in its family, so a small group is never reported as "no difference".
+"""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .labels import ATTRIBUTE_INDEX
+
+MEMBER, REST, UNKNOWN = "yes", "no", ""
+DIFFERENCE_COLUMNS = ["metric", "model", "method", "region", "group", "unit", "n_member", "n_rest", "n_unknown",
+                      "mean_member", "mean_rest", "difference", "difference_ci_low", "difference_ci_high", "statistic",
+                      "p", "p_best", "p_holm", "min_p_holm", "verdict"]
+
+
+def check_groups(groups) -> list[str]:
+    unknown = [g for g in groups if g not in ATTRIBUTE_INDEX]
+    if unknown:
+        raise ValueError(f"groups: unknown attribute(s) {unknown}; groups are CelebA attribute names "
+                         f"({', '.join(list(ATTRIBUTE_INDEX)[:4])}, ...)")
+    return list(groups)
+
+
+def membership(dataset_h5, ids, groups) -> pd.DataFrame:
+    """Per id (in the order given): yes / no / "" (unknown) for each group, from the dataset's
+    attribute columns."""
+    groups = check_groups(groups)
+    with h5py.File(dataset_h5, "r") as h5:
+        index = pd.Series(np.arange(len(h5["ids"])), index=h5["ids"][:])
+        if index.index.has_duplicates:
+            raise ValueError(f"{dataset_h5}: duplicate sample ids")
+        ids = np.asarray(ids, np.int64)
+        missing = sorted(set(ids.tolist()) - set(index.index.tolist()))
+        if missing:
+            raise ValueError(f"{dataset_h5}: sample id(s) {missing[:10]} are not in the dataset")
+        attributes = h5["attributes"][:][index.loc[ids].to_numpy()] if len(ids) else np.zeros((0, 40), np.int8)
+    out = {}
+    for g in groups:
+        values = attributes[:, ATTRIBUTE_INDEX[g]]
+        out[g] = np.where(values > 0, MEMBER, np.where(values < 0, REST, UNKNOWN))
+    return pd.DataFrame(out, index=range(len(ids)))
+
+
+def with_membership(table: pd.DataFrame, dataset_h5s: dict, groups, model_column: str = "model") -> pd.DataFrame:
+    """`table` with one column `group:NAME` per group: its rows' images' membership, read from each
+    model's dataset (dataset_h5s: model -> file; one file for every model when given as {None: file})."""
+    table = table.reset_index(drop=True)
+    columns = {f"group:{g}": np.full(len(table), UNKNOWN, dtype=object) for g in groups}
+    for model, rows in table.groupby(model_column, sort=False):
+        path = dataset_h5s.get(model, dataset_h5s.get(None))
+        if path is None:
+            raise ValueError(f"groups: no dataset for model {model!r}")
+        found = membership(path, rows["id"].to_numpy(), groups)
+        for g in groups:
+            columns[f"group:{g}"][rows.index] = found[g].to_numpy()
+    return table.assign(**columns)
+
+
+def group_rows(table: pd.DataFrame, groups) -> pd.DataFrame:
+    """The rows once per group (rows of unknown membership left out): columns `group`, `member`."""
+    parts = []
+    for g in groups:
+        member = table[f"group:{g}"]
+        parts.append(table[member != UNKNOWN].assign(group=g, member=member[member != UNKNOWN]))
+    out = pd.concat(parts, ignore_index=True) if parts else table.iloc[:0].assign(group="", member="")
+    return out.drop(columns=[f"group:{g}" for g in groups])
+
+
+def _mann_whitney(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """(U, p, p_best): two-sided Mann-Whitney U of a against b, and the p of complete separation of
+    samples of these sizes (the smallest any outcome can give)."""
+    if a.size == 0 or b.size == 0:
+        return np.nan, np.nan, np.nan
+    best = stats.mannwhitneyu(np.arange(a.size), a.size + np.arange(b.size), alternative="two-sided").pvalue
+    if np.all(np.concatenate([a, b]) == a[0]):
+        return float(a.size * b.size / 2), 1.0, float(best)
+    res = stats.mannwhitneyu(a, b, alternative="two-sided")
+    return float(res.statistic), float(res.pvalue), float(best)
+
+
+def _difference_ci(a: np.ndarray, b: np.ndarray, n_resamples: int, seed: int) -> tuple[float, float]:
+    """Percentile bootstrap CI of mean(a) - mean(b), each side resampled on its own."""
+    if a.size < 2 or b.size < 2:
+        return np.nan, np.nan
+    rng = np.random.default_rng(seed)
+    diffs = (a[rng.integers(0, a.size, (n_resamples, a.size))].mean(axis=1)
+             - b[rng.integers(0, b.size, (n_resamples, b.size))].mean(axis=1))
+    return float(np.quantile(diffs, 0.025)), float(np.quantile(diffs, 0.975))
+
+
+def group_differences(table: pd.DataFrame, groups, metrics, *, by=("model", "method", "region"),
+                      alpha: float = 0.05, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """See the module docstring; `table` has the `group:NAME` columns (`with_membership`)."""
+    from .stats import best_adjusted_p, holm
+
+    by = list(by)
+    records = []
+    for metric in (m for m in metrics if m in table):
+        for keys, rows in table.groupby(by, sort=True, dropna=False):
+            keys = keys if isinstance(keys, tuple) else (keys,)
+            values = rows[metric].to_numpy(np.float64)
+            ok = np.isfinite(values)
+            if not ok.any():
+                continue
+            per_image = rows[ok].assign(_v=values[ok]).groupby("id")
+            means = per_image["_v"].mean()
+            for g in groups:
+                side = per_image[f"group:{g}"].first()
+                a, b = means[side == MEMBER].to_numpy(), means[side == REST].to_numpy()
+                statistic, p, p_best = _mann_whitney(a, b)
+                low, high = _difference_ci(a, b, n_resamples, seed)
+                records.append({"metric": metric, **dict(zip(by, keys)), "group": g, "unit": "image",
+                                "n_member": a.size, "n_rest": b.size, "n_unknown": int((side == UNKNOWN).sum()),
+                                "mean_member": a.mean() if a.size else np.nan,
+                                "mean_rest": b.mean() if b.size else np.nan,
+                                "difference": a.mean() - b.mean() if a.size and b.size else np.nan,
+                                "difference_ci_low": low, "difference_ci_high": high, "statistic": statistic,
+                                "p": p, "p_best": p_best})
+    out = pd.DataFrame.from_records(records, columns=[c for c in DIFFERENCE_COLUMNS if c not in
+                                                      ("p_holm", "min_p_holm", "verdict")])
+    for c in by:
+        if c not in out:
+            out[c] = pd.Series(dtype=object)
+    out["p_holm"] = np.nan
+    out["min_p_holm"] = np.nan
+    for _, idx in out.groupby(["metric", "model"], sort=False).groups.items():
+        out.loc[idx, "p_holm"] = holm(out.loc[idx, "p"])
+        out.loc[idx, "min_p_holm"] = best_adjusted_p(out.loc[idx, "p"], out.loc[idx, "p_best"])
+    differ = out["p_holm"] < alpha
+    untestable = ~(out["min_p_holm"] < alpha)
+    out["verdict"] = np.where(differ, "differ", np.where(untestable, "untestable", "no difference found"))
+    return out[[c for c in DIFFERENCE_COLUMNS if c in out] + [c for c in by if c not in DIFFERENCE_COLUMNS]]
+
+
+def write_group_tables(per_sample_csvs, dataset_h5s: dict, groups, outputs: dict, *, metrics=None,
+                       by=("model", "method", "region"), alpha: float = 0.05, n_resamples: int = 1000,
+                       seed: int = 0) -> dict[str, pd.DataFrame]:
+    """The per-group tables of per-sample metric tables: outputs["by_group"] (the localisation
+    summary per group and membership, over all decisions (`outcome` = all) and per decision
+    outcome) and outputs["differences"] (`group_differences` on the registry's tested metrics, or
+    `metrics`). Without groups both files hold their header only."""
+    from .aggregate import summarise
+    from .atomic import atomic_path
+    from .metrics import registry
+
+    groups = check_groups(groups)
+    table = pd.concat([pd.read_csv(p) for p in per_sample_csvs], ignore_index=True)
+    table = with_membership(table, dataset_h5s, groups)
+    rows = group_rows(table, groups)
+    by = list(by)
+    parts = []
+    if len(rows):
+        parts.append(summarise(rows.assign(outcome="all"), [*by, "outcome", "group", "member"], n_resamples, seed))
+        if "outcome" in rows:
+            parts.append(summarise(rows, [*by, "outcome", "group", "member"], n_resamples, seed))
+    summary = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*by, "outcome", "group",
+                                                                                       "member"])
+    differences = group_differences(table, groups, registry.tested() if metrics is None else metrics, by=by,
+                                    alpha=alpha, n_resamples=n_resamples, seed=seed)
+    for name, frame in (("by_group", summary), ("differences", differences)):
+        with atomic_path(outputs[name]) as tmp:
+            frame.to_csv(tmp, index=False)
+    return {"by_group": summary, "differences": differences}

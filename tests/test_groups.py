@@ -1,0 +1,112 @@
+"""Per-group audits: membership from the dataset's attributes, the group rows, and the test of a
+group against the rest (by image, Holm, untestable when the groups are too small to ever pass)."""
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from facexai.groups import (MEMBER, REST, UNKNOWN, group_differences, group_rows, membership, with_membership,
+                            write_group_tables)
+from facexai.labels import ATTRIBUTE_INDEX
+
+
+def make_dataset(path, ids, male, young=None):
+    attributes = -np.ones((len(ids), 40), np.int8)
+    attributes[:, ATTRIBUTE_INDEX["Male"]] = male
+    if young is not None:
+        attributes[:, ATTRIBUTE_INDEX["Young"]] = young
+    with h5py.File(path, "w") as h5:
+        h5["ids"], h5["attributes"] = np.asarray(ids), attributes
+    return path
+
+
+def test_membership_by_hand(tmp_path):
+    path = make_dataset(tmp_path / "d.h5", [7, 3, 9], male=[1, -1, 0])
+    found = membership(path, [9, 7, 7, 3], ["Male", "Young"])
+    assert list(found["Male"]) == [UNKNOWN, MEMBER, MEMBER, REST]   # 0: unknown, never guessed
+    assert list(found["Young"]) == [REST] * 4
+    with pytest.raises(ValueError, match=r"sample id\(s\) \[5\] are not in the dataset"):
+        membership(path, [5], ["Male"])
+    with pytest.raises(ValueError, match=r"groups: unknown attribute\(s\) \['Tall'\]"):
+        membership(path, [7], ["Tall"])
+
+
+def table_of(member_values, rest_values, decisions_per_image=1):
+    """A per-sample table of one model, method and region: one image per value, members first."""
+    rows = []
+    for side, values, offset in ((MEMBER, member_values, 0), (REST, rest_values, 1000)):
+        for i, v in enumerate(values):
+            for d in range(decisions_per_image):
+                rows.append({"model": "m", "method": "g", "region": "eyes", "id": offset + i, "attribute": f"A{d}",
+                             "rp": v + 0.001 * d, "group:Male": side})
+    return pd.DataFrame(rows)
+
+
+def test_a_group_that_differs_is_found_and_the_test_is_scipy_s():
+    rng = np.random.default_rng(0)
+    member, rest = rng.uniform(0.5, 0.9, 10), rng.uniform(0.1, 0.45, 12)
+    out = group_differences(table_of(member, rest), ["Male"], ["rp"], n_resamples=200)
+    row = out.iloc[0]
+    assert (row["n_member"], row["n_rest"], row["verdict"]) == (10, 12, "differ")
+    assert row["difference"] == pytest.approx(member.mean() - rest.mean())
+    assert row["difference_ci_low"] > 0
+    assert row["p"] == pytest.approx(stats.mannwhitneyu(member, rest, alternative="two-sided").pvalue)
+
+
+def test_the_image_is_the_unit():
+    # three decisions per image: 10 and 12 images, not 30 and 36 rows; the image means are compared
+    member, rest = np.linspace(0.5, 0.9, 10), np.linspace(0.1, 0.45, 12)
+    row = group_differences(table_of(member, rest, decisions_per_image=3), ["Male"], ["rp"], n_resamples=50).iloc[0]
+    assert (row["n_member"], row["n_rest"]) == (10, 12)
+    assert row["mean_member"] == pytest.approx(member.mean() + 0.001)
+
+
+def test_small_groups_are_untestable_not_equal_and_equal_groups_are_not_called_different():
+    # 2 against 3 images: complete separation gives p = 0.2 at best: untestable, whatever the values
+    out = group_differences(table_of([0.9, 0.95], [0.1, 0.2, 0.15]), ["Male"], ["rp"], n_resamples=50)
+    assert out.iloc[0]["verdict"] == "untestable" and out.iloc[0]["p_best"] == pytest.approx(0.2)
+    rng = np.random.default_rng(1)
+    same = group_differences(table_of(rng.uniform(0, 1, 15), rng.uniform(0, 1, 15)), ["Male"], ["rp"],
+                             n_resamples=50)
+    assert same.iloc[0]["verdict"] == "no difference found"
+
+
+def test_holm_runs_over_the_methods_and_groups_of_a_metric():
+    rng = np.random.default_rng(2)
+    tables = []
+    for method in ("a", "b", "c"):
+        t = table_of(rng.uniform(0.5, 0.9, 8), rng.uniform(0.1, 0.45, 8))
+        tables.append(t.assign(method=method))
+    out = group_differences(pd.concat(tables, ignore_index=True), ["Male"], ["rp"], n_resamples=50)
+    p = out["p"].to_numpy()
+    expected = np.minimum(1, np.maximum.accumulate(np.sort(p) * np.arange(3, 0, -1)))[np.argsort(np.argsort(p))]
+    np.testing.assert_allclose(out["p_holm"], expected)
+
+
+def test_group_rows_and_tables_end_to_end(tmp_path):
+    ids = np.arange(20)
+    male = np.where(ids < 10, 1, -1)
+    make_dataset(tmp_path / "d.h5", ids, male=male, young=np.where(ids % 2 == 0, 1, 0))
+    rng = np.random.default_rng(3)
+    per_sample = pd.DataFrame({"model": "m", "method": "g", "budget": "", "id": ids, "attribute": "Smiling",
+                               "region": "mouth", "outcome": np.where(ids % 3 == 0, "FN", "TP"),
+                               "rp": np.where(male > 0, 0.8, 0.2) + rng.normal(0, 0.05, 20), "degenerate": ""})
+    per_sample.to_csv(tmp_path / "t.csv", index=False)
+    table = with_membership(per_sample, {"m": tmp_path / "d.h5"}, ["Male", "Young"])
+    rows = group_rows(table, ["Male", "Young"])
+    # every image once per group; Young's unknown (0) images left out
+    assert (rows["group"] == "Male").sum() == 20 and (rows["group"] == "Young").sum() == 10
+    out = write_group_tables([tmp_path / "t.csv"], {"m": tmp_path / "d.h5"}, ["Male", "Young"],
+                             {"by_group": tmp_path / "g.csv", "differences": tmp_path / "diff.csv"},
+                             metrics=["rp"], n_resamples=100)
+    by_group = pd.read_csv(tmp_path / "g.csv", keep_default_na=False)
+    overall = by_group[(by_group["outcome"] == "all") & (by_group["group"] == "Male")]
+    assert list(overall["member"]) == ["no", "yes"] and list(overall["n_images"]) == [10, 10]
+    assert overall["rp_mean"].iloc[1] > 0.7 > 0.3 > overall["rp_mean"].iloc[0]
+    assert set(by_group["outcome"]) == {"all", "TP", "FN"}
+    differences = out["differences"].set_index("group")
+    assert differences.loc["Male", "verdict"] == "differ"
+    assert differences.loc["Young", "n_unknown"] == 10 and differences.loc["Young", "n_rest"] == 0
+    assert differences.loc["Young", "verdict"] == "untestable"
