@@ -152,26 +152,30 @@ def group_differences(table: pd.DataFrame, groups, metrics, *, by=("model", "met
 
 
 def write_group_tables(per_sample_csvs, dataset_h5s: dict, groups, outputs: dict, *, metrics=None,
-                       by=("model", "method", "region"), alpha: float = 0.05, n_resamples: int = 1000,
-                       seed: int = 0) -> dict[str, pd.DataFrame]:
-    """The per-group tables of per-sample metric tables: outputs["by_group"] (the localisation
-    summary per group and membership, over all decisions (`outcome` = all) and per decision
-    outcome) and outputs["differences"] (`group_differences` on the registry's tested metrics, or
-    `metrics`). Without groups both files hold their header only."""
+                       summarised=None, by=("model", "method", "region"), prepare=None, alpha: float = 0.05,
+                       n_resamples: int = 1000, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """The per-group tables of per-sample metric tables: outputs["by_group"] (the summary of the
+    `summarised` metrics per group and membership, over all decisions (`outcome` = all) and per
+    decision outcome) and outputs["differences"] (`group_differences` on the `metrics`). Defaults:
+    the registry's metrics for attribute decisions; `prepare` (table -> table) first (verification
+    pairs: `stats.pair_rows_at_chance`). Without groups both files hold their header only."""
     from .aggregate import summarise
     from .atomic import atomic_path
     from .metrics import registry
 
     groups = check_groups(groups)
     table = pd.concat([pd.read_csv(p) for p in per_sample_csvs], ignore_index=True)
+    if prepare is not None:
+        table = prepare(table)
     table = with_membership(table, dataset_h5s, groups)
     rows = group_rows(table, groups)
     by = list(by)
     parts = []
     if len(rows):
-        parts.append(summarise(rows.assign(outcome="all"), [*by, "outcome", "group", "member"], n_resamples, seed))
+        parts.append(summarise(rows.assign(outcome="all"), [*by, "outcome", "group", "member"], n_resamples, seed,
+                               metrics=summarised))
         if "outcome" in rows:
-            parts.append(summarise(rows, [*by, "outcome", "group", "member"], n_resamples, seed))
+            parts.append(summarise(rows, [*by, "outcome", "group", "member"], n_resamples, seed, metrics=summarised))
     summary = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*by, "outcome", "group",
                                                                                        "member"])
     differences = group_differences(table, groups, registry.tested() if metrics is None else metrics, by=by,

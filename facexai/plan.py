@@ -196,10 +196,6 @@ class RunPlan:
         attribute decisions) and verification/EMBEDDER (an embedder's pairs); layout.subject."""
         return [*self.models, *(subject(embedder=e) for e in self.embedders)]
 
-    def subject_kind(self, value: str) -> tuple[str, str]:
-        """(subject kind, model or embedder name) of a `subject` value (facexai/subjects)."""
-        return subject_of(value)
-
     def attribution_inputs(self, value: str, method: str) -> dict:
         """An attribution job's input files by name, as its subject kind reads them."""
         kind, name = subject_of(value)
@@ -367,6 +363,8 @@ class RunPlan:
             *[L.figure(f"training_curves_{m}") for m in self.trained_models],
             *([L("eer", embedder=e) for e in self.embedders] if verification else []),
             *[L.pair_table("localisation", embedder=e) for e in pair_embedders],
+            *[L.pair_table(t, embedder=e) for e in (pair_embedders if self.config.get("groups") else [])
+              for t in ("localisation_by_group", "group_differences")],
             *[L.figure(f"verification_pairs_{e}") for e in pair_embedders],
             *([L.figure(f"triplet_game_{e}") for e in pair_embedders] if self.triplets else []),
             *[L("pair_gallery", embedder=e) for e in pair_embedders],

@@ -16,8 +16,6 @@ rule attribute:
         mem_mb=4000,
         gpu=gpu_request(),
     params:
-        kind=lambda wc: PLAN.subject_kind(wc.subject)[0],
-        name=lambda wc: PLAN.subject_kind(wc.subject)[1],
         method=lambda wc: config["methods"][wc.method],  # a change here reruns only this method
         # which subjects, without the method list: adding a method reruns no other
         explain=lambda wc: PLAN.explain_selection(wc.subject),

@@ -18,7 +18,6 @@ rule metrics:
         mem_mb=4000,
         gpu=gpu_request(),
     params:
-        kind=lambda wc: PLAN.subject_kind(wc.subject)[0],
         regions=config["regions"],
         attribute_regions=lambda wc: PLAN.attribute_regions(wc.subject),
         # attribute jobs without the pair-only settings (metrics.game): changing them reruns none
@@ -82,3 +81,40 @@ rule verification_localisation:
         q=config["metrics"]["q"],  # a map without mass scores recall q / 100, as a uniform map
     script:
         "../scripts/verification_localisation.py"
+
+
+rule pair_group_tables:
+    input:
+        tables=expand(
+            L("metrics_csv", subject=subject(embedder="{{embedder}}")),
+            method=PAIR_METHODS,
+            shard=PAIR_SHARDS,
+        ),
+        # the explained images' group membership (their attributes)
+        data=L("dataset_h5", dataset="main"),
+    output:
+        by_group=report(
+            L.pair_table("localisation_by_group"),
+            caption="../report/groups.rst",
+            category="4 Statistics",
+            subcategory="Verification: {embedder}",
+        ),
+        differences=report(
+            L.pair_table("group_differences"),
+            caption="../report/groups.rst",
+            category="4 Statistics",
+            subcategory="Verification: {embedder}",
+        ),
+    log:
+        L.log("verification/{embedder}/group_tables"),
+    conda:
+        "../envs/facexai.yaml"
+    params:
+        groups=config["groups"],
+        metrics=summarised(pairs=True),
+        resamples=config["aggregate"]["bootstrap_resamples"],
+        alpha=config["aggregate"]["alpha"],
+        seed=config["seed"],
+        q=config["metrics"]["q"],  # a map without mass scores recall q / 100, as a uniform map
+    script:
+        "../scripts/pair_group_tables.py"

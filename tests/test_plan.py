@@ -163,7 +163,6 @@ def test_each_subject_s_jobs_read_what_its_kind_needs(default_config):
     model, embedder = plan.models[0], plan.embedders[0]
     pairs = f"verification/{embedder}"
     assert plan.subjects == [*plan.models, *(f"verification/{e}" for e in plan.embedders)]
-    assert plan.subject_kind(model) == ("attributes", model) and plan.subject_kind(pairs) == ("pairs", embedder)
     ours = plan.attribution_inputs(model, "gradcam")
     assert set(ours) == {"data", "split", "weights", "meta", "precomputed"} and ours["precomputed"] == []
     assert ours["meta"] == f"results/models/{model}/model.json"

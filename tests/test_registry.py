@@ -173,3 +173,20 @@ def test_rank_based_metrics_ignore_a_strictly_increasing_transform(tmp_path):
             np.testing.assert_allclose(other[metric].to_numpy(float), reference[metric].to_numpy(float),
                                        rtol=1e-6, atol=1e-9, equal_nan=True, err_msg=f"{metric} under {name}")
         assert not np.allclose(other["rp"], reference["rp"], equal_nan=True)  # the mass moved: RP reads it
+
+
+def test_an_empty_shard_is_explained_and_scored_without_a_row(tiny_inputs):
+    """More shards than test samples (or no positive decision in a shard): an attribution file and
+    a metric table with their columns and no row, not a crash."""
+    from facexai.attributions.run import explain_shard
+    from facexai.attributions.store import read_shard
+
+    tmp, config, settings = tiny_inputs
+    inputs = {"data": tmp / "d.h5", "split": tmp / "split.tsv", "meta": tmp / "model" / META}
+    sizes = [explain_shard("attributes", inputs, tmp / f"e{s}.h5", name="m", method="random", params={}, shard=s,
+                           n_shards=3, selection={"attributes": ["Eyeglasses"]}, progress=False) for s in range(3)]
+    assert sizes == [1, 1, 0]   # 2 test samples in 3 shards
+    assert len(read_shard(tmp / "e2.h5")) == 0
+    table = metric_table("attributes", {"attributions": tmp / "e2.h5", **inputs}, tmp / "e2.csv",
+                         regions=config["regions"], attribute_regions=config["attribute_regions"], settings=settings)
+    assert len(table) == 0 and {"rp", "lift", "degenerate"} <= set(pd.read_csv(tmp / "e2.csv").columns)

@@ -138,6 +138,13 @@ def test_a_toy_subject_kind_goes_through_every_consumer(toy_kind, tmp_path):
     np.testing.assert_allclose(ours["rp"], 1.0)
     assert abs(random["rp"].mean() - 0.25) < 0.1 and (random["rp"] < 0.6).all()
     assert ours["sanity_checked"].sum() == 2 * 2  # two per shard
+    # occluding anything but the quadrant (the kind's expected region) leaves the score as it is
+    np.testing.assert_allclose(table["drop_background"], 0.0, atol=1e-6)
+    # maps are seeded by the kind's seeds (sample ids), not by position: one shard gives the same maps
+    explain_shard(toy_kind.name, {"data": tmp_path / "d.h5"}, tmp_path / "one.h5", name="toy", method="random",
+                  params={}, shard=0, n_shards=1, selection=selection, batch_size=5, progress=False)
+    np.testing.assert_array_equal(read_shard(tmp_path / "one.h5").maps,
+                                  np.concatenate([read_shard(f).maps for f in files[("toy", "random")]]))
     # aggregate tables and the paired tests by image, rows matched by the kind's key (id, quadrant)
     assert subjects.row_key(table) == ["model", "id", "quadrant"]
     summary = summarise(table, ["model", "method", "quadrant"], n_resamples=50)

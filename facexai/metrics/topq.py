@@ -247,7 +247,7 @@ def mask_metrics(maps, regions, *, q: float = 10, tolerance: float = 0.0, mode: 
     k = top_count(q, shape[0] * shape[1])
     out = {name: np.full(n, np.nan) for name in MASK_METRICS}
     out["degenerate"] = np.full(n, "", dtype=object)
-    out["chance"] = regions.reshape(n, -1).mean(axis=1)
+    out["chance"] = regions.reshape(n, shape[0] * shape[1]).mean(axis=1) if n else np.zeros(0)
     disk = _disk(tolerance) if tolerance > 0 else None
     order = ("rp", "recall", "iou", "rank_accuracy", "pointing", "components", "largest_share", "auc")
     with ThreadPoolExecutor(max(1, workers)) as pool:
@@ -270,7 +270,8 @@ def mask_metrics(maps, regions, *, q: float = 10, tolerance: float = 0.0, mode: 
                 out["degenerate"][a + i] = values[-1]
     # a map with a non-finite pixel is broken even where its positive part looks finite (-inf has no
     # positive mass): NaN for every value, named
-    broken = ~np.isfinite(maps.reshape(n, -1)).all(axis=1) & (out["degenerate"] != "empty_region")
+    pixels = int(np.prod(maps.shape[1:]))
+    broken = ~np.isfinite(maps.reshape(n, pixels)).all(axis=1) & (out["degenerate"] != "empty_region")
     for name in order:
         out[name][broken] = np.nan
     out["degenerate"][broken] = "nonfinite_map"

@@ -66,15 +66,16 @@ class AttributeDecisions(SubjectKind):
             table = explanation_table(read_rows(h5, "attributes", rows), rows, read_rows(h5, "ids", rows),
                                       meta["attributes"], selection["attributes"],
                                       selection.get("only_positive", True))
-            images = read_rows(h5, "images", table["row"].to_numpy())
-        targets = torch.from_numpy(table["target"].to_numpy())
+            images = read_rows(h5, "images", table["row"].to_numpy(np.int64))
+        # int64 also for a shard without a decision to explain (an empty table's columns are objects)
+        targets = torch.from_numpy(table["target"].to_numpy(np.int64))
 
         def bind(explainer):
             if hasattr(explainer, "bind"):  # maps made elsewhere: this model's file
                 explainer.bind(name, meta["attributes"])
 
         return Explained(
-            images=images, seeds=table["id"].to_numpy(), label_rows=table["row"].to_numpy(),
+            images=images, seeds=table["id"].to_numpy(np.int64), label_rows=table["row"].to_numpy(np.int64),
             task=lambda a, b: ClassTask(model, targets[a:b].to(dev), probability=True),
             columns={"row": table["row"].to_numpy(np.int64), "ids": table["id"].to_numpy(np.int64),
                      "target": table["target"].to_numpy(np.int64), "attribute": table["attribute"].to_numpy()},
