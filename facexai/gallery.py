@@ -289,9 +289,16 @@ def write_gallery(data: dict, out_html, title: str = "facexai gallery") -> None:
 
 
 def build_gallery(metric_csvs, attribution_h5s: dict, dataset_h5s: dict, out_html, *, regions: dict,
-                  mode: str = "positive", max_per_model: int | None = None) -> int:
+                  mode: str = "positive", max_per_model: int | None = None, mean_maps: tuple | None = None) -> int:
+    """The gallery page; `mean_maps` ({model: mean-map file}, {model: share table}) adds the view of
+    the aligned mean maps (facexai/mean_maps.py) above the cards."""
     data = gallery_data(metric_csvs, attribution_h5s, dataset_h5s, regions=regions, mode=mode,
                         max_per_model=max_per_model)
+    if mean_maps is not None:
+        from .mean_maps import gallery_view
+
+        entries, pictures = gallery_view(*mean_maps)
+        data = {**data, "mean_maps": entries, "pictures": {**data["pictures"], **pictures}}
     write_gallery(data, out_html)
     return len(data["decisions"])
 

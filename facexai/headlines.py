@@ -204,6 +204,21 @@ def twin_lines(twin: pd.DataFrame, part: str = "background") -> list[str]:
     return lines
 
 
+def group_lines(differences: pd.DataFrame, metrics=("rp", "lift")) -> list[str]:
+    """Per model and group: how many tests of each verdict (on `metrics`), and the differing ones."""
+    lines = ["| model | group | differ | no difference found | untestable | differing (method, region, metric: "
+             "member - rest [95 % CI]) |", "| --- | --- | --- | --- | --- | --- |"]
+    rows = differences[differences["metric"].isin(metrics)]
+    for (model, group), g in rows.groupby(["model", "group"], sort=True):
+        counts = g["verdict"].value_counts()
+        differing = "; ".join(f"{r.method}, {r.region}, {r.metric}: "
+                              f"{_ci(r.difference, r.difference_ci_low, r.difference_ci_high)}"
+                              for r in g[g["verdict"] == "differ"].itertuples())
+        lines.append(f"| {model} | {group} | {counts.get('differ', 0)} | {counts.get('no difference found', 0)} | "
+                     f"{counts.get('untestable', 0)} | {differing or '-'} |")
+    return lines
+
+
 def photo_lines(results: Path) -> list[str]:
     """The photo stage's counts (dataset.source photos), or nothing."""
     path = Layout(results).path("photo_summary", dataset="main")
@@ -277,6 +292,10 @@ def headlines(results_dir) -> str:
         out += ["", "### Verification pairs that differ in one region: lift in the changed region (1 = a uniform "
                 "map; rows whose map has no mass there count at 1)", "",
                 *verification_lines(layout, embedders)]
+    groups = Path(layout.table("group_differences"))
+    if groups.is_file() and len(differences := pd.read_csv(groups)):
+        out += ["", "### Groups against the rest: RP and lift (Mann-Whitney U on image means, Holm per metric and "
+                "model; untestable: groups too small to ever differ)", "", *group_lines(differences)]
     twin = Path(layout.table("twin_shift"))
     if twin.is_file():
         out += ["", "### Fair vs biased twin: mass on the background for the shortcut attribute", "",

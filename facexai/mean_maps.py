@@ -277,3 +277,59 @@ def write_model_mean_maps(dataset_h5, shard_paths: dict[str, list], metric_csvs,
     log.info("mean maps of %s: %d (method, attribute) groups; maps without mass: %s", model, len(no_mass),
              {f"{r.method}/{r.attribute}": int(r.n_no_mass) for r in no_mass.itertuples() if r.n_no_mass})
     return shares
+
+
+def read_mean_maps(path) -> dict:
+    """A file of `write_mean_maps`, back in `mean_maps`' form (maps, n, frequency, mean_image)."""
+    with h5py.File(path, "r") as h5:
+        keys = list(zip(*(h5[c][:].astype(str).tolist() for c in ("method", "attribute", "split", "value"))))
+        groups = list(zip(*(h5[c][:].astype(str).tolist() for c in ("g_attribute", "g_split", "g_value"))))
+        parts = [p.decode() if isinstance(p, bytes) else str(p) for p in h5.attrs["parts"]]
+        maps, n, frequency, images = h5["maps"][:], h5["n_images"][:], h5["frequency"][:], h5["mean_image"][:]
+    return {"maps": dict(zip(keys, maps)), "n": dict(zip(keys, n.tolist())),
+            "frequency": {g: dict(zip(parts, f)) for g, f in zip(groups, frequency)},
+            "mean_image": dict(zip(groups, images))}
+
+
+def outlined(rgb: np.ndarray, frequency: np.ndarray, colour=(230, 159, 0)) -> np.ndarray:
+    """`rgb` with the border of {frequency >= 0.5} (resized to the image, nearest) drawn in `colour`."""
+    from scipy import ndimage
+
+    size = rgb.shape[0]
+    inside = frequency[(np.arange(size) * frequency.shape[0] // size)[:, None],
+                       (np.arange(size) * frequency.shape[1] // size)[None, :]] >= 0.5
+    border = inside & ~ndimage.binary_erosion(inside)
+    out = rgb.copy()
+    out[border] = colour
+    return out
+
+
+def gallery_view(mean_h5s: dict, share_csvs: dict) -> tuple[list, dict]:
+    """The gallery's mean-map view: (entries, pictures). One entry per model, method, attribute and
+    split (all decisions and each group's members / the rest): the mean map over the mean image with
+    the expected region outlined (orange), its n, and the expected region's share with its CI. The
+    mean maps are mass distributions already (the configured mass): drawn as they are."""
+    from .render import data_uri, heat_of, overlay_rgb
+
+    entries, pictures = [], {}
+    for model, path in mean_h5s.items():
+        out = read_mean_maps(path)
+        shares = pd.read_csv(share_csvs[model], keep_default_na=False, na_values=[""])
+        expected = shares[shares["expected"].astype(str) == "True"].set_index(["method", "attribute", "split",
+                                                                               "value"])
+        for key, mean in out["maps"].items():
+            method, attribute, split, value = key
+            if split == "outcome":
+                continue  # per outcome: in the table
+            group = (attribute, split, value)
+            heat = heat_of(mean, mode="positive") if np.isfinite(mean).all() else None
+            picture = f"mean:{model}:{':'.join(key)}"
+            pictures[picture] = data_uri(outlined(overlay_rgb(out["mean_image"][group], heat),
+                                                  out["frequency"][group][EXPECTED]))
+            row = expected.loc[key] if key in expected.index else None
+            entries.append({"model": model, "method": method, "attribute": attribute, "split": split, "value": value,
+                            "n": int(out["n"][key]), "picture": picture, "no_mass": heat is None,
+                            "share": None if row is None or not np.isfinite(row["share_mean"]) else
+                            [round(float(row[c]), 4) for c in ("share_mean", "share_ci_low", "share_ci_high")],
+                            "region": "" if row is None else str(row["part"])})
+    return entries, pictures

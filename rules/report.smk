@@ -243,6 +243,9 @@ rule gallery:
             shard=EXPLAIN_SHARDS,
         ),
         data=[L("dataset_h5", dataset=model_dataset(m)) for m in MODELS],
+        # the aligned mean maps' view
+        mean_maps=expand(L("mean_maps"), model=MODELS),
+        mean_tables=[L.table(f"mean_maps_{m}") for m in MODELS],
     output:
         report(
             L("gallery"),

@@ -110,3 +110,15 @@ def test_group_rows_and_tables_end_to_end(tmp_path):
     assert differences.loc["Male", "verdict"] == "differ"
     assert differences.loc["Young", "n_unknown"] == 10 and differences.loc["Young", "n_rest"] == 0
     assert differences.loc["Young", "verdict"] == "untestable"
+
+
+def test_the_headlines_count_the_verdicts_and_name_the_differences():
+    from facexai.headlines import group_lines
+
+    rng = np.random.default_rng(0)
+    out = group_differences(table_of(rng.uniform(0.5, 0.9, 10), rng.uniform(0.1, 0.45, 12)), ["Male"], ["rp"],
+                            n_resamples=100)
+    lines = group_lines(out)
+    row = out.iloc[0]
+    assert lines[2].startswith("| m | Male | 1 | 0 | 0 | g, eyes, rp: ")
+    assert f"{row['difference']:.2f} [{row['difference_ci_low']:.2f}, {row['difference_ci_high']:.2f}]" in lines[2]

@@ -131,3 +131,26 @@ def test_a_decision_without_a_metric_row_is_refused_naming_it(planted, tmp_path)
                                          r"id 101, Eyeglasses\)"):
         mean_maps(tmp / "d.h5", {"planted": [tmp / "planted.h5"]}, [tmp / "short.csv"], model="m", regions={},
                   attribute_regions={})
+
+
+def test_the_gallery_view_reads_the_written_mean_maps(planted):
+    from facexai.mean_maps import gallery_view, outlined, read_mean_maps
+
+    tmp, out, shares, _ = planted
+    write_mean_maps(out, tmp / "m.h5")
+    back = read_mean_maps(tmp / "m.h5")
+    assert set(back["maps"]) == set(out["maps"]) and back["n"] == out["n"]
+    np.testing.assert_allclose(back["frequency"][("Eyeglasses", ALL, ALL)]["eyes"],
+                               out["frequency"][("Eyeglasses", ALL, ALL)]["eyes"], rtol=1e-6)
+    shares.to_csv(tmp / "shares.csv", index=False)
+    entries, pictures = gallery_view({"m": tmp / "m.h5"}, {"m": tmp / "shares.csv"})
+    # all decisions and the group's two sides, not the outcomes (in the table); each with its picture
+    assert {(e["split"], e["value"]) for e in entries} == {(ALL, ALL), ("Pale_Skin", "yes"), ("Pale_Skin", "no")}
+    assert all(e["picture"] in pictures and pictures[e["picture"]].startswith("data:image/png") for e in entries)
+    planted_all = next(e for e in entries if e["method"] == "planted" and e["split"] == ALL)
+    assert planted_all["region"] == "eyes" and planted_all["n"] == 11 and planted_all["share"][0] == pytest.approx(1)
+    # the outline: the border of the half-frequency area, in orange, nothing else changed
+    frequency = np.zeros((4, 4))
+    frequency[1:3, 1:3] = 1
+    drawn = outlined(np.zeros((8, 8, 3), np.uint8), frequency)
+    assert (drawn.any(axis=2)).sum() == 12 and not drawn[3:5, 3:5].any()   # a 4 x 4 square's 12 border pixels

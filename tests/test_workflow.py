@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from facexai.subjects.pairs import by_image, pair_shard
 from facexai.data.synthetic import SyntheticConfig, generate
 from facexai.labels import ATTRIBUTE_INDEX
 from facexai.metrics import registry
 from facexai.stats import pair_rows_at_chance
+from facexai.subjects.pairs import by_image, pair_shard
 
 from conftest import has_dlib_extra, independent_refusion, snakemake
 
@@ -195,6 +195,42 @@ def test_aggregate_tables(tiny_run):
             assert row["rp_mean"] == pytest.approx(valid.mean())
         else:  # all degenerate: reported as undefined, never as 0 or 1
             assert np.isnan(row["rp_mean"])
+
+
+def test_group_tables_and_mean_maps(tiny_run):
+    """The default groups (Pale_Skin: the synthetic set's skin tone) give per-group rows and tests for
+    the attribute models and each embedder's pairs, every explained image counted once per test; the
+    mean maps' shares are distributions."""
+    results = tiny_run / "results"
+    with h5py.File(results / "data/main/dataset.h5", "r") as h5:
+        pale = h5["attributes"][:, ATTRIBUTE_INDEX["Pale_Skin"]]
+        identity = h5["identity"][:]
+    # a property of the person: every image of one identity has the same membership, and both occur
+    assert all(len(set(pale[identity == i])) == 1 for i in np.unique(identity)) and set(pale) == {-1, 1}
+    per_sample = pd.concat([pd.read_csv(p) for p in (results / "metrics").glob("*/*/*.csv")
+                            if p.parent.parent.name != "verification"], ignore_index=True)
+    by_group = pd.read_csv(results / "tables/localisation_by_group.csv", keep_default_na=False)
+    assert set(by_group["group"]) == {"Pale_Skin"} and set(by_group["member"]) == {"yes", "no"}
+    assert "all" in set(by_group["outcome"]) and {"TP"} <= set(by_group["outcome"])
+    differences = pd.read_csv(results / "tables/group_differences.csv")
+    assert set(differences["verdict"]) <= {"differ", "no difference found", "untestable"}
+    for r in differences[differences["metric"] == "rp"].itertuples():
+        rows = per_sample[(per_sample["model"] == r.model) & (per_sample["method"] == r.method)
+                          & (per_sample["region"] == r.region) & np.isfinite(per_sample["rp"])]
+        assert r.n_member + r.n_rest + r.n_unknown == rows["id"].nunique()
+    for embedder in ("trained", "scripted"):
+        pairs = pd.read_csv(results / f"tables/verification/{embedder}/group_differences.csv")
+        assert len(pairs) and set(pairs["group"]) == {"Pale_Skin"}
+    for model in ("resnet", "biased"):
+        shares = pd.read_csv(results / f"tables/mean_maps_{model}.csv")
+        with_mass = shares[shares["n_images"] > 0]
+        totals = with_mass.groupby(["method", "attribute", "split", "value"])["share_mean"].sum()
+        np.testing.assert_allclose(totals, 1.0, atol=1e-6)
+        assert {"all", "outcome", "Pale_Skin"} <= set(shares["split"])
+        with Image.open(results / f"figures/mean_maps_{model}.png") as im:
+            assert im.size[0] > 400
+        with h5py.File(results / f"mean_maps/{model}.h5", "r") as h5:
+            assert len(h5["maps"]) == len(shares.drop_duplicates(["method", "attribute", "split", "value"]))
 
 
 def test_overlay_figure_and_logs(tiny_run):
