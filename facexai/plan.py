@@ -358,6 +358,7 @@ class RunPlan:
         return [
             *attribute_outputs,
             *([L.figure("twin_mass")] if self.twins else []),
+            *([L.table("twin_shift_by_group")] if self.twins and self.config.get("groups") else []),
             *[L.figure(f"overlay_{m}") for m in self.models],
             *[L.figure(f"mean_maps_{m}") for m in self.models],
             *[L.figure(f"training_curves_{m}") for m in self.trained_models],

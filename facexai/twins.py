@@ -51,34 +51,73 @@ def _bootstrap_mean(values: np.ndarray, n_resamples: int, seed: int) -> tuple[fl
     return (float(values.mean()) if values.size else np.nan), low, high
 
 
+def _twin_records(shares: dict, fair: str, biased: str, method: str, attribute: str, n_resamples: int,
+                  seed: int) -> list[dict]:
+    """The rows of one twin and method from the two models' decision shares."""
+    records = []
+    paired = shares[fair].merge(shares[biased], on="id", suffixes=("_fair", "_biased"))
+    for part in MASS_PARTS:
+        record = {"fair": fair, "biased": biased, "method": method, "attribute": attribute, "part": part,
+                  "unit": "image"}
+        for side, model in (("fair", fair), ("biased", biased)):
+            values = shares[model][part].to_numpy(np.float64)
+            mean, low, high = _bootstrap_mean(values, n_resamples, seed)
+            record.update({f"{side}_mean": mean, f"{side}_ci_low": low, f"{side}_ci_high": high,
+                           f"{side}_n_images": int(shares[model]["id"].nunique()),
+                           f"{side}_n_no_mass": int((~np.isfinite(values)).sum())})
+        difference = (paired[f"{part}_biased"] - paired[f"{part}_fair"]).to_numpy(np.float64)
+        mean, low, high = _bootstrap_mean(difference, n_resamples, seed)
+        record.update(difference_mean=mean, difference_ci_low=low, difference_ci_high=high,
+                      n_paired=int(np.isfinite(difference).sum()))
+        records.append(record)
+    return records
+
+
+def _all_shares(dataset_h5s, attribution_h5s, twins, attribute, mode) -> dict:
+    methods = sorted({method for _, method in attribution_h5s})
+    return {(model, method): decision_shares(dataset_h5s[model], attribution_h5s[(model, method)], attribute, mode)
+            for pair in twins for model in pair for method in methods}
+
+
 def twin_shift(dataset_h5s: dict, attribution_h5s: dict, twins, attribute: str, *, mode: str = "positive",
                n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
     """attribution_h5s: {(model, method): [shard files]}; dataset_h5s: {model: its fused dataset}."""
+    shares = _all_shares(dataset_h5s, attribution_h5s, twins, attribute, mode)
     records = []
-    methods = sorted({method for _, method in attribution_h5s})
     for fair, biased in twins:
-        for method in methods:
-            shares = {model: decision_shares(dataset_h5s[model], attribution_h5s[(model, method)], attribute, mode)
-                      for model in (fair, biased)}
-            paired = shares[fair].merge(shares[biased], on="id", suffixes=("_fair", "_biased"))
-            for part in MASS_PARTS:
-                record = {"fair": fair, "biased": biased, "method": method, "attribute": attribute, "part": part,
-                          "unit": "image"}
-                for side, model in (("fair", fair), ("biased", biased)):
-                    values = shares[model][part].to_numpy(np.float64)
-                    mean, low, high = _bootstrap_mean(values, n_resamples, seed)
-                    record.update({f"{side}_mean": mean, f"{side}_ci_low": low, f"{side}_ci_high": high,
-                                   f"{side}_n_images": int(shares[model]["id"].nunique()),
-                                   f"{side}_n_no_mass": int((~np.isfinite(values)).sum())})
-                difference = (paired[f"{part}_biased"] - paired[f"{part}_fair"]).to_numpy(np.float64)
-                mean, low, high = _bootstrap_mean(difference, n_resamples, seed)
-                record.update(difference_mean=mean, difference_ci_low=low, difference_ci_high=high,
-                              n_paired=int(np.isfinite(difference).sum()))
-                records.append(record)
+        for method in sorted({method for _, method in attribution_h5s}):
+            records += _twin_records({m: shares[(m, method)] for m in (fair, biased)}, fair, biased, method,
+                                     attribute, n_resamples, seed)
     return pd.DataFrame.from_records(records, columns=COLUMNS)
 
 
-def write_twin_shift(dataset_h5s: dict, attribution_h5s: dict, twins, attribute: str, out_csv, **kwargs) -> None:
-    table = twin_shift(dataset_h5s, attribution_h5s, twins, attribute, **kwargs)
+def twin_shift_by_group(dataset_h5s: dict, attribution_h5s: dict, twins, attribute: str, groups, *,
+                        mode: str = "positive", n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """`twin_shift` within each group's members and the rest (config `groups`; an image of unknown
+    membership in neither), with columns `group` and `member` after `attribute`."""
+    from .groups import MEMBER, REST, membership
+
+    shares = _all_shares(dataset_h5s, attribution_h5s, twins, attribute, mode)
+    records = []
+    for group in groups:
+        side_of = {key: membership(dataset_h5s[key[0]], frame["id"].to_numpy(), [group])[group].to_numpy()
+                   for key, frame in shares.items()}
+        for side in (MEMBER, REST):
+            for fair, biased in twins:
+                for method in sorted({method for _, method in attribution_h5s}):
+                    kept = {m: shares[(m, method)][side_of[(m, method)] == side] for m in (fair, biased)}
+                    records += [{**r, "group": group, "member": side}
+                                for r in _twin_records(kept, fair, biased, method, attribute, n_resamples, seed)]
+    columns = COLUMNS[:4] + ["group", "member"] + COLUMNS[4:]
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def write_twin_shift(dataset_h5s: dict, attribution_h5s: dict, twins, attribute: str, out_csv, *, groups=None,
+                     **kwargs) -> None:
+    """The twin table; with `groups`, the same per group and membership (`twin_shift_by_group`)."""
+    if groups is None:
+        table = twin_shift(dataset_h5s, attribution_h5s, twins, attribute, **kwargs)
+    else:
+        table = twin_shift_by_group(dataset_h5s, attribution_h5s, twins, attribute, groups, **kwargs)
     with atomic_path(out_csv) as tmp:
         table.to_csv(tmp, index=False)

@@ -113,6 +113,38 @@ rule twin_shift:
         "../scripts/twin_shift.py"
 
 
+rule twin_groups:
+    input:
+        data=[L("dataset_h5", dataset=model_dataset(m)) for m in TWIN_MODELS],
+        attributions=[
+            L("maps", subject=m, method=method, shard=shard)
+            for m in TWIN_MODELS
+            for method in METHODS
+            for shard in EXPLAIN_SHARDS
+        ],
+    output:
+        report(
+            L.table("twin_shift_by_group"),
+            caption="../report/twin_table.rst",
+            category="4 Statistics",
+            subcategory="Groups",
+        ),
+    log:
+        L.log("twin_groups"),
+    conda:
+        "../envs/facexai.yaml"
+    params:
+        models=TWIN_MODELS,
+        twins=TWINS,
+        attribute=config["synthetic"]["shortcut"]["attribute"],
+        groups=config["groups"],
+        mode=config["metrics"]["mass"],
+        resamples=config["aggregate"]["bootstrap_resamples"],
+        seed=config["seed"],
+    script:
+        "../scripts/twin_shift.py"
+
+
 rule statistics:
     input:
         tables=expand(

@@ -4,5 +4,7 @@ from facexai.twins import write_twin_shift
 
 with log_to(snakemake.log[0]):
     p = snakemake.params
+    # the twin_groups rule: the same table per group and membership
     write_twin_shift(dict(zip(p.models, snakemake.input.data)), group_shards(snakemake.input.attributions),
-                     p.twins, p.attribute, snakemake.output[0], mode=p.mode, n_resamples=p.resamples, seed=p.seed)
+                     p.twins, p.attribute, snakemake.output[0], groups=p.get("groups"), mode=p.mode,
+                     n_resamples=p.resamples, seed=p.seed)

@@ -62,6 +62,26 @@ def test_twin_shift_table_by_hand(tmp_path):
     assert table.loc["mouth", "n_paired"] == 4
 
 
+def test_twin_shift_per_group_by_hand(tmp_path):
+    """Within each group's members and the rest: the same table on those images only."""
+    from facexai.labels import ATTRIBUTE_INDEX
+    from facexai.twins import twin_shift_by_group
+
+    data, paths = _twin_inputs(tmp_path)
+    attributes = -np.ones((6, 40), np.int8)
+    attributes[[0, 1, 2], ATTRIBUTE_INDEX["Male"]] = 1    # ids 0-2 members (0: the biased map without mass)
+    with h5py.File(tmp_path / "d.h5", "a") as h5:
+        h5["ids"], h5["attributes"] = np.arange(6), attributes
+    table = twin_shift_by_group(data, paths, [("fair", "biased")], "Smiling", ["Male"], n_resamples=100)
+    assert list(table.columns[4:6]) == ["group", "member"] and len(table) == 2 * len(MASS_PARTS)
+    mouth = table[table["part"] == "mouth"].set_index("member")
+    assert mouth.loc["yes", "fair_n_images"] == 3 and mouth.loc["no", "fair_n_images"] == 2   # id 5 is Bangs
+    assert mouth.loc["yes", "biased_n_no_mass"] == 1 and mouth.loc["yes", "n_paired"] == 2
+    assert mouth.loc["no", "n_paired"] == 2 and mouth.loc["no", "difference_mean"] == pytest.approx(-1.0)
+    overall = twin_shift(data, paths, [("fair", "biased")], "Smiling", n_resamples=100)
+    assert overall["fair_n_images"].iloc[0] == 5   # the two sides partition the decisions
+
+
 def test_twin_figure_draws_both_models(tmp_path):
     data, paths = _twin_inputs(tmp_path)
     write_twin_shift(data, paths, [("fair", "biased")], "Smiling", tmp_path / "twin.csv", n_resamples=100)
