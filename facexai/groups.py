@@ -12,9 +12,11 @@ For a verification pair the group is that of the explained image (image a).
 * `group_differences`: per model, method, region, metric and group, the mean over member images
   against the mean over the other images (each image's decisions averaged first: the unit is the
   image), the difference with a bootstrap CI (images resampled within each side), and a two-sided
-  Mann-Whitney U test of the per-image means; Holm per metric and model over methods, regions and
-  groups; `untestable` where even complete separation of the two sides (the smallest p their
-  sizes allow) could not pass in its family, so a small group is never reported as "no difference".
+  Mann-Whitney U test of the per-image means (exact permutation p, ties included, up to
+  EXACT_UP_TO images; scipy's normal approximation above); Holm per metric and model over methods,
+  regions and groups; `untestable` where even complete separation of the two sides (the smallest p
+  their sizes allow, 2 / C(n1 + n2, n1) when exact) could not pass in its family, so a small group
+  is never reported as "no difference".
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .labels import ATTRIBUTE_INDEX
 
 MEMBER, REST, UNKNOWN = "yes", "no", ""
 DIFFERENCE_COLUMNS = ["metric", "model", "method", "region", "group", "unit", "n_member", "n_rest", "n_unknown",
+                      "n_dropped",
                       "mean_member", "mean_rest", "difference", "difference_ci_low", "difference_ci_high", "statistic",
                       "p", "p_best", "p_holm", "min_p_holm", "verdict"]
 
@@ -85,16 +88,47 @@ def group_rows(table: pd.DataFrame, groups) -> pd.DataFrame:
     return out.drop(columns=[f"group:{g}" for g in groups])
 
 
+# up to this many images in all (both sides) the p-value is exact (the permutation distribution of
+# the rank sum, ties included); above it scipy's normal approximation with its tie correction
+EXACT_UP_TO = 120
+
+
+def rank_sum_p(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided exact permutation p of the Mann-Whitney / Wilcoxon rank-sum statistic of `a`
+    against `b`, ties included (mid-ranks): twice the smaller tail, each tail the share of the
+    C(n1 + n2, n1) ways to choose which values are `a` whose rank sum is at least (at most) the
+    observed one. The distribution is counted by dynamic programming over the (doubled, integer)
+    mid-ranks. Without ties it equals scipy's exact test."""
+    pooled = np.concatenate([a, b])
+    doubled = np.rint(2 * stats.rankdata(pooled)).astype(np.int64)   # mid-ranks are multiples of 1/2
+    n1, total = a.size, int(doubled.sum())
+    counts = np.zeros((n1 + 1, total + 1))
+    counts[0, 0] = 1.0
+    for r in doubled:
+        counts[1:, r:] = counts[1:, r:] + counts[:-1, :total + 1 - r].copy()
+    dist = counts[n1] / counts[n1].sum()
+    observed = int(doubled[:n1].sum())
+    # twice the smaller tail (scipy's two-sided convention; with ties the distribution is not symmetric)
+    return float(min(1.0, 2 * min(dist[observed:].sum(), dist[:observed + 1].sum())))
+
+
 def _mann_whitney(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
-    """(U, p, p_best): two-sided Mann-Whitney U of a against b, and the p of complete separation of
-    samples of these sizes (the smallest any outcome can give)."""
+    """(U of a, two-sided p, p_best): Mann-Whitney U of a against b, p exact up to EXACT_UP_TO
+    images (ties included), asymptotic above; p_best the p of complete separation of samples of
+    these sizes (exact: 2 / C(n1 + n2, n1)), the smallest any outcome can give, never above p."""
+    import math
+
     if a.size == 0 or b.size == 0:
         return np.nan, np.nan, np.nan
-    best = stats.mannwhitneyu(np.arange(a.size), a.size + np.arange(b.size), alternative="two-sided").pvalue
-    if np.all(np.concatenate([a, b]) == a[0]):
-        return float(a.size * b.size / 2), 1.0, float(best)
-    res = stats.mannwhitneyu(a, b, alternative="two-sided")
-    return float(res.statistic), float(res.pvalue), float(best)
+    statistic = float(stats.mannwhitneyu(a, b, alternative="two-sided", method="asymptotic").statistic)
+    if a.size + b.size <= EXACT_UP_TO:
+        p = rank_sum_p(a, b)
+        best = min(1.0, 2 / math.comb(a.size + b.size, a.size))
+    else:
+        p = float(stats.mannwhitneyu(a, b, alternative="two-sided", method="asymptotic").pvalue)
+        best = float(stats.mannwhitneyu(np.arange(a.size), a.size + np.arange(b.size), alternative="two-sided",
+                                        method="asymptotic").pvalue)
+    return statistic, p, min(best, p)
 
 
 def _difference_ci(a: np.ndarray, b: np.ndarray, n_resamples: int, seed: int) -> tuple[float, float]:
@@ -121,6 +155,8 @@ def group_differences(table: pd.DataFrame, groups, metrics, *, by=("model", "met
             ok = np.isfinite(values)
             if not ok.any():
                 continue
+            # images without a finite value of the metric in any of their rows: counted, in no side
+            dropped = rows["id"].nunique() - rows.loc[ok, "id"].nunique()
             per_image = rows[ok].assign(_v=values[ok]).groupby("id")
             means = per_image["_v"].mean()
             for g in groups:
@@ -130,6 +166,7 @@ def group_differences(table: pd.DataFrame, groups, metrics, *, by=("model", "met
                 low, high = _difference_ci(a, b, n_resamples, seed)
                 records.append({"metric": metric, **dict(zip(by, keys)), "group": g, "unit": "image",
                                 "n_member": a.size, "n_rest": b.size, "n_unknown": int((side == UNKNOWN).sum()),
+                                "n_dropped": int(dropped),
                                 "mean_member": a.mean() if a.size else np.nan,
                                 "mean_rest": b.mean() if b.size else np.nan,
                                 "difference": a.mean() - b.mean() if a.size and b.size else np.nan,

@@ -8,8 +8,9 @@ distribution over the image; the mean map is the mean of these distributions ove
 images (each image once: with one decision per image and attribute). Beside it:
 
 * the mean image and, per part of the label partition (`labels.MASS_PARTS`) and for the attribute's
-  expected region, its frequency: the share of the group's images whose label map has it at the
-  pixel (the figure outlines it at one half);
+  expected region, its frequency: the share of the images whose label map has it at the pixel
+  (the figure outlines it at one half), over the images any method explained for the attribute
+  (and split), each once;
 * the share strip: per part, the mean over images of the share of the map's mass in that part of
   the image's own label map, with a bootstrap CI by image.
 
@@ -131,7 +132,11 @@ def mean_maps(dataset_h5, shard_paths: dict[str, list], metric_csvs, *, model: s
             out["n"][key] = len(valid)
             images = (attribute, split, value)
             if images not in out["frequency"]:
-                group_rows = decisions.loc[index, "row"].tolist()
+                # the images any method explained for this attribute (and split), each once
+                same = decisions["attribute"] == attribute
+                if split != ALL:
+                    same &= decisions[split].astype(str) == value
+                group_rows = sorted(set(decisions.loc[same, "row"].tolist()))
                 out["frequency"][images] = part_frequency(np.stack([labels_of[r] for r in group_rows]), regions,
                                                           region)
                 out["mean_image"][images] = np.mean([images_of[r] for r in group_rows], axis=0).round() \

@@ -52,7 +52,7 @@ def test_a_group_that_differs_is_found_and_the_test_is_scipy_s():
     assert (row["n_member"], row["n_rest"], row["verdict"]) == (10, 12, "differ")
     assert row["difference"] == pytest.approx(member.mean() - rest.mean())
     assert row["difference_ci_low"] > 0
-    assert row["p"] == pytest.approx(stats.mannwhitneyu(member, rest, alternative="two-sided").pvalue)
+    assert row["p"] == pytest.approx(stats.mannwhitneyu(member, rest, alternative="two-sided", method="exact").pvalue)
 
 
 def test_the_image_is_the_unit():
@@ -122,3 +122,46 @@ def test_the_headlines_count_the_verdicts_and_name_the_differences():
     row = out.iloc[0]
     assert lines[2].startswith("| m | Male | 1 | 0 | 0 | g, eyes, rp: ")
     assert f"{row['difference']:.2f} [{row['difference_ci_low']:.2f}, {row['difference_ci_high']:.2f}]" in lines[2]
+
+
+def test_exact_p_with_ties_and_one_image_never_differs():
+    """The exact p (ties included) equals scipy's exact test without ties and a permutation test with
+    them; one image against twenty, fully separated on a binary metric, gives p = 2 / 21: never a
+    difference at 0.05 (the normal approximation said 2e-5)."""
+    from facexai.groups import rank_sum_p
+
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=5), rng.normal(size=8)
+    assert rank_sum_p(a, b) == pytest.approx(stats.mannwhitneyu(a, b, method="exact").pvalue)
+    a, b = np.array([1.0, 1, 0]), np.array([0.0, 0, 0, 1])
+    # by hand: 3 of the 7 values drawn as `a`: k ones among them with probability C(3,k) C(4,3-k) / 35;
+    # the observed rank sum (k = 2) or more: (12 + 1) / 35, twice that two-sided
+    assert rank_sum_p(a, b) == pytest.approx(26 / 35)
+    out = group_differences(table_of([1.0], [0.0] * 20), ["Male"], ["rp"], n_resamples=50).iloc[0]
+    assert out["p"] == pytest.approx(2 / 21) and out["p_best"] <= out["p"] and out["verdict"] == "untestable"
+    out = group_differences(table_of([1.0] * 3, [0.0] * 3), ["Male"], ["rp"], n_resamples=50).iloc[0]
+    assert out["p"] == pytest.approx(0.1) and out["verdict"] == "untestable"
+
+
+def test_the_holm_family_is_per_metric_and_model():
+    rng = np.random.default_rng(5)
+    parts = []
+    for model, shift in (("m1", 0.35), ("m2", 0.1)):
+        for method in ("a", "b"):
+            t = table_of(rng.uniform(0.3, 0.7, 9) + shift, rng.uniform(0.3, 0.7, 9))
+            parts.append(t.assign(model=model, method=method))
+    out = group_differences(pd.concat(parts, ignore_index=True), ["Male"], ["rp"], n_resamples=50)
+    for model, rows in out.groupby("model"):
+        p = rows["p"].to_numpy()
+        expected = np.minimum(1, np.maximum.accumulate(np.sort(p) * np.arange(len(p), 0, -1)))
+        np.testing.assert_allclose(np.sort(rows["p_holm"].to_numpy()), expected)
+    # a family of one test with a best attainable p below alpha is testable; in a family where that
+    # best p, adjusted with the others' observed p, stays above alpha it is not
+    assert set(out["verdict"]) <= {"differ", "no difference found", "untestable"}
+
+
+def test_an_image_without_a_finite_value_is_counted_apart():
+    t = table_of([0.9] * 6, [0.1] * 6)
+    t.loc[t["id"] == 0, "rp"] = np.nan      # a member image whose metric is undefined
+    row = group_differences(t, ["Male"], ["rp"], n_resamples=50).iloc[0]
+    assert (row["n_member"], row["n_rest"], row["n_dropped"]) == (5, 6, 1)

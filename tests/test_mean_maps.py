@@ -154,3 +154,29 @@ def test_the_gallery_view_reads_the_written_mean_maps(planted):
     frequency[1:3, 1:3] = 1
     drawn = outlined(np.zeros((8, 8, 3), np.uint8), frequency)
     assert (drawn.any(axis=2)).sum() == 12 and not drawn[3:5, 3:5].any()   # a 4 x 4 square's 12 border pixels
+
+
+def test_each_split_averages_its_own_images(planted):
+    """Members' maps on the eyes, the others' on the mouth: each side's mean map peaks in its own
+    region, and its mean image and part frequencies are those of its own images."""
+    tmp = planted[0]
+    with h5py.File(tmp / "d.h5", "r") as h5:
+        labels, images = h5["labels"][:], h5["images"][:]
+    n = len(labels)
+    member = np.arange(n) % 2 == 0
+    eyes = np.isin(labels, [CLASS_INDEX["l_eye"], CLASS_INDEX["r_eye"]])
+    mouth = labels == CLASS_INDEX["mouth"]
+    maps = np.kron(np.where(member[:, None, None], eyes, mouth), np.ones((2, 2))).astype(np.float32)
+    make_shard(tmp / "split.h5", maps, method="split", model="m", ids=np.arange(100, 100 + n))
+    pd.DataFrame({"model": "m", "method": "split", "id": np.arange(100, 100 + n), "attribute": "Eyeglasses",
+                  "outcome": "TP"}).to_csv(tmp / "split.csv", index=False)
+    out, _ = mean_maps(tmp / "d.h5", {"split": [tmp / "split.h5"]}, [tmp / "split.csv"], model="m",
+                       regions={"eyes": ["l_eye", "r_eye"]}, attribute_regions={"Eyeglasses": "eyes"},
+                       groups=["Pale_Skin"], n_resamples=50)
+    for side, region, rows in (("yes", eyes, member), ("no", mouth, ~member)):
+        mean = out["maps"][("split", "Eyeglasses", "Pale_Skin", side)]
+        assert region[rows].mean(axis=0)[np.unravel_index(np.argmax(mean), mean.shape)] >= 0.5
+        np.testing.assert_allclose(mean, (region[rows] / region[rows].sum(axis=(1, 2), keepdims=True)).mean(axis=0))
+        group = ("Eyeglasses", "Pale_Skin", side)
+        np.testing.assert_allclose(out["frequency"][group]["mouth"], mouth[rows].mean(axis=0))
+        np.testing.assert_array_equal(out["mean_image"][group], images[rows].mean(axis=0).round().astype(np.uint8))
