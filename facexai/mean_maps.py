@@ -198,8 +198,10 @@ def mean_map_figure(out: dict, shares: pd.DataFrame, out_png, *, model: str, met
     attributes = sorted({k[1] for k in keys})
     colours = part_colours()
     n_rows, n_cols = max(len(attributes), 1), max(len(methods), 1)
-    fig = plt.figure(figsize=(2.1 * n_cols + 0.6, 3.0 * n_rows + 0.6))
-    grid = fig.add_gridspec(2 * n_rows, n_cols, height_ratios=[5, 1.4] * n_rows, hspace=0.5, wspace=0.08)
+    height = 3.0 * n_rows + 0.6
+    fig = plt.figure(figsize=(2.1 * n_cols + 0.6, height))
+    grid = fig.add_gridspec(2 * n_rows, n_cols, height_ratios=[5, 1.4] * n_rows, hspace=0.5, wspace=0.08,
+                            top=1 - 0.55 / height, bottom=0.3 / height)
     drawn = 0
     for r, attribute in enumerate(attributes):
         group = (attribute, split, value)
@@ -254,8 +256,8 @@ def mean_map_figure(out: dict, shares: pd.DataFrame, out_png, *, model: str, met
     fig.legend(handles, list(MASS_PARTS), loc="upper center", bbox_to_anchor=(0.5, 0.0),
                ncol=min(len(MASS_PARTS), 9), fontsize=6, frameon=False, title=legend, title_fontsize=6)
     label = "all explained decisions" if split == ALL else f"{split} = {value}"
-    fig.suptitle(f"Mean maps of model {model} over the aligned test images ({label})", fontsize=9, y=1.0 + 0.25 / (
-        3.0 * n_rows + 0.6))
+    fig.suptitle(f"Mean maps of model {model} over the aligned test images ({label})", fontsize=9,
+                 y=1 - 0.1 / height)
     if not keys:
         fig.text(0.5, 0.5, "no explained decisions", ha="center")
     save(fig, out_png, dpi=dpi)
