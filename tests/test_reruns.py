@@ -57,7 +57,7 @@ def test_changing_one_method_parameter_reruns_only_that_method(tiny_run, tmp_pat
     assert {w["method"] for w in jobs["metrics"]} == {"random"} and len(jobs.pop("metrics")) == 4
     # and what reads every method's shards: tables, statistics, figures, gallery, the twin table
     assert set(jobs) == {"aggregate", "statistics", "metric_figures", "overlay_figure", "mean_maps", "gallery",
-                         "group_tables", "twin_shift", "twin_figure", "all"}
+                         "group_tables", "twin_shift", "twin_groups", "twin_figure", "all"}
 
 
 def test_adding_a_method_adds_only_its_jobs(tiny_run, tmp_path):
@@ -65,7 +65,7 @@ def test_adding_a_method_adds_only_its_jobs(tiny_run, tmp_path):
     assert {w["method"] for w in jobs.pop("attribute")} == {"gradcampp"}
     assert {w["method"] for w in jobs.pop("metrics")} == {"gradcampp"}
     assert set(jobs) == {"aggregate", "statistics", "metric_figures", "overlay_figure", "mean_maps", "gallery",
-                         "group_tables", "twin_shift", "twin_figure", "all"}
+                         "group_tables", "twin_shift", "twin_groups", "twin_figure", "all"}
 
 
 def test_changing_one_embedder_reruns_only_its_jobs(tiny_run, tmp_path):
