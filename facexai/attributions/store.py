@@ -67,11 +67,9 @@ class Shard:
             regions = self.columns.get("region", np.full(len(self), "", dtype=object))
             return list(zip(self.columns["ids"].tolist(), self.columns["partner_id"].tolist(), list(kinds),
                             list(regions)))
-        import pandas as pd
+        from ..subjects import key_of_columns
 
-        from ..subjects import row_key
-
-        names = [c for c in row_key(pd.DataFrame(columns=["id", *self.columns])) if c != "model"]
+        names = [c for c in key_of_columns(["id", *self.columns]) if c != "model"]
         return list(zip(*(self.columns["ids" if c == "id" else c].tolist() for c in names)))
 
 

@@ -33,7 +33,12 @@ def row_key(table) -> list[str]:
     columns of the subject kind whose required key columns the table has (the kind with the most),
     then those of its optional ones it has; model and id when no kind's are all there. The paired
     tests match rows by it."""
-    columns = set(table.columns)
+    return key_of_columns(table.columns)
+
+
+def key_of_columns(columns) -> list[str]:
+    """`row_key` of a table with these columns."""
+    columns = set(columns)
     kinds = [k for k in KINDS.values() if set(k.key_columns) <= columns]
     kind = max(kinds, key=lambda k: len(k.key_columns)) if kinds else None
     named = ("id",) if kind is None else (*kind.key_columns, *kind.optional_key_columns)
