@@ -73,6 +73,45 @@ SOURCES = ("synthetic", "celebamask_hq", "photos")
 DATASETS = ("main", "shortcut")
 
 
+def group_twin_partner(config: dict, name: str) -> str | None:
+    """The fair partner of a model trained with group_share: its `group_share.fair`, or else the first
+    model of the same architecture and dataset trained here without group_share (None: there is none)."""
+    model = model_settings(config, name)
+    fair = (model.get("group_share") or {}).get("fair")
+    if fair is not None:
+        return fair
+    for m in config["models"]:
+        other = model_settings(config, m["name"])
+        if (m["name"] != name and not other.get("group_share") and not other.get("weights")
+                and other["arch"] == model["arch"] and other["dataset"] == model["dataset"]):
+            return m["name"]
+    return None
+
+
+def check_group_share(config: dict, name: str, model: dict) -> None:
+    """A group-imbalanced twin: a known group, a model trained here, and a fair partner that exists, is
+    trained here and has the same architecture."""
+    share = model.get("group_share")
+    if not share:
+        return
+    key = f"models.{name}.group_share"
+    if "group_share" in config["model_defaults"]:
+        raise ConfigError("model_defaults.group_share: set group_share on the skewed model only")
+    if share["group"] not in ATTRIBUTE_INDEX:
+        raise ConfigError(f"{key}.group: {share['group']!r} is not a CelebA attribute (e.g. Pale_Skin, Male)")
+    if model.get("weights"):
+        raise ConfigError(f"{key}: a user model (weights) is not trained here, so it cannot train on a skewed split")
+    fair = group_twin_partner(config, name)
+    if fair is None:
+        raise ConfigError(f"{key}: no fair partner (a model of arch {model['arch']!r} on dataset "
+                          f"{model['dataset']!r} without group_share); add one or name it as {key}.fair")
+    if fair == name or fair not in [m["name"] for m in config["models"]]:
+        raise ConfigError(f"{key}.fair: {fair!r} is not another model of `models`")
+    other = model_settings(config, fair)
+    if other.get("weights") or other["arch"] != model["arch"]:
+        raise ConfigError(f"{key}.fair: {fair!r} must be trained here with the same arch ({model['arch']!r})")
+
+
 def check_config(config: dict) -> None:
     try:
         validate_region_tables(config["regions"], config["attribute_regions"])
@@ -112,6 +151,7 @@ def check_config(config: dict) -> None:
                 raise ConfigError(f"models.{name}.dataset: the shortcut dataset exists only for the synthetic set")
             if shortcut is None:
                 raise ConfigError(f"models.{name}.dataset: shortcut needs synthetic.shortcut.attribute")
+        check_group_share(config, name, model)
         own_input = [k for k in ("mean", "std", "input_size") if k in model]
         if own_input and not model.get("weights"):
             raise ConfigError(f"models.{name}: {'/'.join(own_input)} describe a user model's own input (with "

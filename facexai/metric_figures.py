@@ -266,6 +266,71 @@ def twin_figure(twin_csv, out_png) -> None:
     save(fig, out_png)
 
 
+def _error(rows: pd.DataFrame, prefix: str) -> np.ndarray:
+    mean = rows[f"{prefix}_mean"].to_numpy(np.float64)
+    return np.nan_to_num(np.abs(np.stack([mean - rows[f"{prefix}_ci_low"].to_numpy(np.float64),
+                                          rows[f"{prefix}_ci_high"].to_numpy(np.float64) - mean])))
+
+
+def group_twin_figure(accuracy_csv, shift_csv, out_png) -> None:
+    """The group-imbalanced twin (`facexai.group_twin`), one row per twin pair: the accuracy gap
+    members - rest per attribute for the fair and the skewed model, then per method the shift of
+    the map's mass share per part (skewed - fair; each image's mean over its explained decisions) on
+    the members and on the rest. 95 % bootstrap CIs over images. The model-free baselines and the
+    random map are left out of the figure: they do not read the model, so their shift is 0 by
+    construction (their rows in the table show it)."""
+    from .attributions import MODEL_FREE_BASELINES, RANDOM
+
+    accuracy, shift = pd.read_csv(accuracy_csv), pd.read_csv(shift_csv)
+    pairs = list(dict.fromkeys(zip(accuracy["fair"], accuracy["skewed"], accuracy["group"])))
+    methods = sorted(set(shift["method"]) - {RANDOM, *MODEL_FREE_BASELINES}) if len(shift) else []
+    parts = list(MASS_PARTS)
+    n_cols = 2 + len(methods)
+    fig, axes = plt.subplots(max(1, len(pairs)), n_cols, figsize=(3.4 * n_cols, 3.4 * max(1, len(pairs))),
+                             squeeze=False, layout="constrained")
+    for i, (fair, skewed, group) in enumerate(pairs):
+        axes[i, 1].remove()
+        ax = axes[i, 0]
+        ax.set_subplotspec(axes[i, 0].get_gridspec()[i, :2])
+        rows = accuracy[(accuracy["fair"] == fair) & (accuracy["skewed"] == skewed) & (accuracy["group"] == group)
+                        & (accuracy["side"] == "yes - no")]
+        x = np.arange(len(rows))
+        first = rows.iloc[0]
+        for k, (side, model, colour, marker) in enumerate((("fair", fair, OKABE_ITO[4], "o"),
+                                                            ("skewed", skewed, OKABE_ITO[5], "s"))):
+            share = first[f"{side}_train_share"]
+            ax.errorbar(x + (k - 0.5) * 0.25, rows[f"{side}_mean"], yerr=_error(rows, side), fmt=marker,
+                        color=colour, markersize=4, capsize=2, elinewidth=0.8,
+                        label=f"{model}: trained on {int(first[f'{side}_n_train'])} images, {share:.0%} {group}")
+        for xi, verdict in zip(x, rows["verdict"]):
+            if verdict == "differs":
+                ax.annotate("*", (xi, 1), xycoords=("data", "axes fraction"), ha="center", va="top", fontsize=11)
+        ax.axhline(0, color="0.5", linewidth=0.7)
+        ax.set_xticks(x, rows["attribute"], rotation=40, fontsize=7, ha="right")
+        ax.set_ylabel(f"test accuracy, {group} - rest")
+        ax.set_title(f"{skewed} vs {fair}: accuracy gap on {int(first['n_member'])} {group} and "
+                     f"{int(first['n_rest'])} other test images (* the gap changed)", fontsize=9)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)
+        for j, method in enumerate(methods):
+            ax = axes[i, 2 + j]
+            mine = shift[(shift["fair"] == fair) & (shift["skewed"] == skewed) & (shift["group"] == group)
+                         & (shift["method"] == method) & (shift["attribute"] == "all")]
+            for k, (side, label, colour) in enumerate((("yes", group, OKABE_ITO[6]), ("no", "rest", OKABE_ITO[2]))):
+                rows = mine[mine["side"] == side].set_index("part").reindex(parts)
+                n = rows["n_member" if side == "yes" else "n_rest"].max()
+                ax.bar(np.arange(len(parts)) + (k - 0.5) * 0.38, rows["difference_mean"], width=0.38, color=colour,
+                       yerr=_error(rows, "difference"), capsize=1.5, error_kw={"elinewidth": 0.7},
+                       label=f"{label} (n={0 if pd.isna(n) else int(n)})")
+            ax.axhline(0, color="0.5", linewidth=0.7)
+            ax.set_xticks(range(len(parts)), parts, rotation=45, fontsize=7, ha="right")
+            ax.set_ylabel("mass share, skewed - fair" if j == 0 else "")
+            ax.set_title(f"{method_label(method)}: where the mass moves", fontsize=9)
+            ax.legend(fontsize=6)
+    fig.suptitle("Group-imbalanced twin (95 % bootstrap CIs over test images; model-free maps, whose shift is 0 "
+                 "by construction, in the table only)", fontsize=10)
+    save(fig, out_png)
+
+
 def training_curves_figure(curves_tsv, out_png, title: str = "", dpi: int = 100) -> None:
     """Train and test loss per epoch."""
     curves = pd.read_csv(curves_tsv, sep="\t")

@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config import digest, model_settings
+from .config import digest, group_twin_partner, model_settings
 from .data.celebamask import IDENTITY_FILE, annotation_files, read_sample_count
 from .layout import Layout, subject, subject_of
 
@@ -39,6 +39,8 @@ class RunPlan:
         self.imported_embedders = [e for e in self.embedders if e not in self.trained_embedders]
         self.twins = self.twin_pairs()
         self.twin_models = sorted({m for pair in self.twins for m in pair})
+        self.group_twins = self.group_twin_pairs()
+        self.group_twin_models = sorted({m for fair, skewed, _ in self.group_twins for m in (fair, skewed)})
 
     # ----------------------------------------------------------------------------- models, data
 
@@ -313,6 +315,24 @@ class RunPlan:
                 pairs.append((fair[0], biased))
         return pairs
 
+    def group_twin_pairs(self) -> list[tuple[str, str, str]]:
+        """(fair, skewed, group) for each model trained with `group_share` (the group-imbalanced twin)
+        that is no other's fair partner; the fair partner is `config.group_twin_partner`'s."""
+        skewed = [m for m in self.models if self.model_config(m).get("group_share")]
+        # a model trained on a drawn split that is another's fair partner (e.g. a balanced draw of the
+        # skewed one's size) is not itself compared with a model trained on the whole split
+        partners = {self.model_config(m)["group_share"].get("fair") for m in skewed}
+        return [(group_twin_partner(self.config, m), m, self.model_config(m)["group_share"]["group"])
+                for m in skewed if m not in partners]
+
+    def group_twin_attributes(self) -> dict[str, list[str]]:
+        """Per skewed model: the attributes both twins predict (its accuracy table's rows), in its order."""
+        out = {}
+        for fair, skewed, _ in self.group_twins:
+            theirs = set(self.model_config(fair)["attributes"])
+            out[skewed] = [a for a in self.model_config(skewed)["attributes"] if a in theirs]
+        return out
+
     # ----------------------------------------------------------------------------- outputs
 
     def has_verification(self) -> bool:
@@ -359,6 +379,7 @@ class RunPlan:
             *attribute_outputs,
             *([L.figure("twin_mass")] if self.twins else []),
             *([L.table("twin_shift_by_group")] if self.twins and self.config.get("groups") else []),
+            *([L.figure("group_twin")] if self.group_twins else []),
             *[L.figure(f"overlay_{m}") for m in self.models],
             *[L.figure(f"mean_maps_{m}") for m in self.models],
             *[L.figure(f"training_curves_{m}") for m in self.trained_models],

@@ -429,10 +429,13 @@ def verification_summary(embedders: dict) -> dict:
 
 
 def write_statistics(per_sample_csvs, outputs: dict, *, n_resamples: int = 1000, seed: int = 0,
-                     alpha: float = 0.05, twin_csv=None, verification: dict | None = None) -> dict:
+                     alpha: float = 0.05, twin_csv=None, group_twin_csvs=None,
+                     verification: dict | None = None) -> dict:
     """Method comparisons, beats-random verdicts, FR-vs-RP points and correlation: three CSVs and
     summary.json (schema: docs/summary.md); `verification` (embedder -> (localisation.csv,
-    eer.json)) adds each embedder's triplet game (`verification_summary`)."""
+    eer.json)) adds each embedder's triplet game (`verification_summary`); group_twin_csvs
+    ((accuracy.csv, shift.csv) of `facexai.group_twin`) the group-imbalanced twins: every accuracy row,
+    and the shift rows of side `yes - no` (does the shift differ between the group and the rest)."""
     import json
 
     from .atomic import atomic_path
@@ -470,6 +473,10 @@ def write_statistics(per_sample_csvs, outputs: dict, *, n_resamples: int = 1000,
         summary["verification"] = verification_summary(verification)
     if twin_csv:
         summary["twin_shift"] = pd.read_csv(twin_csv).to_dict(orient="records")
+    if group_twin_csvs:
+        accuracy, shift = (pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in group_twin_csvs)
+        summary["group_twins"] = {"accuracy": accuracy.to_dict(orient="records"),
+                                  "shift": shift[shift["side"] == "yes - no"].to_dict(orient="records")}
     with atomic_path(outputs["summary"]) as tmp:
         tmp.write_text(json.dumps(_clean(summary), indent=2, sort_keys=False))
     return summary

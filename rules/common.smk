@@ -28,6 +28,8 @@ IMPORTED_EMBEDDERS = PLAN.imported_embedders
 embedder_config = PLAN.embedder_config
 TWINS = PLAN.twins
 TWIN_MODELS = PLAN.twin_models
+GROUP_TWINS = PLAN.group_twins
+GROUP_TWIN_MODELS = PLAN.group_twin_models
 
 model_config = PLAN.model_config
 model_dataset = PLAN.model_dataset

@@ -81,6 +81,26 @@ rule twin_figure:
         "../scripts/twin_figure.py"
 
 
+rule group_twin_figure:
+    input:
+        accuracy=rules.group_twin.output.accuracy,
+        shift=rules.group_twin.output.shift,
+    output:
+        png=report(
+            L.figure("group_twin"),
+            caption="../report/group_twin.rst",
+            category="3 Metrics",
+            subcategory="Figures",
+        ),
+        pdf=L.figure("group_twin", "pdf"),
+    log:
+        L.log("figures/group_twin"),
+    conda:
+        "../envs/facexai.yaml"
+    script:
+        "../scripts/group_twin_figure.py"
+
+
 rule overlay_figure:
     input:
         data=dataset_h5,

@@ -145,6 +145,53 @@ rule twin_groups:
         "../scripts/twin_shift.py"
 
 
+rule group_twin:
+    input:
+        weights=[L("weights", model=m) for m in GROUP_TWIN_MODELS],
+        meta=[L("model_meta", model=m) for m in GROUP_TWIN_MODELS],
+        data=[L("dataset_h5", dataset=model_dataset(m)) for m in GROUP_TWIN_MODELS],
+        split=[L("split_tsv", dataset=model_dataset(m)) for m in GROUP_TWIN_MODELS],
+        attributions=[
+            L("maps", subject=m, method=method, shard=shard)
+            for m in GROUP_TWIN_MODELS
+            for method in METHODS
+            for shard in EXPLAIN_SHARDS
+        ],
+    output:
+        accuracy=report(
+            L.table("group_twin_accuracy"),
+            caption="../report/group_twin.rst",
+            category="4 Statistics",
+        ),
+        shift=report(
+            L.table("group_twin_shift"),
+            caption="../report/group_twin.rst",
+            category="4 Statistics",
+        ),
+    log:
+        L.log("group_twin"),
+    benchmark:
+        L.benchmark("group_twin")
+    conda:
+        "../envs/facexai.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=2000,
+        gpu=gpu_request(),
+    params:
+        models=GROUP_TWIN_MODELS,
+        twins=GROUP_TWINS,
+        attributes=PLAN.group_twin_attributes(),
+        explained=config["explain"]["attributes"],
+        mode=config["metrics"]["mass"],
+        alpha=config["aggregate"]["alpha"],
+        resamples=config["aggregate"]["bootstrap_resamples"],
+        seed=config["seed"],
+        device=config["device"],
+    script:
+        "../scripts/group_twin.py"
+
+
 rule statistics:
     input:
         tables=expand(
@@ -154,6 +201,11 @@ rule statistics:
             shard=EXPLAIN_SHARDS,
         ),
         twin=rules.twin_shift.output if TWINS else [],
+        group_twin=(
+            [rules.group_twin.output.accuracy, rules.group_twin.output.shift]
+            if GROUP_TWINS
+            else []
+        ),
         # each embedder's triplet game goes into summary.json too
         verification=expand(
             L.pair_table("localisation"),

@@ -8,5 +8,6 @@ with log_to(snakemake.log[0]):
     write_statistics(snakemake.input.tables, dict(snakemake.output.items()),
                      n_resamples=snakemake.params.resamples, seed=snakemake.params.seed,
                      alpha=snakemake.params.alpha, twin_csv=twin[0] if twin else None,
+                     group_twin_csvs=list(snakemake.input.group_twin) or None,  # accuracy, shift
                      verification={Path(t).parent.name: (t, e) for t, e in zip(snakemake.input.verification,
                                                                                  snakemake.input.eer)})

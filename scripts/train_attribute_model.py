@@ -9,4 +9,5 @@ with log_to(snakemake.log[0]):
         snakemake.input.data, snakemake.input.split, Path(snakemake.output.weights).parent,
         arch=m["arch"], attributes=m["attributes"], epochs=m["epochs"], batch_size=m["batch_size"],
         lr=m["lr"], weight_decay=m["weight_decay"], seed=snakemake.params.seed, min_auroc=m["min_auroc"],
-        device=snakemake.params.device, threads=snakemake.threads, width=m["width"])
+        device=snakemake.params.device, threads=snakemake.threads, width=m["width"],
+        group_share=m.get("group_share"))

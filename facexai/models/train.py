@@ -69,17 +69,24 @@ def seed_everything(seed: int) -> None:
         setter(True, warn_only=True)
 
 
-def _load_split_arrays(dataset_h5, split_tsv, attributes):
+def _load_split_arrays(dataset_h5, split_tsv, attributes, group_share=None, seed=0):
+    """{train, test: (images, targets)} and, with `group_share`, the skewed draw's counts."""
     split = read_split(split_tsv)
     columns = [ATTRIBUTE_INDEX[a] for a in attributes]
-    out = {}
+    out, counts = {}, None
     with h5py.File(dataset_h5, "r") as h5:
         for part in ("train", "test"):
             rows = split.loc[split["split"] == part, "row"].to_numpy()
+            if part == "train" and group_share:
+                from ..skew import group_column, skewed_rows
+
+                rows, counts = skewed_rows(rows, group_column(dataset_h5, rows, group_share["group"]),
+                                           group_share["share"], group_share.get("size"), seed)
+                counts = {"group": group_share["group"], **counts}
             images = read_rows(h5, "images", rows)
             targets = (read_rows(h5, "attributes", rows)[:, columns] > 0).astype(np.float32)
             out[part] = (images, targets)
-    return out
+    return out, counts
 
 
 def predict_proba(model: nn.Module, images: np.ndarray, device, batch_size: int = 256) -> np.ndarray:
@@ -95,8 +102,12 @@ def predict_proba(model: nn.Module, images: np.ndarray, device, batch_size: int 
 def train_attribute_classifier(dataset_h5, split_tsv, out_dir, *, arch: str, attributes: list[str],
                                epochs: int, batch_size: int, lr: float, weight_decay: float,
                                seed: int, min_auroc: float = 0.7, device: str = "auto",
-                               threads: int = 1, width: int = 32, progress: bool = True) -> pd.DataFrame:
-    """Train, evaluate on the test split, write weights, metadata, per-attribute metrics and curves."""
+                               threads: int = 1, width: int = 32, group_share: dict | None = None,
+                               progress: bool = True) -> pd.DataFrame:
+    """Train, evaluate on the test split, write weights, metadata, per-attribute metrics and curves.
+
+    group_share: {group, share, size}: train on a seeded draw of the training split in which the
+    group's members are `share` of the images (`facexai.skew`; the counts go to model.json)."""
     from tqdm import tqdm
 
     unknown = [a for a in attributes if a not in ATTRIBUTE_INDEX]
@@ -105,9 +116,13 @@ def train_attribute_classifier(dataset_h5, split_tsv, out_dir, *, arch: str, att
     torch.set_num_threads(max(1, threads))
     seed_everything(seed)
     dev = resolve_device(device)
-    data = _load_split_arrays(dataset_h5, split_tsv, attributes)
+    data, skew = _load_split_arrays(dataset_h5, split_tsv, attributes, group_share, seed)
     train_x, train_y = data["train"]
     test_x, test_y = data["test"]
+    if skew is not None:
+        log.info("group_share: %d training images, %d of them %s (share %.3f; the split offered %d members, %d "
+                 "others, %d unknown)", skew["n_train"], skew["n_member"], skew["group"], skew["share"],
+                 skew["pool_member"], skew["pool_rest"], skew["pool_unknown"])
     log.info("training %s on %d images, testing on %d, device %s", arch, len(train_x), len(test_x), dev)
     model = build_model(arch, len(attributes), width=width).to(dev)
     if channels_last_trains(dev):
@@ -148,7 +163,8 @@ def train_attribute_classifier(dataset_h5, split_tsv, out_dir, *, arch: str, att
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = {"kind": "attribute_classifier", "arch": arch, "width": width, "attributes": list(attributes),
-            "image_size": int(train_x.shape[1]), "seed": seed, "min_auroc": min_auroc}
+            "image_size": int(train_x.shape[1]), "seed": seed, "min_auroc": min_auroc, "n_train": len(train_x),
+            **({"group_share": skew} if skew is not None else {})}
     with atomic_path(out_dir / "test_metrics.tsv") as tmp:
         metrics.to_csv(tmp, sep="\t", index=False)
     with atomic_path(out_dir / CURVES) as tmp:

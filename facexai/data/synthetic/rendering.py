@@ -121,7 +121,7 @@ def render_face(identity: dict, scene: dict, attributes: np.ndarray, size: int,
             width = 0.045 if shapes.a["Bushy_Eyebrows"] else 0.014
             hairs = off <= width
             tex = 0.8 + 0.2 * strands[sel][:, None]
-            out[hairs] = (0.6 * hair * tex + 0.02)[hairs]
+            out[hairs] = (0.85 * hair * tex + 0.02)[hairs]
             return out
 
         return colour

@@ -74,6 +74,8 @@ class SyntheticConfig:
 # the skin tone (drawn uniform in [0.25, 1]) above which a person counts as Pale_Skin: the group
 # variable of the synthetic set (`groups`), a property of the person that changes the skin's pixels
 PALE_TONE = 0.7
+# rows of the hair palette in `draw_identity`: light (blond, red, grey) and dark (black, brown, dark brown)
+LIGHT_HAIR, DARK_HAIR = (2, 3, 4), (0, 1, 5)
 
 
 def draw_identity(rng: np.random.Generator) -> dict:
@@ -82,7 +84,10 @@ def draw_identity(rng: np.random.Generator) -> dict:
     skin = np.array([0.95, 0.78, 0.65]) * (0.45 + 0.55 * tone) + rng.normal(0, 0.02, 3)
     hair_palette = np.array([[0.08, 0.06, 0.05], [0.35, 0.22, 0.12], [0.75, 0.6, 0.35],
                              [0.55, 0.25, 0.1], [0.6, 0.6, 0.6], [0.2, 0.15, 0.1]])
-    hair = hair_palette[rng.integers(len(hair_palette))] * rng.uniform(0.85, 1.15)
+    # hair (and so eyebrows and a fringe) follows the tone as it tends to in people: pale persons draw
+    # from the light shades (blond, red, grey), the others from the dark ones
+    shades = LIGHT_HAIR if tone > PALE_TONE else DARK_HAIR
+    hair = hair_palette[shades[rng.integers(len(shades))]] * rng.uniform(0.85, 1.15)
     return {
         "face_w": rng.uniform(0.68, 0.82),
         "jaw": rng.uniform(0.0, 0.8),
