@@ -9,14 +9,14 @@ its fair partner of the same architecture. Two tables, both by image:
 * `shift_by_group`: per method, explained attribute and part of the label partition, each model's
   mean share of the map's mass there (`labels.MASS_PARTS`) over the images both models explain,
   the paired shift skewed - fair on members and on the rest, and (`yes - no`) whether the shift
-  differs between them.
+  is not the same for both (tested below).
 
 Every CI is a 95 % percentile bootstrap with the images of each side resampled on their own, the
 two models kept paired (one resample serves both, so a difference's CI is that of the paired
 difference). The `yes - no` rows also test it: per image the paired difference skewed - fair, the
 members' against the rest's by a two-sided Mann-Whitney U (`groups._mann_whitney`: exact with ties
 up to 120 images), Holm-adjusted per twin pair over the attributes (accuracy) and per twin pair and
-method over attributes and parts (shift). `verdict`: `differs` (adjusted p < alpha), `untestable`
+method over attributes and parts (shift). `verdict`: `differ` (adjusted p < alpha), `untestable`
 (even complete separation of the two sides could not pass in its family, or a side has fewer than
 2 images), else `no difference found`. Images of unknown membership are counted (`n_unknown`),
 never in a side; maps without mass are counted per model (`n_no_mass_*`) and leave the image out of
@@ -78,7 +78,7 @@ def with_verdicts(table: pd.DataFrame, family, alpha: float) -> pd.DataFrame:
         table.loc[index, "min_p_holm"] = best_adjusted_p(table.loc[index, "p"], table.loc[index, "p_best"])
     differ = table["p_holm"] < alpha
     untestable = ~(table["min_p_holm"] < alpha)
-    table.loc[tested, "verdict"] = np.where(differ, "differs", np.where(untestable, "untestable",
+    table.loc[tested, "verdict"] = np.where(differ, "differ", np.where(untestable, "untestable",
                                                                          "no difference found"))[tested.to_numpy()]
     return table
 

@@ -219,6 +219,37 @@ def group_lines(differences: pd.DataFrame, metrics=("rp", "lift")) -> list[str]:
     return lines
 
 
+def group_twin_lines(accuracy: pd.DataFrame, shift: pd.DataFrame) -> list[str]:
+    """The group-imbalanced twins: per attribute, each model's accuracy on the group and on the rest,
+    and the change of the gap (skewed - fair); then per method how many shift tests of each verdict,
+    and the differing ones."""
+    lines = ["| skewed vs fair (group) | trained on | attribute | fair: group / rest | skewed: group / rest | "
+             "gap change [95 % CI] | Holm p | verdict |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for key, rows in accuracy.groupby(["skewed", "fair", "group"], sort=False):
+        by = {side: g.set_index("attribute") for side, g in rows.groupby("side")}
+        first = rows.iloc[0]
+        trained = (f"{int(first.skewed_n_train)} ({first.skewed_train_share:.0%}) / "
+                   f"{int(first.fair_n_train)} ({first.fair_train_share:.0%})")
+        for r in by["yes - no"].itertuples():
+            yes, no = by["yes"].loc[r.Index], by["no"].loc[r.Index]
+            lines.append(f"| {key[0]} vs {key[1]} ({key[2]}) | {trained} | {r.Index} | "
+                         f"{_fmt(yes.fair_mean)} / {_fmt(no.fair_mean)} | {_fmt(yes.skewed_mean)} / "
+                         f"{_fmt(no.skewed_mean)} | {_ci(r.difference_mean, r.difference_ci_low, r.difference_ci_high)}"
+                         f" | {_fmt(r.p_holm)} | {r.verdict} |")
+    lines += ["", "| skewed vs fair (group) | method | differ | no difference found | untestable | differing "
+              "(attribute, part: shift on the group - shift on the rest [95 % CI]) |",
+              "| --- | --- | --- | --- | --- | --- |"]
+    tested = shift[shift["side"] == "yes - no"]
+    for (skewed, fair, group, method), g in tested.groupby(["skewed", "fair", "group", "method"], sort=False):
+        counts = g["verdict"].value_counts()
+        differing = "; ".join(f"{r.attribute}, {r.part}: "
+                              f"{_ci(r.difference_mean, r.difference_ci_low, r.difference_ci_high)}"
+                              for r in g[g["verdict"] == "differ"].itertuples())
+        lines.append(f"| {skewed} vs {fair} ({group}) | {method} | {counts.get('differ', 0)} | "
+                     f"{counts.get('no difference found', 0)} | {counts.get('untestable', 0)} | {differing or '-'} |")
+    return lines
+
+
 def photo_lines(results: Path) -> list[str]:
     """The photo stage's counts (dataset.source photos), or nothing."""
     path = Layout(results).path("photo_summary", dataset="main")
@@ -296,6 +327,11 @@ def headlines(results_dir) -> str:
     if groups.is_file() and len(differences := pd.read_csv(groups)):
         out += ["", "### Groups against the rest: RP and lift (Mann-Whitney U on image means, Holm per metric and "
                 "model; untestable: groups too small to ever differ)", "", *group_lines(differences)]
+    accuracy, shift = Path(layout.table("group_twin_accuracy")), Path(layout.table("group_twin_shift"))
+    if accuracy.is_file() and shift.is_file() and len(accuracy_table := pd.read_csv(accuracy)):
+        out += ["", "### Group-imbalanced twin: test accuracy by group, and the change of the gap group - rest "
+                "(skewed - fair; CIs by image; Mann-Whitney of the paired differences, Holm per twin)", "",
+                *group_twin_lines(accuracy_table, pd.read_csv(shift))]
     twin = Path(layout.table("twin_shift"))
     if twin.is_file():
         out += ["", "### Fair vs biased twin: mass on the background for the shortcut attribute", "",

@@ -303,7 +303,7 @@ def group_twin_figure(accuracy_csv, shift_csv, out_png) -> None:
                         color=colour, markersize=4, capsize=2, elinewidth=0.8,
                         label=f"{model}: trained on {int(first[f'{side}_n_train'])} images, {share:.0%} {group}")
         for xi, verdict in zip(x, rows["verdict"]):
-            if verdict == "differs":
+            if verdict == "differ":
                 ax.annotate("*", (xi, 1), xycoords=("data", "axes fraction"), ha="center", va="top", fontsize=11)
         ax.axhline(0, color="0.5", linewidth=0.7)
         ax.set_xticks(x, rows["attribute"], rotation=40, fontsize=7, ha="right")

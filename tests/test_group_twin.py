@@ -95,7 +95,7 @@ def test_a_planted_group_cost_is_found_and_a_copy_of_the_fair_model_is_not():
     flip = np.flatnonzero((side == MEMBER) & (fair == 1))[::3]
     skewed[flip] = 0
     cost = by_side(paired_side_rows(fair, skewed, side, 1000, 0))["yes - no"]
-    assert cost["verdict"] == "differs" and cost["difference_ci_high"] < 0
+    assert cost["verdict"] == "differ" and cost["difference_ci_high"] < 0
     assert cost["difference_mean"] == pytest.approx(-flip.size / 60)
     # the test: the members' paired differences against the rest's (scipy's Mann-Whitney, ties included)
     d = skewed - fair
@@ -139,7 +139,7 @@ def test_shift_by_group_finds_mass_that_moves_for_the_group_only(tmp_path):
     rows = table.set_index(["part", "side"])
     assert rows.loc[("skin", "yes"), "difference_mean"] == pytest.approx(0.8)
     assert rows.loc[("skin", "no"), "difference_mean"] == 0
-    assert rows.loc[("skin", "yes - no"), "verdict"] == "differs"
+    assert rows.loc[("skin", "yes - no"), "verdict"] == "differ"
     assert rows.loc[("eyes", "yes - no"), "difference_mean"] == pytest.approx(-0.8)
     assert rows.loc[("hair", "yes - no"), "verdict"] == "no difference found"     # nothing moved there
     # 12 against 18 images, exact: complete separation gives 2 / C(30, 12); Holm over the family's 9

@@ -550,3 +550,46 @@ def test_headlines_of_a_run(tiny_run):
     assert "untestable (n images, best attainable adjusted p)" in text
     assert "### Beats the edge baseline" in text and "| resnet | gradcam |" in text.split("edge baseline")[1]
     assert "| resnet | gradcam |" in text and "### Fair vs biased twin" in text
+
+
+SKEWED = ("models:\n  - {name: resnet}\n  - {name: biased, dataset: shortcut}\n"
+          "  - {name: skewed, group_share: {group: Male, share: %s, size: 40}}\n")
+
+
+def test_group_imbalanced_twin_through_the_workflow(tiny_run, tmp_path):
+    from facexai.headlines import headlines
+
+    from conftest import copy_run
+
+    work = copy_run(tiny_run, tmp_path / "run")
+    (work / "skewed.yaml").write_text(SKEWED % 0.1)
+    weights = work / "results/models/resnet/weights.pt"
+    before = weights.stat().st_mtime_ns
+    targets = ["results/figures/group_twin.png", "results/tables/group_twin_accuracy.csv"]
+    result = snakemake(work, *targets, "--configfile", str(work / "skewed.yaml"))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert weights.stat().st_mtime_ns == before          # the fair partner is the tiny run's resnet, not retrained
+    meta = json.loads((work / "results/models/skewed/model.json").read_text())
+    assert meta["group_share"]["n_train"] == meta["n_train"] == 40 and meta["group_share"]["n_member"] == 4
+    accuracy = pd.read_csv(work / "results/tables/group_twin_accuracy.csv")
+    assert set(zip(accuracy["fair"], accuracy["skewed"], accuracy["group"])) == {("resnet", "skewed", "Male")}
+    assert list(accuracy["attribute"].unique()) == ["all", "Eyeglasses", "Smiling", "Wearing_Hat", "Bangs"]
+    assert (accuracy["skewed_n_train"] == 40).all() and (accuracy["skewed_train_share"] == 0.1).all()
+    test_rows = pd.read_csv(work / "results/data/main/split.tsv", sep="\t").query("split == 'test'")
+    gap = accuracy[accuracy["side"] == "yes - no"]
+    assert (gap["n_member"] + gap["n_rest"] + gap["n_unknown"] == len(test_rows)).all()
+    assert set(gap["verdict"]) <= {"differ", "no difference found", "untestable"}
+    shift = pd.read_csv(work / "results/tables/group_twin_shift.csv")
+    assert set(shift["method"]) == {"gradcam", "random", "edge"} and "all" in set(shift["attribute"])
+    # the model-free maps do not read the model: no shift at all
+    free = shift[shift["method"].isin(["random", "edge"]) & shift["difference_mean"].notna()]
+    assert len(free) and (free["difference_mean"] == 0).all()
+    assert (work / "results/figures/group_twin.pdf").stat().st_size > 1000
+    assert "Group-imbalanced twin" in headlines(work / "results")
+    # another share retrains the skewed model and remakes its tables, nothing of the other models
+    (work / "skewed.yaml").write_text(SKEWED % 0.5)
+    dry = snakemake(work, *targets, "-n", "--configfile", str(work / "skewed.yaml"))
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    jobs = dict(line.split()[:2] for line in dry.stdout.split("Job stats:")[1].split("total")[0].splitlines()[3:]
+                if line.strip())
+    assert jobs == {"train_attribute_model": "1", "attribute": "6", "group_twin": "1", "group_twin_figure": "1"}, jobs
