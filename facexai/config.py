@@ -262,8 +262,8 @@ def check_photos(config: dict) -> None:
     import importlib.util
 
     from .data.landmark_masks import LANDMARK_CLASSES
-    from .data.photos.folder import (ATTRIBUTES_FILE, PHOTO_EXTENSIONS, list_photos, read_identities,
-                                     read_photo_attributes)
+    from .data.photos.folder import (ATTRIBUTES_FILE, GROUPS_FILE, PHOTO_EXTENSIONS, list_photos, read_identities,
+                                     read_photo_attributes, read_photo_groups, with_groups)
     from .errors import BadInputError
 
     root = require_dataset_root(config, "/data/my-photos")
@@ -275,8 +275,15 @@ def check_photos(config: dict) -> None:
     try:
         identities = read_identities(root, photos)
         attributes = read_photo_attributes(root, photos)
+        groups = read_photo_groups(root, photos)
+        known = with_groups(attributes, groups, len(photos), photos, root)
     except BadInputError as exc:
         raise ConfigError(f"dataset_root: {exc}") from None
+    absent = [g for g in config.get("groups") or [] if g in ATTRIBUTE_INDEX  # other names: refused below
+              and (known is None or not (known[:, ATTRIBUTE_INDEX[g]] != 0).any())]
+    if absent:
+        raise ConfigError(f"groups: {absent} known for no photo of {root}: give them in {GROUPS_FILE} (file<TAB>"
+                          f"{absent[0]}, values yes / no) or {ATTRIBUTES_FILE}, or set groups: []")
     if config["models"] and attributes is None:
         raise ConfigError(f"models: attribute models need an attribute table: {Path(root) / ATTRIBUTES_FILE} "
                           "(CelebA's list_attr_celeba.txt format) is missing; set models: [] for a "

@@ -161,6 +161,15 @@ def test_photo_config_problems_name_their_key(tmp_path):
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "identities.tsv").write_text("a.jpg\tsomeone\nb.jpg\tsomeone\nc.jpg\tother\n")
     check_config(photos_config(tmp_path))
+    # a group the folder gives for no photo is refused; groups.tsv gives it
+    with pytest.raises(ConfigError, match=r"groups: \['Young'\] known for no photo of .*: give them in groups.tsv"):
+        check_config(photos_config(tmp_path, groups=["Young"]))
+    (tmp_path / "groups.tsv").write_text("file\tYoung\na.jpg\tyes\nc.jpg\tno\n")
+    check_config(photos_config(tmp_path, groups=["Young"]))
+    (tmp_path / "groups.tsv").write_text("file\tYoung\nd.jpg\tyes\n")
+    with pytest.raises(ConfigError, match=r"dataset_root: .*groups.tsv: 1 listed file\(s\) not in the folder"):
+        check_config(photos_config(tmp_path, groups=["Young"]))
+    (tmp_path / "groups.tsv").unlink()
     models = [{"name": "resnet", "arch": "resnet_small"}]
     with pytest.raises(ConfigError, match="models: attribute models need an attribute table.*attributes.txt"):
         check_config(photos_config(tmp_path, models=models))

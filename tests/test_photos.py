@@ -240,6 +240,35 @@ def test_attribute_table_in_celebas_format(tmp_path):
     assert read_photo_attributes(tmp_path / "nowhere", ["x.jpg"]) is None
 
 
+def test_group_table_fills_the_attribute_columns(tmp_path):
+    from facexai.data.photos.folder import read_photo_groups, with_groups
+    from facexai.labels import ATTRIBUTE_INDEX, ATTRIBUTE_NAMES
+
+    photos = ["a/x.jpg", "b/x.jpg", "y.jpg", "z.jpg"]
+    (tmp_path / "groups.tsv").write_text("file\tYoung\tMale\na/x.jpg\tyes\tno\nb/x.jpg\t-1\t\ny.jpg\tunknown\t1\n")
+    groups = read_photo_groups(tmp_path, photos)
+    assert groups["Young"].tolist() == [1, -1, 0, 0] and groups["Male"].tolist() == [-1, 0, 1, 0]   # z.jpg: unknown
+    filled = with_groups(None, groups, len(photos), photos, tmp_path)
+    assert filled[:, ATTRIBUTE_INDEX["Young"]].tolist() == [1, -1, 0, 0] and filled.sum() == 1 - 1 - 1 + 1
+    # beside attributes.txt: the same value is fine, another one is refused naming both files
+    given = np.zeros((4, 40), np.int8)
+    given[0, ATTRIBUTE_INDEX["Young"]] = 1
+    assert with_groups(given, groups, 4, photos, tmp_path)[0, ATTRIBUTE_INDEX["Young"]] == 1
+    given[2, ATTRIBUTE_INDEX["Male"]] = -1
+    with pytest.raises(BadInputError, match=r"groups.tsv: y.jpg: Male is 1 here and -1 in attributes.txt"):
+        with_groups(given, groups, 4, photos, tmp_path)
+    for text, message in (("file\tTall\nx.jpg\tyes\n", r"not attributes: \['Tall'\]"),
+                          ("file\tYoung\ny.jpg\tmaybe\n", r"line 2: expected a file and 1 value"),
+                          ("file\tYoung\nq.jpg\tyes\n", r"1 listed file\(s\) not in the folder"),
+                          ("file\tYoung\nx.jpg\tyes\n", r"not in the folder \(or a bare name shared"),
+                          ("file\tYoung\ny.jpg\tyes\ny.jpg\tno\n", r"y.jpg has two different rows: lines 2 and 3")):
+        (tmp_path / "groups.tsv").write_text(text)
+        with pytest.raises(BadInputError, match=message):
+            read_photo_groups(tmp_path, photos)
+    assert read_photo_groups(tmp_path / "nowhere", photos) is None
+    assert len(ATTRIBUTE_NAMES) == 40
+
+
 def test_a_pool_of_workers_aligns_as_one_process(tmp_path, demo):
     """align_shard with two worker processes: the same manifest rows, in photo order, and the same
     files, byte for byte, as one process (a bad photo among them, skipped in both)."""
@@ -358,7 +387,14 @@ def test_photos_config_runs_end_to_end_on_real_photos(tmp_path):
     Image.fromarray(np.full((200, 300, 3), 90, np.uint8)).save(folder / "empty_wall.png")
     with open(folder / "identities.tsv", "a") as fh:
         fh.write("empty_wall.png\tnobody\n")
-    (tmp_path / "fast.yaml").write_text(FAST)
+    # a group from groups.tsv (photos have no attributes.txt): the astronaut's two photos are members,
+    # one of Grace Hopper's is not, her other one is of unknown membership
+    names = sorted(p.name for p in folder.glob("*.jpg"))
+    hopper = [n for n in names if not n.startswith("astronaut")]
+    (folder / "groups.tsv").write_text("file\tYoung\n" + "".join(f"{n}\tyes\n" for n in names
+                                                                  if n.startswith("astronaut"))
+                                       + f"{hopper[0]}\tno\n{hopper[1]}\t\n")
+    (tmp_path / "fast.yaml").write_text(FAST + "groups: [Young]\n")
     work = tmp_path / "run"
     work.mkdir()
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "-s", f"{REPO}/Snakefile", "-d", str(work),
@@ -400,6 +436,12 @@ def test_photos_config_runs_end_to_end_on_real_photos(tmp_path):
     for out in ("figures/verification_pairs_dlib.png", "gallery/verification_dlib.html"):
         assert (results / out).stat().st_size > 10_000, out
     assert not (results / "summary.json").exists()  # no attribute models, no attribute tables
+    # per-group rows of the pairs, by the explained photo's membership from groups.tsv
+    assert summary["groups_given"] == ["Young"]
+    by_group = pd.read_csv(results / "tables/verification/dlib/localisation_by_group.csv")
+    assert set(by_group["group"]) == {"Young"} and set(by_group["member"]) == {"yes", "no"}
+    differences = pd.read_csv(results / "tables/verification/dlib/group_differences.csv")
+    assert len(differences) and (differences["n_unknown"] > 0).any()
     from facexai.headlines import headlines
 
     text = headlines(results)

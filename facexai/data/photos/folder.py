@@ -1,5 +1,5 @@
-"""The photo folder: its photo files (the sample ids are their sorted order) and its two optional
-tables, identities.tsv and attributes.txt (CelebA's format), read with errors that name the line."""
+"""The photo folder: its photo files (the sample ids are their sorted order) and its optional tables,
+identities.tsv, attributes.txt (CelebA's format) and groups.tsv, read with errors that name the line."""
 
 from __future__ import annotations
 
@@ -15,6 +15,9 @@ from ...labels import ATTRIBUTE_NAMES
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp")
 IDENTITIES_FILE = "identities.tsv"
 ATTRIBUTES_FILE = "attributes.txt"
+GROUPS_FILE = "groups.tsv"
+# groups.tsv's values: a member, not one, or not known
+GROUP_VALUES = {"yes": 1, "1": 1, "no": -1, "-1": -1, "": 0, "0": 0, "unknown": 0}
 
 
 def list_photos(root: str | os.PathLike) -> list[str]:
@@ -36,7 +39,7 @@ def ignored_files(root: str | os.PathLike) -> list[str]:
     """Files under `root` that are neither photos nor the folder's tables (relative paths): what a
     run leaves out, said on the console and in the log so that no photo is dropped unnoticed."""
     root = Path(root)
-    tables = {IDENTITIES_FILE, ATTRIBUTES_FILE}
+    tables = {IDENTITIES_FILE, ATTRIBUTES_FILE, GROUPS_FILE}
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
@@ -144,4 +147,72 @@ def read_photo_attributes(root: str | os.PathLike, photos: list[str]) -> np.ndar
         if values is None:
             raise BadInputError(path, f"no attributes for photo {f}")
         out[i] = values
+    return out
+
+
+def read_photo_groups(root: str | os.PathLike, photos: list[str]) -> dict[str, np.ndarray] | None:
+    """Group membership per photo from groups.tsv, or None when the folder has none.
+
+    The first line is `file<TAB>NAME<TAB>...`, each NAME a CelebA attribute column (Male, Young,
+    Pale_Skin, ...: the names config `groups` takes); then one line per photo (the file relative to
+    the folder, or a bare name when unique): yes / no (or 1 / -1), empty, 0 or `unknown` when not known.
+    A photo without a line is unknown for every group. Returns {NAME: int8 per photo (1, -1, 0)}."""
+    path = Path(root) / GROUPS_FILE
+    if not path.is_file():
+        return None
+    numbered = [(k + 1, ln.rstrip("\r\n")) for k, ln in enumerate(read_table_text(path).splitlines())
+                if ln.strip() and not ln.startswith("#")]
+    if not numbered:
+        raise BadInputError(path, "empty: the first line must be file<TAB>group names")
+    header = [h.strip() for h in numbered[0][1].split("\t")]
+    names = header[1:]
+    unknown = [n for n in names if n not in ATTRIBUTE_NAMES]
+    if header[0] != "file" or not names or unknown or len(set(names)) != len(names):
+        raise BadInputError(path, f"line {numbered[0][0]}: expected 'file<TAB>' and distinct CelebA attribute names "
+                                  f"(e.g. Male, Young, Pale_Skin){f'; not attributes: {unknown}' if unknown else ''}")
+    rows: dict[str, list[int]] = {}
+    line_of: dict[str, int] = {}
+    for number, line in numbered[1:]:
+        fields = [f.strip() for f in line.split("\t")]
+        fields += [""] * (len(header) - len(fields))  # trailing empty fields: unknown
+        values = [GROUP_VALUES.get(v.lower()) for v in fields[1:]]
+        if len(fields) != len(header) or not fields[0] or None in values:
+            raise BadInputError(path, f"line {number}: expected a file and {len(names)} value(s) yes, no or empty "
+                                      f"(got {line!r})")
+        if fields[0] in rows and rows[fields[0]] != values:
+            raise BadInputError(path, f"{fields[0]} has two different rows: lines {line_of[fields[0]]} and {number}")
+        rows[fields[0]] = values
+        line_of.setdefault(fields[0], number)
+    bases: dict[str, list[str]] = {}
+    for f in photos:
+        bases.setdefault(f.rsplit("/", 1)[-1], []).append(f)
+    listed = set(photos) | {b for b, fs in bases.items() if len(fs) == 1}
+    stray = sorted(set(rows) - listed)
+    if stray:
+        raise BadInputError(path, f"{len(stray)} listed file(s) not in the folder (or a bare name shared by several "
+                                  f"photos), first {stray[:3]}")
+    out = np.zeros((len(photos), len(names)), np.int8)
+    for i, f in enumerate(photos):
+        base = f.rsplit("/", 1)[-1]
+        values = rows.get(f, rows.get(base) if len(bases[base]) == 1 else None)
+        if values is not None:
+            out[i] = values
+    return {name: out[:, k] for k, name in enumerate(names)}
+
+
+def with_groups(attributes: np.ndarray | None, groups: dict[str, np.ndarray] | None, n_photos: int,
+                photos: list[str], root) -> np.ndarray | None:
+    """attributes.txt's table (or 0 = not annotated) with groups.tsv's columns written in; a photo
+    whose value differs between the two files is refused naming both."""
+    if not groups:
+        return attributes
+    out = np.zeros((n_photos, len(ATTRIBUTE_NAMES)), np.int8) if attributes is None else attributes.copy()
+    for name, values in groups.items():
+        k = ATTRIBUTE_NAMES.index(name)
+        clash = np.flatnonzero((values != 0) & (out[:, k] != 0) & (values != out[:, k]))
+        if clash.size:
+            i = int(clash[0])
+            raise BadInputError(Path(root) / GROUPS_FILE, f"{photos[i]}: {name} is {int(values[i])} here and "
+                                                          f"{int(out[i, k])} in {ATTRIBUTES_FILE}")
+        out[values != 0, k] = values[values != 0]
     return out

@@ -15,7 +15,8 @@ from ...atomic import atomic_path
 from ...errors import BadInputError
 from ...labels import ATTRIBUTE_NAMES
 from ..celebamask import ATTRIBUTE_FILE, IDENTITY_FILE, IMAGE_DIR, MAPPING_FILE, MASK_DIR, POSE_FILE
-from .folder import ignored_files, list_photos, read_identities, read_photo_attributes
+from .folder import (ignored_files, list_photos, read_identities, read_photo_attributes, read_photo_groups,
+                     with_groups)
 from .shards import MANIFEST, read_manifest
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,10 @@ def assemble_layout(root: str | os.PathLike, shard_dirs, out_root: str | os.Path
     root = Path(root)
     photos = list_photos(root)
     identities = read_identities(root, photos)
-    attributes = read_photo_attributes(root, photos)
+    given = read_photo_attributes(root, photos)
+    groups = read_photo_groups(root, photos)
+    # groups.tsv's columns written into the attributes (0 = not annotated elsewhere)
+    attributes = with_groups(given, groups, len(photos), photos, root)
     rows = sorted((r for d in shard_dirs for r in read_manifest(Path(d) / MANIFEST)), key=lambda r: int(r["id"]))
     if [r["file"] for r in rows] != photos[:len(rows)] or len(rows) != len(photos):
         raise BadInputError(root, "the photo folder changed since its photos were aligned; run again")
@@ -100,6 +104,7 @@ def assemble_layout(root: str | os.PathLike, shard_dirs, out_root: str | os.Path
                "small_faces": len(small),
                "min_face_size": min_face_size, "ignored_files": ignored_files(root),
                "identities": len({names[int(r['id'])] for r in good}),
-               "identities_given": identities is not None, "attributes_given": attributes is not None}
+               "identities_given": identities is not None, "attributes_given": given is not None,
+               "groups_given": sorted(groups) if groups else []}
     log.info("photo layout: %s", summary)
     return summary
