@@ -108,8 +108,9 @@ def check_group_share(config: dict, name: str, model: dict) -> None:
     if fair == name or fair not in [m["name"] for m in config["models"]]:
         raise ConfigError(f"{key}.fair: {fair!r} is not another model of `models`")
     other = model_settings(config, fair)
-    if other.get("weights") or other["arch"] != model["arch"]:
-        raise ConfigError(f"{key}.fair: {fair!r} must be trained here with the same arch ({model['arch']!r})")
+    if other.get("weights") or other["arch"] != model["arch"] or other["dataset"] != model["dataset"]:
+        raise ConfigError(f"{key}.fair: {fair!r} must be trained here with the same arch ({model['arch']!r}) on the "
+                          f"same dataset ({model['dataset']!r})")
 
 
 def check_config(config: dict) -> None:

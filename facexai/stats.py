@@ -428,14 +428,28 @@ def verification_summary(embedders: dict) -> dict:
     return out
 
 
+def groups_summary(differences: pd.DataFrame) -> dict:
+    """summary.json's `groups`: per model and group the number of tests of each verdict, and the tests
+    whose verdict is `differ` (docs/summary.md)."""
+    keep = ["metric", "model", "method", "region", "group", "n_member", "n_rest", "n_unknown", "mean_member",
+            "mean_rest", "difference", "difference_ci_low", "difference_ci_high", "p_holm", "verdict"]
+    counts = {}
+    for (model, group), g in differences.groupby(["model", "group"], sort=True):
+        counts.setdefault(str(model), {})[str(group)] = {str(k): int(v) for k, v in g["verdict"].value_counts().items()}
+    return {"groups": sorted(differences["group"].astype(str).unique().tolist()), "verdicts": counts,
+            "differ": differences.loc[differences["verdict"] == "differ", keep].to_dict(orient="records")}
+
+
 def write_statistics(per_sample_csvs, outputs: dict, *, n_resamples: int = 1000, seed: int = 0,
-                     alpha: float = 0.05, twin_csv=None, group_twin_csvs=None,
+                     alpha: float = 0.05, twin_csv=None, group_twin_csvs=None, group_differences_csv=None,
                      verification: dict | None = None) -> dict:
     """Method comparisons, beats-random verdicts, FR-vs-RP points and correlation: three CSVs and
     summary.json (schema: docs/summary.md); `verification` (embedder -> (localisation.csv,
     eer.json)) adds each embedder's triplet game (`verification_summary`); group_twin_csvs
     ((accuracy.csv, shift.csv) of `facexai.group_twin`) the group-imbalanced twins: every accuracy row,
-    and the shift rows of side `yes - no` (does the shift differ between the group and the rest)."""
+    and the shift rows of side `yes - no` (does the shift differ between the group and the rest);
+    group_differences_csv (`groups.group_differences`) the per-group verdict counts and the
+    differing tests."""
     import json
 
     from .atomic import atomic_path
@@ -473,6 +487,8 @@ def write_statistics(per_sample_csvs, outputs: dict, *, n_resamples: int = 1000,
         summary["verification"] = verification_summary(verification)
     if twin_csv:
         summary["twin_shift"] = pd.read_csv(twin_csv).to_dict(orient="records")
+    if group_differences_csv:
+        summary["groups"] = groups_summary(pd.read_csv(group_differences_csv))
     if group_twin_csvs:
         accuracy, shift = (pd.read_csv(p, keep_default_na=False, na_values=[""]) for p in group_twin_csvs)
         summary["group_twins"] = {"accuracy": accuracy.to_dict(orient="records"),

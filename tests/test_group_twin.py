@@ -226,6 +226,10 @@ def test_twins_are_paired_with_the_first_plain_model_of_their_architecture_or_th
     ([{"name": "v", "arch": "vgg_small"},
       {"name": "s", "arch": "resnet_small", "group_share": {"group": "Male", "share": 0.1, "fair": "v"}}],
      r"models.s.group_share.fair: 'v' must be trained here with the same arch"),
+    ([{"name": "b", "arch": "resnet_small", "dataset": "shortcut"},
+      {"name": "s", "arch": "resnet_small", "group_share": {"group": "Male", "share": 0.1, "fair": "b"}}],
+     r"models.s.group_share.fair: 'b' must be trained here with the same arch \('resnet_small'\) on the same "
+     r"dataset \('main'\)"),
     ([RESNET, {"name": "s", "arch": "resnet_small", "group_share": {"group": "Male", "share": 0.1, "fair": "x"}}],
      r"models.s.group_share.fair: 'x' is not another model"),
     ([RESNET, {"name": "s", "arch": "resnet_small", "weights": "w.pt",

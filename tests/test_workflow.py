@@ -226,6 +226,12 @@ def test_group_tables_and_mean_maps(tiny_run):
         rows = per_sample[(per_sample["model"] == r.model) & (per_sample["method"] == r.method)
                           & (per_sample["region"] == r.region) & np.isfinite(per_sample["rp"])]
         assert r.n_member + r.n_rest + r.n_unknown == rows["id"].nunique()
+    # summary.json counts every test once, by model, group and verdict, and lists the differing ones
+    groups = json.loads((results / "summary.json").read_text())["groups"]
+    assert groups["groups"] == ["Pale_Skin"]
+    for model, g in differences.groupby("model"):
+        assert groups["verdicts"][model]["Pale_Skin"] == g["verdict"].value_counts().to_dict()
+    assert len(groups["differ"]) == (differences["verdict"] == "differ").sum()
     for embedder in ("trained", "scripted"):
         pairs = pd.read_csv(results / f"tables/verification/{embedder}/group_differences.csv")
         assert len(pairs) and set(pairs["group"]) == {"Pale_Skin"}
