@@ -95,8 +95,6 @@ def check_group_share(config: dict, name: str, model: dict) -> None:
     if not share:
         return
     key = f"models.{name}.group_share"
-    if "group_share" in config["model_defaults"]:
-        raise ConfigError("model_defaults.group_share: set group_share on the skewed model only")
     if share["group"] not in ATTRIBUTE_INDEX:
         raise ConfigError(f"{key}.group: {share['group']!r} is not a CelebA attribute (e.g. Pale_Skin, Male)")
     if model.get("weights"):

@@ -206,7 +206,9 @@ rule statistics:
             if GROUP_TWINS
             else []
         ),
-        group_differences=rules.group_tables.output.differences if config["groups"] else [],
+        group_differences=(
+            rules.group_tables.output.differences if config["groups"] else []
+        ),
         # each embedder's triplet game goes into summary.json too
         verification=expand(
             L.pair_table("localisation"),

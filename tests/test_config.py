@@ -126,6 +126,7 @@ def test_study_config_builds_its_dag(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
     text = result.stdout + result.stderr
     assert "results-study/tables/twin_shift.csv" in text and "densenet" in text
+    assert "results-study/figures/group_twin.png" in text and "resnet_skewed" in text
 
 
 def photos_config(root, **changes):
