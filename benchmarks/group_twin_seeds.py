@@ -9,7 +9,7 @@ seed sets both the draw of the training split and the network's initialisation) 
 images of `--data`'s training split in which the group is that share, and tests every one on the
 same test split. Prints per seed and share the accuracy on the group and on the rest (mean over the
 model's attributes, each image first) and the gap group - rest, then per seed the change of the
-gap from the first share to each other one, with its 95 % bootstrap CI over test images
+gap from the first share to each other one, with its 95 % bootstrap CI (test persons resampled)
 (`facexai.group_twin.paired_side_rows`, the workflow's own rows). The workflow trains one seed; this
 says how far another would move its numbers.
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from facexai.group_twin import correct_on_test, paired_side_rows
+from facexai.group_twin import correct_on_test, paired_side_rows, persons_of
 from facexai.groups import membership
 from facexai.models.train import train_attribute_classifier
 
@@ -69,13 +69,14 @@ def main(argv=None):
                 print(f"{seed:>4} {share:>6.2f} {n_train:>8} {yes:>7.3f} {no:>7.3f} {yes - no:>+7.3f}", flush=True)
             base = args.shares[0]
             for share in args.shares[1:]:
-                gap = paired_side_rows(correct[base], correct[share], side, 1000, seed)[2]
+                gap = paired_side_rows(correct[base], correct[share], side, 1000, seed, persons_of(dataset, ids))[2]
                 changes.append((seed, share, gap))
-    print(f"\nchange of the gap group - rest, share {args.shares[0]} -> another (95 % CI over test images)")
+    print(f"\nchange of the gap group - rest, share {args.shares[0]} -> another (95 % CI, persons resampled)")
     for seed, share, gap in changes:
         print(f"  seed {seed}, share {share:.2f}: {gap['difference_mean']:+.3f} "
               f"[{gap['difference_ci_low']:+.3f}, {gap['difference_ci_high']:+.3f}]"
-              f"  ({gap['n_member']} {args.group}, {gap['n_rest']} others)")
+              f"  ({gap['n_member']} {args.group} images of {gap['n_member_units']} persons, {gap['n_rest']} others "
+              f"of {gap['n_rest_units']})")
     values = np.array([g["difference_mean"] for _, _, g in changes])
     print(f"over the seeds: mean {values.mean():+.3f}, min {values.min():+.3f}, max {values.max():+.3f}")
 

@@ -73,9 +73,19 @@ SOURCES = ("synthetic", "celebamask_hq", "photos")
 DATASETS = ("main", "shortcut")
 
 
+# what two twins share: they differ only in the draw of their training images
+TWIN_SETTINGS = ("arch", "width", "dataset", "attributes", "epochs", "batch_size", "lr", "weight_decay")
+
+
+def fair_partners(config: dict) -> set[str]:
+    """The models another model names as its `group_share.fair`."""
+    return {(model_settings(config, m["name"]).get("group_share") or {}).get("fair") for m in config["models"]} - {None}
+
+
 def group_twin_partner(config: dict, name: str) -> str | None:
     """The fair partner of a model trained with group_share: its `group_share.fair`, or else the first
-    model of the same architecture and dataset trained here without group_share (None: there is none)."""
+    model trained here without group_share whose training settings (TWIN_SETTINGS) are its own
+    (None: there is none)."""
     model = model_settings(config, name)
     fair = (model.get("group_share") or {}).get("fair")
     if fair is not None:
@@ -83,14 +93,15 @@ def group_twin_partner(config: dict, name: str) -> str | None:
     for m in config["models"]:
         other = model_settings(config, m["name"])
         if (m["name"] != name and not other.get("group_share") and not other.get("weights")
-                and other["arch"] == model["arch"] and other["dataset"] == model["dataset"]):
+                and all(other.get(k) == model.get(k) for k in TWIN_SETTINGS)):
             return m["name"]
     return None
 
 
 def check_group_share(config: dict, name: str, model: dict) -> None:
     """A group-imbalanced twin: a known group, a model trained here, and a fair partner that exists, is
-    trained here and has the same architecture."""
+    trained here with the same settings (TWIN_SETTINGS); a model named as another's `fair` is only a
+    partner (it needs none, and may name none)."""
     share = model.get("group_share")
     if not share:
         return
@@ -99,16 +110,22 @@ def check_group_share(config: dict, name: str, model: dict) -> None:
         raise ConfigError(f"{key}.group: {share['group']!r} is not a CelebA attribute (e.g. Pale_Skin, Male)")
     if model.get("weights"):
         raise ConfigError(f"{key}: a user model (weights) is not trained here, so it cannot train on a skewed split")
+    if name in fair_partners(config):
+        if share.get("fair") is not None:
+            raise ConfigError(f"{key}.fair: {name!r} is another model's fair partner, so it is compared with nothing "
+                              "itself; a chain of partners is not supported")
+        return
     fair = group_twin_partner(config, name)
     if fair is None:
-        raise ConfigError(f"{key}: no fair partner (a model of arch {model['arch']!r} on dataset "
-                          f"{model['dataset']!r} without group_share); add one or name it as {key}.fair")
+        raise ConfigError(f"{key}: no fair partner (a model trained here without group_share with the same "
+                          f"{', '.join(TWIN_SETTINGS)}); add one or name it as {key}.fair")
     if fair == name or fair not in [m["name"] for m in config["models"]]:
         raise ConfigError(f"{key}.fair: {fair!r} is not another model of `models`")
     other = model_settings(config, fair)
-    if other.get("weights") or other["arch"] != model["arch"] or other["dataset"] != model["dataset"]:
-        raise ConfigError(f"{key}.fair: {fair!r} must be trained here with the same arch ({model['arch']!r}) on the "
-                          f"same dataset ({model['dataset']!r})")
+    differ = [k for k in TWIN_SETTINGS if other.get(k) != model.get(k)]
+    if other.get("weights") or differ:
+        raise ConfigError(f"{key}.fair: {fair!r} must be trained here with the same settings; it differs in "
+                          f"{differ or ['weights']} (twins differ only in their training draw)")
 
 
 def check_config(config: dict) -> None:

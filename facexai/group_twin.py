@@ -37,7 +37,8 @@ from .labels import ATTRIBUTE_INDEX, MASS_PARTS
 
 SIDES = (MEMBER, REST, f"{MEMBER} - {REST}")
 VALUES = ["fair_mean", "fair_ci_low", "fair_ci_high", "skewed_mean", "skewed_ci_low", "skewed_ci_high",
-          "difference_mean", "difference_ci_low", "difference_ci_high", "n_member", "n_rest", "n_unknown", "statistic",
+          "difference_mean", "difference_ci_low", "difference_ci_high", "n_member", "n_rest", "n_unknown",
+          "n_member_units", "n_rest_units", "statistic",
           "p", "p_best", "p_holm", "min_p_holm", "verdict"]
 ACCURACY_COLUMNS = ["fair", "skewed", "group", "attribute", "side", "unit", *VALUES, "fair_n_train",
                     "fair_train_share", "skewed_n_train", "skewed_train_share"]
@@ -52,11 +53,11 @@ def _ci(values: np.ndarray) -> tuple[float, float]:
     return float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))
 
 
-def _rank_test(differences: np.ndarray, idx: dict) -> tuple[float, float, float]:
-    """Mann-Whitney U of the members' paired differences against the rest's: (U, p, p_best)."""
+def _rank_test(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
+    """Mann-Whitney U of the members' (persons' or images') mean paired differences against the
+    rest's: (U, p, p_best)."""
     from .groups import _mann_whitney
 
-    a, b = differences[idx[MEMBER]], differences[idx[REST]]
     statistic, p, best = _mann_whitney(a, b)
     if np.ptp(np.concatenate([a, b])) == 0:  # every difference equal (e.g. a map that ignores the model)
         p = 1.0
@@ -83,25 +84,58 @@ def with_verdicts(table: pd.DataFrame, family, alpha: float) -> pd.DataFrame:
     return table
 
 
+def persons_of(dataset_h5, ids) -> np.ndarray | None:
+    """Each id's person (the dataset's `identity`), or None when the dataset has no identities (then
+    every image is its own unit)."""
+    with h5py.File(dataset_h5, "r") as h5:
+        if "identity" not in h5:
+            return None
+        index = pd.Series(np.arange(len(h5["ids"])), index=h5["ids"][:])
+        identity = h5["identity"][:]
+    rows = index.loc[np.asarray(ids, np.int64)].to_numpy() if len(ids) else np.array([], np.int64)
+    return identity[rows]
+
+
+def _side_units(f: np.ndarray, k: np.ndarray, units: np.ndarray, n_resamples: int, rng):
+    """Per side: the image means, the cluster-bootstrap means (units resampled with all their
+    images) and each unit's mean difference k - f."""
+    if not f.size:
+        nan = np.full(n_resamples, np.nan)
+        return (np.nan, np.nan), (nan, nan), np.array([]), 0
+    _, inverse = np.unique(units, return_inverse=True)
+    m = int(inverse.max()) + 1
+    sums_f, sums_k = np.bincount(inverse, f, m), np.bincount(inverse, k, m)
+    count = np.bincount(inverse, minlength=m).astype(np.float64)
+    if m >= 2:
+        weights = np.zeros((n_resamples, m))
+        np.add.at(weights, (np.repeat(np.arange(n_resamples), m), rng.integers(0, m, n_resamples * m)), 1.0)
+        total = weights @ count
+        boot = (weights @ sums_f / total, weights @ sums_k / total)
+    else:
+        boot = (np.full(n_resamples, np.nan), np.full(n_resamples, np.nan))
+    return (f.mean(), k.mean()), boot, (sums_k - sums_f) / count, m
+
+
 def paired_side_rows(fair: np.ndarray, skewed: np.ndarray, side: np.ndarray, n_resamples: int,
-                     seed: int) -> list[dict]:
+                     seed: int, persons: np.ndarray | None = None) -> list[dict]:
     """The three rows (yes, no, yes - no) of one quantity measured on the same images for both
-    models: fair and skewed are per image, side is yes / no / "" per image."""
+    models: fair and skewed are per image, side is yes / no / "" per image, persons (optional) each
+    image's person. Means are over images; the unit of the CIs and the test is the person (each
+    resampled with all its images; the test compares the persons' mean differences), or the image
+    when persons is None. A person with images on both sides (an attribute that varies between
+    photos) is a unit on each side."""
     fair, skewed, side = (np.asarray(fair, np.float64), np.asarray(skewed, np.float64),
                           np.asarray(side, dtype=object))
+    units = np.arange(fair.size) if persons is None else np.asarray(persons)
     idx = {s: np.flatnonzero(side == s) for s in (MEMBER, REST)}
-    n = {s: idx[s].size for s in idx}
     rng = np.random.default_rng(seed)
-    means, boot = {}, {}
+    means, boot, unit_d, n_units = {}, {}, {}, {}
     for s in (MEMBER, REST):
-        f, k = fair[idx[s]], skewed[idx[s]]
-        means[s] = (f.mean(), k.mean()) if n[s] else (np.nan, np.nan)
-        if n[s] >= 2:
-            draw = rng.integers(0, n[s], (n_resamples, n[s]))
-            boot[s] = (f[draw].mean(axis=1), k[draw].mean(axis=1))
-        else:
-            boot[s] = (np.full(n_resamples, np.nan), np.full(n_resamples, np.nan))
-    common = {"n_member": n[MEMBER], "n_rest": n[REST], "n_unknown": int((side == UNKNOWN).sum())}
+        means[s], boot[s], unit_d[s], n_units[s] = _side_units(fair[idx[s]], skewed[idx[s]], units[idx[s]],
+                                                               n_resamples, rng)
+    common = {"unit": "image" if persons is None else "person", "n_member": idx[MEMBER].size,
+              "n_rest": idx[REST].size, "n_unknown": int((side == UNKNOWN).sum()),
+              "n_member_units": n_units[MEMBER], "n_rest_units": n_units[REST]}
     rows = []
     for s in (MEMBER, REST):
         (f, k), (bf, bk) = means[s], boot[s]
@@ -114,12 +148,12 @@ def paired_side_rows(fair: np.ndarray, skewed: np.ndarray, side: np.ndarray, n_r
     k = means[MEMBER][1] - means[REST][1]
     low, high = _ci(gap_k - gap_f)
     test = dict(zip(("statistic", "p", "p_best"),
-                    _rank_test(skewed - fair, idx) if min(n.values()) >= 2 else (np.nan,) * 3))
+                    _rank_test(unit_d[MEMBER], unit_d[REST]) if min(n_units.values()) >= 2 else (np.nan,) * 3))
     rows.append({"side": SIDES[2], "fair_mean": f, "skewed_mean": k, "difference_mean": k - f,
                  **dict(zip(("fair_ci_low", "fair_ci_high"), _ci(gap_f))),
                  **dict(zip(("skewed_ci_low", "skewed_ci_high"), _ci(gap_k))),
                  "difference_ci_low": low, "difference_ci_high": high, **test})
-    return [{**r, **common, "unit": "image"} for r in rows]
+    return [{**r, **common} for r in rows]
 
 
 def correct_on_test(model_dir, dataset_h5, split_tsv, attributes, device) -> tuple[np.ndarray, np.ndarray]:
@@ -166,13 +200,14 @@ def accuracy_by_group(fair_dir, skewed_dir, dataset_h5, split_tsv, group: str, a
     if not np.array_equal(ids, ids_k):
         raise ValueError(f"{fair_dir} and {skewed_dir}: the test images differ")
     side = membership(dataset_h5, ids, [group])[group].to_numpy()
+    persons = persons_of(dataset_h5, ids)
     counts = {f"{who}_{k}": v for who, d in (("fair", fair_dir), ("skewed", skewed_dir))
               for k, v in train_counts(d, dataset_h5, split_tsv, group).items()}
     records = []
     columns = {"all": (fair.mean(axis=1), skewed.mean(axis=1))}
     columns.update({a: (fair[:, k].astype(float), skewed[:, k].astype(float)) for k, a in enumerate(attributes)})
     for attribute, (f, k) in columns.items():
-        for row in paired_side_rows(f, k, side, n_resamples, seed):
+        for row in paired_side_rows(f, k, side, n_resamples, seed, persons):
             records.append({"fair": names[0], "skewed": names[1], "group": group, "attribute": attribute, **row,
                             **counts})
     return pd.DataFrame.from_records(records, columns=ACCURACY_COLUMNS)
@@ -191,11 +226,13 @@ def shift_by_group(paired: pd.DataFrame, dataset_h5, group: str, method: str, at
         raise ValueError(f"{method} / {attribute}: an image appears twice (the unit is the image)")
     ids = paired["id"].to_numpy()
     side = membership(dataset_h5, ids, [group])[group].to_numpy() if len(ids) else np.array([], object)
+    persons = persons_of(dataset_h5, ids)
     records = []
     for part in MASS_PARTS:
         f, k = paired[f"{part}_fair"].to_numpy(np.float64), paired[f"{part}_skewed"].to_numpy(np.float64)
         ok = np.isfinite(f) & np.isfinite(k)
-        for row in paired_side_rows(f[ok], k[ok], side[ok], n_resamples, seed):
+        for row in paired_side_rows(f[ok], k[ok], side[ok], n_resamples, seed,
+                                    None if persons is None else persons[ok]):
             records.append({"fair": names[0], "skewed": names[1], "group": group, "method": method,
                             "attribute": attribute, "part": part, **row,
                             "n_no_mass_fair": int((~np.isfinite(f)).sum()),

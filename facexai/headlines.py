@@ -235,16 +235,15 @@ def group_twin_lines(accuracy: pd.DataFrame, shift: pd.DataFrame) -> list[str]:
             lines.append(f"| {key[0]} vs {key[1]} ({key[2]}) | {trained} | {r.Index} | "
                          f"{_fmt(yes.fair_mean)} / {_fmt(no.fair_mean)} | {_fmt(yes.skewed_mean)} / "
                          f"{_fmt(no.skewed_mean)} | {_ci(r.difference_mean, r.difference_ci_low, r.difference_ci_high)}"
-                         f" | {_fmt(r.p_holm)} | {r.verdict} |")
+                         f" | {r.p_holm:.2g} | {r.verdict} |")
     lines += ["", "| skewed vs fair (group) | method | differ | no difference found | untestable | differing "
               "(attribute, part: shift on the group - shift on the rest [95 % CI]) |",
               "| --- | --- | --- | --- | --- | --- |"]
     tested = shift[shift["side"] == "yes - no"]
     for (skewed, fair, group, method), g in tested.groupby(["skewed", "fair", "group", "method"], sort=False):
         counts = g["verdict"].value_counts()
-        differing = "; ".join(f"{r.attribute}, {r.part}: "
-                              f"{_ci(r.difference_mean, r.difference_ci_low, r.difference_ci_high)}"
-                              for r in g[g["verdict"] == "differ"].itertuples())
+        differing = "; ".join(f"{r.attribute}, {r.part}: {r.difference_mean:.3f} [{r.difference_ci_low:.3f}, "
+                              f"{r.difference_ci_high:.3f}]" for r in g[g["verdict"] == "differ"].itertuples())
         lines.append(f"| {skewed} vs {fair} ({group}) | {method} | {counts.get('differ', 0)} | "
                      f"{counts.get('no difference found', 0)} | {counts.get('untestable', 0)} | {differing or '-'} |")
     return lines

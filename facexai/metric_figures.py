@@ -274,11 +274,12 @@ def _error(rows: pd.DataFrame, prefix: str) -> np.ndarray:
 
 def group_twin_figure(accuracy_csv, shift_csv, out_png) -> None:
     """The group-imbalanced twin (`facexai.group_twin`), one row per twin pair: the accuracy gap
-    members - rest per attribute for the fair and the skewed model, then per method the shift of
-    the map's mass share per part (skewed - fair; each image's mean over its explained decisions) on
-    the members and on the rest. 95 % bootstrap CIs over images. The model-free baselines and the
-    random map are left out of the figure: they do not read the model, so their shift is 0 by
-    construction (their rows in the table show it)."""
+    group - rest per attribute for the fair and the skewed model (a star where the change of the gap
+    passes its test), then per method the shift of the map's mass share per part (skewed - fair;
+    each image's mean over its explained decisions) on the group and on the rest, on one scale (a star
+    where the two shifts differ). 95 % bootstrap CIs (persons resampled when the data name them). The
+    model-free baselines and the random map are left out: they do not read the model, so their
+    shift is 0 by construction (their rows in the table show it)."""
     from .attributions import MODEL_FREE_BASELINES, RANDOM
 
     accuracy, shift = pd.read_csv(accuracy_csv), pd.read_csv(shift_csv)
@@ -286,8 +287,9 @@ def group_twin_figure(accuracy_csv, shift_csv, out_png) -> None:
     methods = sorted(set(shift["method"]) - {RANDOM, *MODEL_FREE_BASELINES}) if len(shift) else []
     parts = list(MASS_PARTS)
     n_cols = 2 + len(methods)
-    fig, axes = plt.subplots(max(1, len(pairs)), n_cols, figsize=(3.4 * n_cols, 3.4 * max(1, len(pairs))),
+    fig, axes = plt.subplots(max(1, len(pairs)), n_cols, figsize=(3.4 * n_cols, 3.9 * max(1, len(pairs))),
                              squeeze=False, layout="constrained")
+    shift_axes = []
     for i, (fair, skewed, group) in enumerate(pairs):
         axes[i, 1].remove()
         ax = axes[i, 0]
@@ -308,11 +310,15 @@ def group_twin_figure(accuracy_csv, shift_csv, out_png) -> None:
         ax.axhline(0, color="0.5", linewidth=0.7)
         ax.set_xticks(x, rows["attribute"], rotation=40, fontsize=7, ha="right")
         ax.set_ylabel(f"test accuracy, {group} - rest")
+        unit = first.get("unit", "image")
         ax.set_title(f"{skewed} vs {fair}: accuracy gap on {int(first['n_member'])} {group} and "
-                     f"{int(first['n_rest'])} other test images (* the gap changed)", fontsize=9)
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)
+                     f"{int(first['n_rest'])} other test images ({int(first['n_member_units'])} and "
+                     f"{int(first['n_rest_units'])} {unit}s)\n* the gap changed (skewed vs fair: Mann-Whitney of the "
+                     f"{unit}s' paired differences, Holm)", fontsize=8)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.42), ncol=2, frameon=False)
         for j, method in enumerate(methods):
             ax = axes[i, 2 + j]
+            shift_axes.append(ax)
             mine = shift[(shift["fair"] == fair) & (shift["skewed"] == skewed) & (shift["group"] == group)
                          & (shift["method"] == method) & (shift["attribute"] == "all")]
             for k, (side, label, colour) in enumerate((("yes", group, OKABE_ITO[6]), ("no", "rest", OKABE_ITO[2]))):
@@ -321,13 +327,23 @@ def group_twin_figure(accuracy_csv, shift_csv, out_png) -> None:
                 ax.bar(np.arange(len(parts)) + (k - 0.5) * 0.38, rows["difference_mean"], width=0.38, color=colour,
                        yerr=_error(rows, "difference"), capsize=1.5, error_kw={"elinewidth": 0.7},
                        label=f"{label} (n={0 if pd.isna(n) else int(n)})")
+            tested = mine[mine["side"] == "yes - no"].set_index("part").reindex(parts)
+            for xi, verdict in enumerate(tested["verdict"]):
+                if verdict == "differ":
+                    ax.annotate("*", (xi, 1), xycoords=("data", "axes fraction"), ha="center", va="top", fontsize=11)
             ax.axhline(0, color="0.5", linewidth=0.7)
             ax.set_xticks(range(len(parts)), parts, rotation=45, fontsize=7, ha="right")
             ax.set_ylabel("mass share, skewed - fair" if j == 0 else "")
-            ax.set_title(f"{method_label(method)}: where the mass moves", fontsize=9)
+            ax.set_title(f"{method_label(method)}: where the mass moves\n(all explained attributes; * the shifts "
+                         "differ)", fontsize=8)
             ax.legend(fontsize=6)
-    fig.suptitle("Group-imbalanced twin (95 % bootstrap CIs over test images; model-free maps, whose shift is 0 "
-                 "by construction, in the table only)", fontsize=10)
+    if shift_axes:  # one scale for every method
+        low = min(a.get_ylim()[0] for a in shift_axes)
+        high = max(a.get_ylim()[1] for a in shift_axes)
+        for a in shift_axes:
+            a.set_ylim(low, high)
+    fig.suptitle("Group-imbalanced twin (95 % bootstrap CIs; model-free maps, whose shift is 0 by construction, in "
+                 "the table only)", fontsize=10)
     save(fig, out_png)
 
 

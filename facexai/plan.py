@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config import digest, group_twin_partner, model_settings
+from .config import digest, fair_partners, group_twin_partner, model_settings
 from .data.celebamask import IDENTITY_FILE, annotation_files, read_sample_count
 from .layout import Layout, subject, subject_of
 
@@ -318,12 +318,19 @@ class RunPlan:
     def group_twin_pairs(self) -> list[tuple[str, str, str]]:
         """(fair, skewed, group) for each model trained with `group_share` (the group-imbalanced twin)
         that is no other's fair partner; the fair partner is `config.group_twin_partner`'s."""
-        skewed = [m for m in self.models if self.model_config(m).get("group_share")]
         # a model trained on a drawn split that is another's fair partner (e.g. a balanced draw of the
-        # skewed one's size) is not itself compared with a model trained on the whole split
-        partners = {self.model_config(m)["group_share"].get("fair") for m in skewed}
+        # skewed one's size) is not itself compared with anything
+        partners = fair_partners(self.config)
         return [(group_twin_partner(self.config, m), m, self.model_config(m)["group_share"]["group"])
-                for m in skewed if m not in partners]
+                for m in self.models if self.model_config(m).get("group_share") and m not in partners]
+
+    def training_config(self, name: str) -> dict:
+        """A model's settings as its training job sees them: which model it is compared with
+        (`group_share.fair`) does not change its training."""
+        config = self.model_config(name)
+        if config.get("group_share"):
+            config = {**config, "group_share": {k: v for k, v in config["group_share"].items() if k != "fair"}}
+        return config
 
     def group_twin_attributes(self) -> dict[str, list[str]]:
         """Per skewed model: the attributes both twins predict (its accuracy table's rows), in its order."""

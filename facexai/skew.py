@@ -16,10 +16,18 @@ import numpy as np
 import pandas as pd
 
 
+def _members(share: float, size: int) -> int:
+    """round(share x size), halves up (Python's round takes halves to even)."""
+    return int(math.floor(share * size + 0.5))
+
+
 def draw_counts(n_member: int, n_rest: int, share: float, size: int | None) -> tuple[int, int]:
-    """(members, others) to draw so that members are `share` of `size` images (rounded)."""
+    """(members, others) to draw so that members are `share` of `size` images (rounded half up)."""
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"group_share.share must lie in [0, 1], got {share}")
+    if (share > 0 and n_member == 0) or (share < 1 and n_rest == 0):
+        raise ValueError(f"group_share: share {share} needs {'members of the group' if n_member == 0 else 'others'}, "
+                         f"and the training split has none ({n_member} members, {n_rest} others)")
     if size is None:
         limits = []
         if share > 0:
@@ -28,10 +36,13 @@ def draw_counts(n_member: int, n_rest: int, share: float, size: int | None) -> t
             limits.append(n_rest / (1 - share))
         size = int(math.floor(min(limits) + 1e-9))
         # rounding may ask for one image more than a side has: step down until both fit
-        while size > 0 and (round(share * size) > n_member or size - round(share * size) > n_rest):
+        while size > 0 and (_members(share, size) > n_member or size - _members(share, size) > n_rest):
             size -= 1
-    members = int(round(share * size))
+    members = _members(share, size)
     rest = int(size) - members
+    if (share > 0 and members == 0) or (share < 1 and rest == 0):
+        raise ValueError(f"group_share: share {share} of {size} images rounds to {members} members and {rest} others; "
+                         "give a larger size (or a share of 0 or 1 to leave a side out on purpose)")
     if members > n_member or rest > n_rest or size < 1:
         raise ValueError(f"group_share: {size} training images with share {share} need {members} members and "
                          f"{rest} others; the training split has {n_member} and {n_rest}")

@@ -23,7 +23,7 @@ rule train_attribute_model:
         mem_mb=training_mem_mb(),
         gpu=gpu_request(),
     params:
-        model=lambda wc: model_config(wc.model),
+        model=lambda wc: PLAN.training_config(wc.model),
         seed=config["seed"],
         device=config["device"],
     script:

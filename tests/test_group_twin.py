@@ -34,6 +34,11 @@ def test_draw_counts_by_hand():
     assert draw_counts(10, 90, 0.0, None) == (0, 90)
     assert draw_counts(10, 90, 1.0, None) == (10, 0)
     assert draw_counts(10, 90, 0.05, 40) == (2, 38)
+    assert draw_counts(10, 90, 0.25, 10) == (3, 7)         # 2.5 rounds up, not to the even 2
+    with pytest.raises(ValueError, match="share 0.2 of 2 images rounds to 0 members and 2 others"):
+        draw_counts(10, 90, 0.2, 2)
+    with pytest.raises(ValueError, match=r"needs members of the group, and the training split has none"):
+        draw_counts(0, 90, 0.5, None)
     with pytest.raises(ValueError, match=r"100 training images with share 0.5 need 50 members and 50 others; "
                                          r"the training split has 10 and 90"):
         draw_counts(10, 90, 0.5, 100)
@@ -106,6 +111,29 @@ def test_a_planted_group_cost_is_found_and_a_copy_of_the_fair_model_is_not():
     even[np.flatnonzero((side == MEMBER) & (fair == 1))[::5]] = 0
     even[np.flatnonzero((side == REST) & (fair == 1))[::5]] = 0
     assert by_side(paired_side_rows(fair, even, side, 1000, 0))["yes - no"]["verdict"] == "no difference found"
+
+
+def test_the_person_is_the_unit_of_the_test_and_the_cis():
+    rng = np.random.default_rng(2)
+    persons = np.repeat(np.arange(20), 3)                 # 20 persons, 3 images each
+    side = np.where(persons < 8, MEMBER, REST).astype(object)
+    fair = (rng.random(60) < 0.8).astype(float)
+    skewed = np.where((side == MEMBER) & (rng.random(60) < 0.3), 0.0, fair)
+    row = by_side(paired_side_rows(fair, skewed, side, 500, 0, persons))["yes - no"]
+    assert (row["unit"], row["n_member"], row["n_member_units"], row["n_rest_units"]) == ("person", 24, 8, 12)
+    # the test compares the persons' mean differences (exact, 20 units): scipy's exact test where no ties
+    d = (skewed - fair).reshape(20, 3).mean(axis=1)
+    from facexai.groups import rank_sum_p
+    assert row["p"] == pytest.approx(rank_sum_p(d[:8], d[8:]))
+    # copying every image of every person changes neither the test nor (beyond resampling noise) the CI;
+    # with the image as the unit the copies would shrink both
+    copies = by_side(paired_side_rows(np.repeat(fair, 3), np.repeat(skewed, 3), np.repeat(side, 3), 500, 0,
+                                      np.repeat(persons, 3)))["yes - no"]
+    assert copies["p"] == pytest.approx(row["p"]) and copies["difference_mean"] == pytest.approx(row["difference_mean"])
+    width = row["difference_ci_high"] - row["difference_ci_low"]
+    assert copies["difference_ci_high"] - copies["difference_ci_low"] == pytest.approx(width, rel=0.25)
+    as_images = by_side(paired_side_rows(np.repeat(fair, 3), np.repeat(skewed, 3), np.repeat(side, 3), 500, 0))
+    assert as_images["yes - no"]["p"] < row["p"] / 10       # what treating copies as independent would claim
 
 
 def test_small_or_unknown_sides_are_counted_and_untestable():
@@ -197,6 +225,7 @@ def config_with(models):
 
 
 RESNET = {"name": "resnet", "arch": "resnet_small"}
+EXPLAINED = ["Wearing_Hat", "Big_Nose", "Bangs"]  # with Eyeglasses and Smiling: config.yaml's explained attributes
 
 
 def test_twins_are_paired_with_the_first_plain_model_of_their_architecture_or_the_one_named():
@@ -205,6 +234,10 @@ def test_twins_are_paired_with_the_first_plain_model_of_their_architecture_or_th
     config = config_with([vgg, RESNET, skewed])
     check_config(config)
     assert RunPlan(config).group_twins == [("resnet", "skewed", "Pale_Skin")]
+    # another width is not a twin: no default partner then
+    wide = {**RESNET, "width": 64}
+    with pytest.raises(ConfigError, match="models.skewed.group_share: no fair partner"):
+        check_config(config_with([vgg, wide, skewed]))
     # a balanced draw named as the fair partner is compared with the skewed one, and with nothing else
     balanced = {"name": "balanced", "arch": "resnet_small",
                 "group_share": {"group": "Pale_Skin", "share": 0.5, "size": 300}}
@@ -213,6 +246,12 @@ def test_twins_are_paired_with_the_first_plain_model_of_their_architecture_or_th
     check_config(config)
     plan = RunPlan(config)
     assert plan.group_twins == [("balanced", "skewed", "Pale_Skin")]
+    # the README's pair alone: the balanced model needs no partner of its own
+    check_config(config_with([balanced, named]))
+    assert RunPlan(config_with([balanced, named])).group_twins == [("balanced", "skewed", "Pale_Skin")]
+    # which model it is compared with is not a training setting (changing it retrains nothing)
+    assert "fair" not in plan.training_config("skewed")["group_share"]
+    assert plan.training_config("skewed")["group_share"]["share"] == 0.05
     assert plan.group_twin_models == ["balanced", "skewed"]
     assert any(p.endswith("figures/group_twin.png") for p in plan.final_outputs())
     assert not any("group_twin" in p for p in RunPlan(config_with([RESNET])).final_outputs())
@@ -225,11 +264,18 @@ def test_twins_are_paired_with_the_first_plain_model_of_their_architecture_or_th
      r"models.s.group_share.group: 'Tall' is not a CelebA attribute"),
     ([{"name": "v", "arch": "vgg_small"},
       {"name": "s", "arch": "resnet_small", "group_share": {"group": "Male", "share": 0.1, "fair": "v"}}],
-     r"models.s.group_share.fair: 'v' must be trained here with the same arch"),
+     r"models.s.group_share.fair: 'v' must be trained here with the same settings; it differs in \['arch'\]"),
     ([{"name": "b", "arch": "resnet_small", "dataset": "shortcut"},
       {"name": "s", "arch": "resnet_small", "group_share": {"group": "Male", "share": 0.1, "fair": "b"}}],
-     r"models.s.group_share.fair: 'b' must be trained here with the same arch \('resnet_small'\) on the same "
-     r"dataset \('main'\)"),
+     r"models.s.group_share.fair: 'b' must be trained here with the same settings; it differs in \['dataset'\]"),
+    # the random baseline is seeded by the attribute's position in the model's output: twins list them alike
+    ([{"name": "r", "arch": "resnet_small", "attributes": ["Smiling", "Eyeglasses", *EXPLAINED]},
+      {"name": "s", "arch": "resnet_small", "attributes": ["Eyeglasses", "Smiling", *EXPLAINED],
+       "group_share": {"group": "Male", "share": 0.1, "fair": "r"}}],
+     r"differs in \['attributes'\]"),
+    ([RESNET, {"name": "a", "arch": "resnet_small", "group_share": {"group": "Male", "share": 0.1, "fair": "b"}},
+      {"name": "b", "arch": "resnet_small", "group_share": {"group": "Male", "share": 0.5, "fair": "a"}}],
+     r"models.a.group_share.fair: 'a' is another model's fair partner, .* a chain of partners is not supported"),
     ([RESNET, {"name": "s", "arch": "resnet_small", "group_share": {"group": "Male", "share": 0.1, "fair": "x"}}],
      r"models.s.group_share.fair: 'x' is not another model"),
     ([RESNET, {"name": "s", "arch": "resnet_small", "weights": "w.pt",

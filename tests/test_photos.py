@@ -304,7 +304,8 @@ def test_layout_is_read_by_the_celebamask_reader(tmp_path, demo):
     root = tmp_path / "CelebAMask-HQ"
     summary = assemble_layout(folder, shards, root)
     assert summary == {"photos": 5, "aligned": 4, "bad": 1, "identities": 2, "identities_given": True,
-                       "attributes_given": False, "groups_given": [], "small_faces": 0, "min_face_size": 64, "ignored_files": []}
+                       "attributes_given": False, "groups_given": [], "small_faces": 0, "min_face_size": 64,
+                       "ignored_files": []}
     with pytest.raises(BadInputError, match="attribute values must be 1 or -1"):
         read_annotations(root)  # 0 = not annotated is refused in a CelebAMask-HQ folder ...
     ann = read_annotations(root, root / "identity_CelebA.txt", unannotated_ok=True)  # ... read from photos
