@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from facexai.group_twin import correct_on_test, paired_side_rows, persons_of
-from facexai.groups import membership
+from facexai.group_twin import correct_on_test, paired_side_rows
+from facexai.groups import membership, persons
 from facexai.models.train import train_attribute_classifier
 
 REPO = Path(__file__).resolve().parents[1]
@@ -69,7 +69,7 @@ def main(argv=None):
                 print(f"{seed:>4} {share:>6.2f} {n_train:>8} {yes:>7.3f} {no:>7.3f} {yes - no:>+7.3f}", flush=True)
             base = args.shares[0]
             for share in args.shares[1:]:
-                gap = paired_side_rows(correct[base], correct[share], side, 1000, seed, persons_of(dataset, ids))[2]
+                gap = paired_side_rows(correct[base], correct[share], side, 1000, seed, persons(dataset, ids))[2]
                 changes.append((seed, share, gap))
     print(f"\nchange of the gap group - rest, share {args.shares[0]} -> another (95 % CI, persons resampled)")
     for seed, share, gap in changes:

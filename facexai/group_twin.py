@@ -32,7 +32,7 @@ import pandas as pd
 from .atomic import atomic_path
 from .data.samples import read_rows
 from .data.splits import read_split
-from .groups import MEMBER, REST, UNKNOWN, membership
+from .groups import MEMBER, REST, UNKNOWN, membership, persons
 from .labels import ATTRIBUTE_INDEX, MASS_PARTS
 
 SIDES = (MEMBER, REST, f"{MEMBER} - {REST}")
@@ -84,36 +84,17 @@ def with_verdicts(table: pd.DataFrame, family, alpha: float) -> pd.DataFrame:
     return table
 
 
-def persons_of(dataset_h5, ids) -> np.ndarray | None:
-    """Each id's person (the dataset's `identity`), or None when the dataset has no identities (then
-    every image is its own unit)."""
-    with h5py.File(dataset_h5, "r") as h5:
-        if "identity" not in h5:
-            return None
-        index = pd.Series(np.arange(len(h5["ids"])), index=h5["ids"][:])
-        identity = h5["identity"][:]
-    rows = index.loc[np.asarray(ids, np.int64)].to_numpy() if len(ids) else np.array([], np.int64)
-    return identity[rows]
-
-
 def _side_units(f: np.ndarray, k: np.ndarray, units: np.ndarray, n_resamples: int, rng):
-    """Per side: the image means, the cluster-bootstrap means (units resampled with all their
-    images) and each unit's mean difference k - f."""
+    """Per side: the image means, the cluster-bootstrap means of both models (units resampled with
+    all their images, one resample for both), each unit's mean difference k - f, and the unit count."""
+    from .groups import by_unit, cluster_means
+
     if not f.size:
         nan = np.full(n_resamples, np.nan)
         return (np.nan, np.nan), (nan, nan), np.array([]), 0
-    _, inverse = np.unique(units, return_inverse=True)
-    m = int(inverse.max()) + 1
-    sums_f, sums_k = np.bincount(inverse, f, m), np.bincount(inverse, k, m)
-    count = np.bincount(inverse, minlength=m).astype(np.float64)
-    if m >= 2:
-        weights = np.zeros((n_resamples, m))
-        np.add.at(weights, (np.repeat(np.arange(n_resamples), m), rng.integers(0, m, n_resamples * m)), 1.0)
-        total = weights @ count
-        boot = (weights @ sums_f / total, weights @ sums_k / total)
-    else:
-        boot = (np.full(n_resamples, np.nan), np.full(n_resamples, np.nan))
-    return (f.mean(), k.mean()), boot, (sums_k - sums_f) / count, m
+    boot = cluster_means(np.stack([f, k], axis=1), units, n_resamples, rng)
+    unit_d = by_unit(pd.Series(k - f), pd.Series(units))
+    return (f.mean(), k.mean()), (boot[:, 0], boot[:, 1]), unit_d, unit_d.size
 
 
 def paired_side_rows(fair: np.ndarray, skewed: np.ndarray, side: np.ndarray, n_resamples: int,
@@ -200,14 +181,14 @@ def accuracy_by_group(fair_dir, skewed_dir, dataset_h5, split_tsv, group: str, a
     if not np.array_equal(ids, ids_k):
         raise ValueError(f"{fair_dir} and {skewed_dir}: the test images differ")
     side = membership(dataset_h5, ids, [group])[group].to_numpy()
-    persons = persons_of(dataset_h5, ids)
+    who = persons(dataset_h5, ids)
     counts = {f"{who}_{k}": v for who, d in (("fair", fair_dir), ("skewed", skewed_dir))
               for k, v in train_counts(d, dataset_h5, split_tsv, group).items()}
     records = []
     columns = {"all": (fair.mean(axis=1), skewed.mean(axis=1))}
     columns.update({a: (fair[:, k].astype(float), skewed[:, k].astype(float)) for k, a in enumerate(attributes)})
     for attribute, (f, k) in columns.items():
-        for row in paired_side_rows(f, k, side, n_resamples, seed, persons):
+        for row in paired_side_rows(f, k, side, n_resamples, seed, who):
             records.append({"fair": names[0], "skewed": names[1], "group": group, "attribute": attribute, **row,
                             **counts})
     return pd.DataFrame.from_records(records, columns=ACCURACY_COLUMNS)
@@ -226,13 +207,13 @@ def shift_by_group(paired: pd.DataFrame, dataset_h5, group: str, method: str, at
         raise ValueError(f"{method} / {attribute}: an image appears twice (the unit is the image)")
     ids = paired["id"].to_numpy()
     side = membership(dataset_h5, ids, [group])[group].to_numpy() if len(ids) else np.array([], object)
-    persons = persons_of(dataset_h5, ids)
+    who = persons(dataset_h5, ids) if len(ids) else None
     records = []
     for part in MASS_PARTS:
         f, k = paired[f"{part}_fair"].to_numpy(np.float64), paired[f"{part}_skewed"].to_numpy(np.float64)
         ok = np.isfinite(f) & np.isfinite(k)
         for row in paired_side_rows(f[ok], k[ok], side[ok], n_resamples, seed,
-                                    None if persons is None else persons[ok]):
+                                    None if who is None else who[ok]):
             records.append({"fair": names[0], "skewed": names[1], "group": group, "method": method,
                             "attribute": attribute, "part": part, **row,
                             "n_no_mass_fair": int((~np.isfinite(f)).sum()),

@@ -10,13 +10,15 @@ For a verification pair the group is that of the explained image (image a).
 * `group_rows`: the per-sample rows once per group, with columns `group` (the attribute) and
   `member` (yes / no), to be summarised like any table (CIs by image).
 * `group_differences`: per model, method, region, metric and group, the mean over member images
-  against the mean over the other images (each image's decisions averaged first: the unit is the
-  image), the difference with a bootstrap CI (images resampled within each side), and a two-sided
-  Mann-Whitney U test of the per-image means (exact permutation p, ties included, up to
-  EXACT_UP_TO images; scipy's normal approximation above); Holm per metric and model over methods,
-  regions and groups; `untestable` where even complete separation of the two sides (the smallest p
-  their sizes allow, 2 / C(n1 + n2, n1) when exact) could not pass in its family, so a small group
-  is never reported as "no difference".
+  against the mean over the other images (each image's decisions averaged first), the difference
+  with a bootstrap CI, and a two-sided Mann-Whitney U test (exact permutation p, ties included, up
+  to EXACT_UP_TO units; scipy's normal approximation above). The unit of the test and the CI is the
+  person where the dataset names persons (`identity`: group membership is the person's, and one
+  person's images are not independent): the test compares the persons' means, the bootstrap
+  resamples persons with all their images within each side; else the image. Holm per metric and
+  model over methods, regions and groups; `untestable` where even complete separation of the two
+  sides (the smallest p their sizes allow, 2 / C(n1 + n2, n1) when exact) could not pass in its
+  family, so a small group is never reported as "no difference".
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ from scipy import stats
 from .labels import ATTRIBUTE_INDEX
 
 MEMBER, REST, UNKNOWN = "yes", "no", ""
-DIFFERENCE_COLUMNS = ["metric", "model", "method", "region", "group", "unit", "n_member", "n_rest", "n_unknown",
-                      "n_dropped",
+DIFFERENCE_COLUMNS = ["metric", "model", "method", "region", "group", "unit", "n_member", "n_rest", "n_member_units",
+                      "n_rest_units", "n_unknown", "n_dropped",
                       "mean_member", "mean_rest", "difference", "difference_ci_low", "difference_ci_high", "statistic",
                       "p", "p_best", "p_holm", "min_p_holm", "verdict"]
 
@@ -63,11 +65,28 @@ def membership(dataset_h5, ids, groups) -> pd.DataFrame:
     return pd.DataFrame(out, index=range(len(ids)))
 
 
+def persons(dataset_h5, ids) -> np.ndarray | None:
+    """Each id's person (the dataset's `identity`), or None when the dataset names no persons."""
+    with h5py.File(dataset_h5, "r") as h5:
+        if "identity" not in h5:
+            return None
+        index = pd.Series(np.arange(len(h5["ids"])), index=h5["ids"][:])
+        identity = h5["identity"][:]
+    rows = index.loc[np.asarray(ids, np.int64)].to_numpy() if len(ids) else np.array([], np.int64)
+    return identity[rows]
+
+
+# the column `with_membership` adds for each row's person (NaN: the dataset names none)
+PERSON = "_person"
+
+
 def with_membership(table: pd.DataFrame, dataset_h5s: dict, groups, model_column: str = "model") -> pd.DataFrame:
     """`table` with one column `group:NAME` per group: its rows' images' membership, read from each
-    model's dataset (dataset_h5s: model -> file; one file for every model when given as {None: file})."""
+    model's dataset (dataset_h5s: model -> file; one file for every model when given as {None: file}),
+    and PERSON: the image's person (NaN where the dataset names none)."""
     table = table.reset_index(drop=True)
     columns = {f"group:{g}": np.full(len(table), UNKNOWN, dtype=object) for g in groups}
+    person = np.full(len(table), np.nan)
     for model, rows in table.groupby(model_column, sort=False):
         path = dataset_h5s.get(model, dataset_h5s.get(None))
         if path is None:
@@ -75,7 +94,10 @@ def with_membership(table: pd.DataFrame, dataset_h5s: dict, groups, model_column
         found = membership(path, rows["id"].to_numpy(), groups)
         for g in groups:
             columns[f"group:{g}"][rows.index] = found[g].to_numpy()
-    return table.assign(**columns)
+        who = persons(path, rows["id"].to_numpy())
+        if who is not None:
+            person[rows.index] = who
+    return table.assign(**columns, **{PERSON: person})
 
 
 def group_rows(table: pd.DataFrame, groups) -> pd.DataFrame:
@@ -85,7 +107,7 @@ def group_rows(table: pd.DataFrame, groups) -> pd.DataFrame:
         member = table[f"group:{g}"]
         parts.append(table[member != UNKNOWN].assign(group=g, member=member[member != UNKNOWN]))
     out = pd.concat(parts, ignore_index=True) if parts else table.iloc[:0].assign(group="", member="")
-    return out.drop(columns=[f"group:{g}" for g in groups])
+    return out.drop(columns=[f"group:{g}" for g in groups] + [PERSON], errors="ignore")
 
 
 # up to this many images in all (both sides) the p-value is exact (the permutation distribution of
@@ -131,14 +153,44 @@ def _mann_whitney(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
     return statistic, p, min(best, p)
 
 
-def _difference_ci(a: np.ndarray, b: np.ndarray, n_resamples: int, seed: int) -> tuple[float, float]:
-    """Percentile bootstrap CI of mean(a) - mean(b), each side resampled on its own."""
-    if a.size < 2 or b.size < 2:
-        return np.nan, np.nan
+def cluster_means(values: np.ndarray, units: np.ndarray, n_resamples: int, rng) -> np.ndarray:
+    """Bootstrap distribution (n_resamples,) of the mean of `values`, whole units resampled with
+    replacement (each with all its values); NaN with fewer than 2 units. values may be (n, k):
+    then (n_resamples, k), one resample serving every column."""
+    values = np.asarray(values, np.float64)
+    shape = (n_resamples,) + values.shape[1:]
+    if not values.shape[0]:
+        return np.full(shape, np.nan)
+    _, inverse = np.unique(np.asarray(units), return_inverse=True)
+    m = int(inverse.max()) + 1
+    if m < 2:
+        return np.full(shape, np.nan)
+    flat = values.reshape(values.shape[0], -1)
+    sums = np.stack([np.bincount(inverse, flat[:, j], m) for j in range(flat.shape[1])], axis=1)
+    count = np.bincount(inverse, minlength=m).astype(np.float64)
+    weights = np.zeros((n_resamples, m))
+    np.add.at(weights, (np.repeat(np.arange(n_resamples), m), rng.integers(0, m, n_resamples * m)), 1.0)
+    return ((weights @ sums) / (weights @ count)[:, None]).reshape(shape)
+
+
+def _difference_ci(a: np.ndarray, b: np.ndarray, n_resamples: int, seed: int, units_a=None,
+                   units_b=None) -> tuple[float, float]:
+    """Percentile bootstrap CI of mean(a) - mean(b), each side resampled on its own, by unit (person)
+    when units are given, else by value."""
     rng = np.random.default_rng(seed)
-    diffs = (a[rng.integers(0, a.size, (n_resamples, a.size))].mean(axis=1)
-             - b[rng.integers(0, b.size, (n_resamples, b.size))].mean(axis=1))
+    ua = np.arange(a.size) if units_a is None else units_a
+    ub = np.arange(b.size) if units_b is None else units_b
+    diffs = cluster_means(a, ua, n_resamples, rng) - cluster_means(b, ub, n_resamples, rng)
+    if not np.isfinite(diffs).all():
+        return np.nan, np.nan
     return float(np.quantile(diffs, 0.025)), float(np.quantile(diffs, 0.975))
+
+
+def by_unit(values: pd.Series, units: pd.Series | None) -> np.ndarray:
+    """The mean of `values` per unit (person), or the values when there are no units."""
+    if units is None:
+        return values.to_numpy(np.float64)
+    return values.groupby(units.to_numpy()).mean().to_numpy(np.float64)
 
 
 def group_differences(table: pd.DataFrame, groups, metrics, *, by=("model", "method", "region"),
@@ -159,13 +211,23 @@ def group_differences(table: pd.DataFrame, groups, metrics, *, by=("model", "met
             dropped = rows["id"].nunique() - rows.loc[ok, "id"].nunique()
             per_image = rows[ok].assign(_v=values[ok]).groupby("id")
             means = per_image["_v"].mean()
+            # the person is the unit when the dataset names persons (group membership is theirs)
+            person = per_image[PERSON].first() if PERSON in rows else None
+            if person is not None and person.isna().any():
+                person = None
             for g in groups:
                 side = per_image[f"group:{g}"].first()
                 a, b = means[side == MEMBER].to_numpy(), means[side == REST].to_numpy()
-                statistic, p, p_best = _mann_whitney(a, b)
-                low, high = _difference_ci(a, b, n_resamples, seed)
-                records.append({"metric": metric, **dict(zip(by, keys)), "group": g, "unit": "image",
-                                "n_member": a.size, "n_rest": b.size, "n_unknown": int((side == UNKNOWN).sum()),
+                ua = None if person is None else person[side == MEMBER]
+                ub = None if person is None else person[side == REST]
+                unit_a, unit_b = by_unit(means[side == MEMBER], ua), by_unit(means[side == REST], ub)
+                statistic, p, p_best = _mann_whitney(unit_a, unit_b)
+                low, high = _difference_ci(a, b, n_resamples, seed, None if ua is None else ua.to_numpy(),
+                                           None if ub is None else ub.to_numpy())
+                records.append({"metric": metric, **dict(zip(by, keys)), "group": g,
+                                "unit": "image" if person is None else "person",
+                                "n_member": a.size, "n_rest": b.size, "n_member_units": unit_a.size,
+                                "n_rest_units": unit_b.size, "n_unknown": int((side == UNKNOWN).sum()),
                                 "n_dropped": int(dropped),
                                 "mean_member": a.mean() if a.size else np.nan,
                                 "mean_rest": b.mean() if b.size else np.nan,

@@ -165,3 +165,36 @@ def test_an_image_without_a_finite_value_is_counted_apart():
     t.loc[t["id"] == 0, "rp"] = np.nan      # a member image whose metric is undefined
     row = group_differences(t, ["Male"], ["rp"], n_resamples=50).iloc[0]
     assert (row["n_member"], row["n_rest"], row["n_dropped"]) == (5, 6, 1)
+
+
+def test_the_person_is_the_unit_where_the_dataset_names_persons(tmp_path):
+    """Membership belongs to the person: with identities in the dataset, the test compares persons'
+    means and the CI resamples persons, so copies of a person's images change neither."""
+    rng = np.random.default_rng(4)
+    ids = np.arange(60)
+    person = ids // 3                                    # 20 persons, 3 images each
+    male = np.where(person < 8, 1, -1)
+    path = make_dataset(tmp_path / "d.h5", ids, male=male)
+    with h5py.File(path, "a") as h5:
+        h5["identity"] = person
+    values = np.where(male > 0, 0.6, 0.4) + rng.normal(0, 0.2, 60)
+    table = pd.DataFrame({"model": "m", "method": "g", "region": "eyes", "id": ids, "rp": values})
+    row = group_differences(with_membership(table, {None: path}, ["Male"]), ["Male"], ["rp"], n_resamples=400).iloc[0]
+    assert (row["unit"], row["n_member"], row["n_member_units"], row["n_rest_units"]) == ("person", 24, 8, 12)
+    means = values.reshape(20, 3).mean(axis=1)
+    assert row["p"] == pytest.approx(stats.mannwhitneyu(means[:8], means[8:], method="exact").pvalue)
+    # three copies of every image (new ids, same persons): the same test, the CI about as wide
+    copies = pd.concat([table.assign(id=table["id"] + 1000 * k) for k in range(3)], ignore_index=True)
+    path3 = make_dataset(tmp_path / "d3.h5", copies["id"], male=np.tile(male, 3))
+    with h5py.File(path3, "a") as h5:
+        h5["identity"] = np.tile(person, 3)
+    again = group_differences(with_membership(copies, {None: path3}, ["Male"]), ["Male"], ["rp"],
+                              n_resamples=400).iloc[0]
+    assert again["p"] == pytest.approx(row["p"]) and again["n_member"] == 72
+    width = row["difference_ci_high"] - row["difference_ci_low"]
+    assert again["difference_ci_high"] - again["difference_ci_low"] == pytest.approx(width, rel=0.25)
+    # without identities each image is a unit, and the copies would count three times
+    plain = group_differences(with_membership(copies, {None: make_dataset(tmp_path / "p.h5", copies["id"],
+                                                                          male=np.tile(male, 3))}, ["Male"]),
+                              ["Male"], ["rp"], n_resamples=400).iloc[0]
+    assert plain["unit"] == "image" and plain["n_member_units"] == 72 and plain["p"] < row["p"]
