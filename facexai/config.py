@@ -110,6 +110,8 @@ def check_group_share(config: dict, name: str, model: dict) -> None:
         raise ConfigError(f"{key}.group: {share['group']!r} is not a CelebA attribute (e.g. Pale_Skin, Male)")
     if model.get("weights"):
         raise ConfigError(f"{key}: a user model (weights) is not trained here, so it cannot train on a skewed split")
+    if share.get("fair") == name:
+        raise ConfigError(f"{key}.fair: {name!r} names itself; name another model")
     if name in fair_partners(config):
         if share.get("fair") is not None:
             raise ConfigError(f"{key}.fair: {name!r} is another model's fair partner, so it is compared with nothing "
@@ -122,6 +124,9 @@ def check_group_share(config: dict, name: str, model: dict) -> None:
     if fair == name or fair not in [m["name"] for m in config["models"]]:
         raise ConfigError(f"{key}.fair: {fair!r} is not another model of `models`")
     other = model_settings(config, fair)
+    if other.get("group_share") and other["group_share"]["group"] != share["group"]:
+        raise ConfigError(f"{key}.fair: {fair!r} draws its training set by {other['group_share']['group']}, this "
+                          f"model by {share['group']}: a partner's draw must be by the same group")
     differ = [k for k in TWIN_SETTINGS if other.get(k) != model.get(k)]
     if other.get("weights") or differ:
         raise ConfigError(f"{key}.fair: {fair!r} must be trained here with the same settings; it differs in "

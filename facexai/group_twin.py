@@ -1,5 +1,5 @@
 """The group-imbalanced twin: a model trained where one group is scarce (config `group_share`), against
-its fair partner of the same architecture. Two tables, both by image:
+its fair partner of the same training settings. Two tables:
 
 * `accuracy_by_group`: per attribute (and `all`, each image's mean over the model's attributes), the
   test accuracy of each model on the group's members (`side` yes), on the rest (no), and the gap
@@ -11,16 +11,17 @@ its fair partner of the same architecture. Two tables, both by image:
   the paired shift skewed - fair on members and on the rest, and (`yes - no`) whether the shift
   is not the same for both (tested below).
 
-Every CI is a 95 % percentile bootstrap with the images of each side resampled on their own, the
-two models kept paired (one resample serves both, so a difference's CI is that of the paired
-difference). The `yes - no` rows also test it: per image the paired difference skewed - fair, the
-members' against the rest's by a two-sided Mann-Whitney U (`groups._mann_whitney`: exact with ties
-up to 120 images), Holm-adjusted per twin pair over the attributes (accuracy) and per twin pair and
-method over attributes and parts (shift). `verdict`: `differ` (adjusted p < alpha), `untestable`
-(even complete separation of the two sides could not pass in its family, or a side has fewer than
-2 images), else `no difference found`. Images of unknown membership are counted (`n_unknown`),
-never in a side; maps without mass are counted per model (`n_no_mass_*`) and leave the image out of
-that method's rows.
+The unit of every CI and test is the person where the dataset names persons (`identity`), else the
+image; means are over images. CIs: 95 % percentile bootstrap with the units of each side resampled
+on their own (a person with all its images), the two models kept paired (one resample serves both,
+so a difference's CI is that of the paired difference). The `yes - no` rows also test it: per unit
+the mean paired difference skewed - fair, the members' against the rest's by a two-sided
+Mann-Whitney U (`groups._mann_whitney`: exact with ties up to 120 units), Holm-adjusted per twin
+pair over the attributes (accuracy) and per twin pair and method over attributes and parts (shift).
+`verdict`: `differ` (adjusted p < alpha), `untestable` (even complete separation of the two sides
+could not pass in its family, or a side has fewer than 2 units), else `no difference found`. Images
+of unknown membership are counted (`n_unknown`), never in a side; maps without mass are counted per
+model (`n_no_mass_*`) and leave the image out of that method's rows.
 """
 
 from __future__ import annotations
@@ -165,6 +166,9 @@ def train_counts(model_dir, dataset_h5, split_tsv, group: str) -> dict:
     from .layout import META
 
     skew = json.loads((Path(model_dir) / META).read_text()).get("group_share")
+    if skew and skew["group"] != group:
+        raise ValueError(f"{model_dir}: trained on a draw by {skew['group']}, compared on {group}: its share of "
+                         f"{group} is not known")
     if skew:
         return {"n_train": int(skew["n_train"]), "train_share": skew["n_member"] / skew["n_train"]}
     split = read_split(split_tsv)
@@ -204,7 +208,7 @@ def shift_by_group(paired: pd.DataFrame, dataset_h5, group: str, method: str, at
                    names=("fair", "skewed"), n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
     """The rows of one method and attribute from `paired_shares` (one row per image)."""
     if paired["id"].duplicated().any():
-        raise ValueError(f"{method} / {attribute}: an image appears twice (the unit is the image)")
+        raise ValueError(f"{method} / {attribute}: an image appears twice (one row per image)")
     ids = paired["id"].to_numpy()
     side = membership(dataset_h5, ids, [group])[group].to_numpy() if len(ids) else np.array([], object)
     who = persons(dataset_h5, ids) if len(ids) else None
@@ -253,7 +257,7 @@ def write_group_twin_tables(twins, model_dirs: dict, dataset_h5s: dict, split_ts
                 frames[attribute] = paired_shares(
                     {side: decision_shares(dataset_h5s[m], attribution_h5s[(m, method)], attribute, mode)
                      for side, m in (("fair", fair), ("skewed", skewed))})
-            # `all`: each image's mean over its explained attributes (the unit stays the image)
+            # `all`: each image's mean over its explained attributes (one row per image)
             for attribute, paired in {"all": per_image(list(frames.values())), **frames}.items():
                 shift.append(shift_by_group(paired, data, group, method, attribute, names=(fair, skewed),
                                             n_resamples=n_resamples, seed=seed))

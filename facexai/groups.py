@@ -13,9 +13,11 @@ For a verification pair the group is that of the explained image (image a).
   against the mean over the other images (each image's decisions averaged first), the difference
   with a bootstrap CI, and a two-sided Mann-Whitney U test (exact permutation p, ties included, up
   to EXACT_UP_TO units; scipy's normal approximation above). The unit of the test and the CI is the
-  person where the dataset names persons (`identity`: group membership is the person's, and one
-  person's images are not independent): the test compares the persons' means, the bootstrap
-  resamples persons with all their images within each side; else the image. Holm per metric and
+  person where the dataset names persons (`identity`: one person's images are not independent): the
+  test compares the persons' means, the bootstrap resamples persons with all their images within
+  each side; else the image. A person whose images fall on both sides (an attribute such as Smiling
+  or Young that varies between photos) is a unit on each side, so the two sides are then not
+  independent samples. Holm per metric and
   model over methods, regions and groups; `untestable` where even complete separation of the two
   sides (the smallest p their sizes allow, 2 / C(n1 + n2, n1) when exact) could not pass in its
   family, so a small group is never reported as "no difference".
@@ -135,9 +137,10 @@ def rank_sum_p(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _mann_whitney(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float]:
-    """(U of a, two-sided p, p_best): Mann-Whitney U of a against b, p exact up to EXACT_UP_TO
-    images (ties included), asymptotic above; p_best the p of complete separation of samples of
-    these sizes (exact: 2 / C(n1 + n2, n1)), the smallest any outcome can give, never above p."""
+    """(U of a, two-sided p, p_best): Mann-Whitney U of a against b (one value per unit: person or
+    image), p exact up to EXACT_UP_TO units (ties included), asymptotic above; p_best the p of
+    complete separation of samples of these sizes (exact: 2 / C(n1 + n2, n1)), the smallest any
+    outcome can give, never above p."""
     import math
 
     if a.size == 0 or b.size == 0:

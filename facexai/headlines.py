@@ -324,12 +324,14 @@ def headlines(results_dir) -> str:
                 *verification_lines(layout, embedders)]
     groups = Path(layout.table("group_differences"))
     if groups.is_file() and len(differences := pd.read_csv(groups)):
-        out += ["", "### Groups against the rest: RP and lift (Mann-Whitney U on image means, Holm per metric and "
-                "model; untestable: groups too small to ever differ)", "", *group_lines(differences)]
+        out += ["", "### Groups against the rest: RP and lift (Mann-Whitney U on persons' means, or images' where the "
+                "data name no persons; Holm per metric and model; untestable: groups too small to ever differ)", "",
+                *group_lines(differences)]
     accuracy, shift = Path(layout.table("group_twin_accuracy")), Path(layout.table("group_twin_shift"))
     if accuracy.is_file() and shift.is_file() and len(accuracy_table := pd.read_csv(accuracy)):
         out += ["", "### Group-imbalanced twin: test accuracy by group, and the change of the gap group - rest "
-                "(skewed - fair; CIs by image; Mann-Whitney of the paired differences, Holm per twin)", "",
+                "(skewed - fair; CIs and tests by person, or image where the data name no persons; Mann-Whitney of the "
+                "paired differences, Holm per twin)", "",
                 *group_twin_lines(accuracy_table, pd.read_csv(shift))]
     twin = Path(layout.table("twin_shift"))
     if twin.is_file():

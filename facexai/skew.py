@@ -17,8 +17,11 @@ import pandas as pd
 
 
 def _members(share: float, size: int) -> int:
-    """round(share x size), halves up (Python's round takes halves to even)."""
-    return int(math.floor(share * size + 0.5))
+    """round(share x size), halves up (Python's round takes halves to even), on the share as written:
+    0.35 x 90 = 31.5 gives 32 (the float product is 31.4999...)."""
+    from fractions import Fraction
+
+    return int(math.floor(Fraction(str(share)) * size + Fraction(1, 2)))
 
 
 def draw_counts(n_member: int, n_rest: int, share: float, size: int | None) -> tuple[int, int]:

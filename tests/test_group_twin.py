@@ -35,6 +35,7 @@ def test_draw_counts_by_hand():
     assert draw_counts(10, 90, 1.0, None) == (10, 0)
     assert draw_counts(10, 90, 0.05, 40) == (2, 38)
     assert draw_counts(10, 90, 0.25, 10) == (3, 7)         # 2.5 rounds up, not to the even 2
+    assert draw_counts(100, 100, 0.35, 90) == (32, 58)     # 31.5 as written, though the float product is 31.4999...
     with pytest.raises(ValueError, match="share 0.2 of 2 images rounds to 0 members and 2 others"):
         draw_counts(10, 90, 0.2, 2)
     with pytest.raises(ValueError, match=r"needs members of the group, and the training split has none"):
@@ -178,7 +179,7 @@ def test_shift_by_group_finds_mass_that_moves_for_the_group_only(tmp_path):
     paired.loc[0, [f"{p}_skewed" for p in MASS_PARTS]] = np.nan
     rows = shift_by_group(paired, data, "Male", "gradcam", "Smiling", n_resamples=100).set_index(["part", "side"])
     assert rows.loc[("skin", "yes"), "n_member"] == 11 and rows.loc[("skin", "yes"), "n_no_mass_skewed"] == 1
-    with pytest.raises(ValueError, match="the unit is the image"):
+    with pytest.raises(ValueError, match="an image appears twice"):
         shift_by_group(pd.concat([paired, paired]), data, "Male", "gradcam", "Smiling")
 
 
@@ -276,6 +277,12 @@ def test_twins_are_paired_with_the_first_plain_model_of_their_architecture_or_th
     ([RESNET, {"name": "a", "arch": "resnet_small", "group_share": {"group": "Male", "share": 0.1, "fair": "b"}},
       {"name": "b", "arch": "resnet_small", "group_share": {"group": "Male", "share": 0.5, "fair": "a"}}],
      r"models.a.group_share.fair: 'a' is another model's fair partner, .* a chain of partners is not supported"),
+    ([RESNET, {"name": "a", "arch": "resnet_small", "group_share": {"group": "Male", "share": 0.1, "fair": "a"}}],
+     r"models.a.group_share.fair: 'a' names itself"),
+    ([{"name": "b", "arch": "resnet_small", "group_share": {"group": "Male", "share": 0.5, "size": 300}},
+      {"name": "k", "arch": "resnet_small", "group_share": {"group": "Pale_Skin", "share": 0.05, "size": 300,
+                                                             "fair": "b"}}],
+     r"models.k.group_share.fair: 'b' draws its training set by Male, this model by Pale_Skin"),
     ([RESNET, {"name": "s", "arch": "resnet_small", "group_share": {"group": "Male", "share": 0.1, "fair": "x"}}],
      r"models.s.group_share.fair: 'x' is not another model"),
     ([RESNET, {"name": "s", "arch": "resnet_small", "weights": "w.pt",
