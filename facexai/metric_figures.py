@@ -234,6 +234,13 @@ def metric_figures(per_sample_csvs, fr_vs_rp_csv, summary_json, outputs: dict, *
         agreement_figure(pd.read_csv(agreement_csv), pd.read_csv(ranks_csv), outputs["agreement"])
 
 
+def _error(rows: pd.DataFrame, prefix: str) -> np.ndarray:
+    """Error-bar lengths (2, n) from a table's PREFIX_mean, PREFIX_ci_low, PREFIX_ci_high (0 where NaN)."""
+    mean = rows[f"{prefix}_mean"].to_numpy(np.float64)
+    return np.nan_to_num(np.abs(np.stack([mean - rows[f"{prefix}_ci_low"].to_numpy(np.float64),
+                                          rows[f"{prefix}_ci_high"].to_numpy(np.float64) - mean])))
+
+
 def twin_figure(twin_csv, out_png) -> None:
     """Fair vs biased twin (the table of `facexai.twins`): for decisions on the shortcut attribute,
     the mean share of each method's map mass in each face part with its 95 % bootstrap CI, fair and
@@ -253,10 +260,9 @@ def twin_figure(twin_csv, out_png) -> None:
             for k, (side, model, colour) in enumerate((("fair", fair, OKABE_ITO[4]),
                                                        ("biased", biased, OKABE_ITO[5]))):
                 mean = rows[f"{side}_mean"].to_numpy(np.float64)
-                err = np.abs(np.stack([mean - rows[f"{side}_ci_low"], rows[f"{side}_ci_high"] - mean]))
                 n = int(rows[f"{side}_n_images"].iloc[0] - rows[f"{side}_n_no_mass"].iloc[0])
                 x = np.arange(len(parts)) + (k - 0.5) * 0.38
-                ax.bar(x, mean, width=0.38, color=colour, yerr=np.nan_to_num(err), capsize=1.5,
+                ax.bar(x, mean, width=0.38, color=colour, yerr=_error(rows, side), capsize=1.5,
                        error_kw={"elinewidth": 0.7}, label=f"{model} (n={n})")
             ax.set_xticks(range(len(parts)), parts, rotation=45, fontsize=7, ha="right")
             ax.set_ylabel("share of map mass" if j == 0 else "")
@@ -264,12 +270,6 @@ def twin_figure(twin_csv, out_png) -> None:
             ax.legend(fontsize=6)
     fig.suptitle("Where the mass goes: fair vs biased twin (95 % bootstrap CI over images)", fontsize=10)
     save(fig, out_png)
-
-
-def _error(rows: pd.DataFrame, prefix: str) -> np.ndarray:
-    mean = rows[f"{prefix}_mean"].to_numpy(np.float64)
-    return np.nan_to_num(np.abs(np.stack([mean - rows[f"{prefix}_ci_low"].to_numpy(np.float64),
-                                          rows[f"{prefix}_ci_high"].to_numpy(np.float64) - mean])))
 
 
 def group_twin_figure(accuracy_csv, shift_csv, out_png) -> None:
